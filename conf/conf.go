@@ -1,0 +1,161 @@
+// Package conf is algd's configuration: the TOML schema, its defaults and its
+// validation. It knows no behaviour: other packages read the resolved values
+// (the fields tagged `toml:"-"`) that Load fills in after Validate succeeds.
+package conf
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is the whole algd.toml.
+type Config struct {
+	// Pools are the realserver pools, referenced by name from listeners.
+	Pools []Pool `toml:"pool"`
+	// FTP are the FTP listeners (one [[ftp]] table each).
+	FTP []FTP `toml:"ftp"`
+	// Limits bounds every resource; zero values take the documented defaults.
+	Limits Limits `toml:"limits"`
+	// Log configures logging.
+	Log Log `toml:"log"`
+}
+
+// Pool is a named set of realservers and how one of them is chosen.
+type Pool struct {
+	// Name identifies the pool; required, unique.
+	Name string `toml:"name"`
+	// Scheduler is rr, wrr, lc, wlc or sh. Default "wlc".
+	Scheduler string `toml:"scheduler"`
+	// Persistence keeps a client address on the realserver it was given for
+	// this long after its last session ended. Default 0 (off).
+	Persistence Duration `toml:"persistence"`
+	// Health configures the health check of every realserver of the pool.
+	Health Health `toml:"health"`
+	// Realservers are the pool's members; at least one.
+	Realservers []Realserver `toml:"realservers"`
+}
+
+// Health configures a pool's health checks.
+type Health struct {
+	// Kind is "tcp" (connect), "ftp" (a 220 banner), or "none" (always up).
+	// Default: the protocol of the listener using the pool ("ftp" for FTP).
+	Kind string `toml:"kind"`
+	// Interval between checks. Default 2s.
+	Interval Duration `toml:"interval"`
+	// Timeout of one check. Default 1s; must be below Interval.
+	Timeout Duration `toml:"timeout"`
+	// Rise is how many consecutive successes bring a realserver up. Default 2.
+	Rise int `toml:"rise"`
+	// Fall is how many consecutive failures take it down. Default 3.
+	Fall int `toml:"fall"`
+}
+
+// Realserver is one member of a pool.
+type Realserver struct {
+	// Address is host:port, an IP address literal (no names).
+	Address string `toml:"address"`
+	// Weight for wrr, wlc and sh. Default 1 when absent; 0 drains: the
+	// realserver keeps its sessions but gets no new ones.
+	Weight *int `toml:"weight"`
+
+	// AddrPort is Address, parsed.
+	AddrPort netip.AddrPort `toml:"-"`
+}
+
+// W returns the weight with its default applied.
+func (r Realserver) W() int {
+	if r.Weight == nil {
+		return 1
+	}
+	return *r.Weight
+}
+
+// FTP is one FTP listener group: a set of listen addresses in front of a pool.
+type FTP struct {
+	// Name labels the listener in logs and metrics. Default: the first
+	// listen address.
+	Name string `toml:"name"`
+	// Listen is one or more ip:port to accept control connections on.
+	Listen []string `toml:"listen"`
+	// Advertise is the address announced in 227/229 replies and bound by
+	// the passive data listeners. Default: the control connection's local
+	// address (per connection, IPv4-mapped addresses unmapped).
+	Advertise string `toml:"advertise"`
+	// Pool names the realserver pool.
+	Pool string `toml:"pool"`
+	// PassivePorts is the client-side data port range, "first-last".
+	// Required.
+	PassivePorts string `toml:"passive_ports"`
+	// TrustPASVAddress connects to the address a backend names in its 227
+	// reply instead of the backend's control address. Default false.
+	TrustPASVAddress bool `toml:"trust_pasv_address"`
+
+	// ListenAddrs is Listen, parsed.
+	ListenAddrs []netip.AddrPort `toml:"-"`
+	// AdvertiseAddr is Advertise, parsed; invalid when unset.
+	AdvertiseAddr netip.Addr `toml:"-"`
+	// Passive is PassivePorts, parsed.
+	Passive PortRange `toml:"-"`
+}
+
+// Limits bounds sessions, lines and waits.
+type Limits struct {
+	// MaxSessions caps concurrent control sessions over all listeners.
+	// Default 5000.
+	MaxSessions int `toml:"max_sessions"`
+	// MaxSessionsPerClient caps concurrent sessions from one client IP.
+	// Default 20.
+	MaxSessionsPerClient int `toml:"max_sessions_per_client"`
+	// ControlIdleTimeout closes a control session with no command for this
+	// long while no transfer runs. Default 5m.
+	ControlIdleTimeout Duration `toml:"control_idle_timeout"`
+	// DataConnectTimeout is how long a passive port waits for the client's
+	// data connection. Default 30s.
+	DataConnectTimeout Duration `toml:"data_connect_timeout"`
+	// BackendConnectTimeout bounds each connect to a realserver. Default 5s.
+	BackendConnectTimeout Duration `toml:"backend_connect_timeout"`
+	// MaxLineBytes is the longest control line accepted, CRLF included.
+	// Default 4096.
+	MaxLineBytes int `toml:"max_line_bytes"`
+}
+
+// Log configures the logger.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `toml:"level"`
+	// Format is text or json. Default text.
+	Format string `toml:"format"`
+}
+
+// PortRange is an inclusive range of TCP or UDP ports.
+type PortRange struct {
+	First, Last uint16
+}
+
+// Size is the number of ports in the range.
+func (r PortRange) Size() int {
+	if r.Last < r.First {
+		return 0
+	}
+	return int(r.Last) - int(r.First) + 1
+}
+
+// Duration is a time.Duration that decodes from TOML strings like "30s".
+type Duration struct {
+	time.Duration
+}
+
+// UnmarshalText parses a Go duration string.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalText formats the duration.
+func (d Duration) MarshalText() ([]byte, error) {
+	return []byte(d.Duration.String()), nil
+}
