@@ -1,0 +1,9 @@
+// Package limits owns algd's bounded resources: the data-port range
+// allocator that hands out the ports of a passive or media range (Ports),
+// and the caps on concurrent sessions, globally and per client address
+// (Sessions).
+//
+// Everything here is safe for concurrent use, constant-time per operation
+// and allocation-free on the hot paths, so the protocol packages can call
+// it once per command or connection without measuring it.
+package limits
