@@ -1,0 +1,147 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/algd/algd/conf"
+)
+
+// Checker checks one realserver; a nil error means healthy. The check must
+// end when ctx is done. Protocol checkers (an FTP banner, an RTSP OPTIONS)
+// live in their protocol packages and are passed to New by cmd.
+type Checker interface {
+	Check(ctx context.Context, addr netip.AddrPort) error
+}
+
+// TCPChecker reports a realserver healthy when a TCP connect to it succeeds
+// within ctx (health kind "tcp").
+type TCPChecker struct {
+	// Dialer makes the connection; its zero value is fine.
+	Dialer net.Dialer
+}
+
+// Check connects to addr and closes the connection again.
+func (c *TCPChecker) Check(ctx context.Context, addr netip.AddrPort) error {
+	conn, err := c.Dialer.DialContext(ctx, "tcp", addr.String())
+	if err != nil {
+		return fmt.Errorf("tcp check: %w", err)
+	}
+	return conn.Close()
+}
+
+// NoChecker reports every realserver healthy (health kind "none").
+type NoChecker struct{}
+
+// Check returns nil.
+func (NoChecker) Check(context.Context, netip.AddrPort) error { return nil }
+
+// errConnectFailed stands in for a nil error given to MarkFailed.
+var errConnectFailed = errors.New("pool: connect failed")
+
+// healthParams are conf.Health with defaults applied.
+type healthParams struct {
+	interval, timeout time.Duration
+	rise, fall        int
+}
+
+// newHealthParams applies the documented defaults to zero values (conf
+// normally did already).
+func newHealthParams(h conf.Health) healthParams {
+	p := healthParams{
+		interval: h.Interval.Duration,
+		timeout:  h.Timeout.Duration,
+		rise:     h.Rise,
+		fall:     h.Fall,
+	}
+	if p.interval <= 0 {
+		p.interval = 2 * time.Second
+	}
+	if p.timeout <= 0 {
+		p.timeout = time.Second
+	}
+	if p.rise <= 0 {
+		p.rise = 2
+	}
+	if p.fall <= 0 {
+		p.fall = 3
+	}
+	return p
+}
+
+// Run health-checks every realserver every Interval, each check bounded by
+// Timeout, until ctx is done; it returns when all its goroutines have
+// ended. The first check of each realserver runs at once and alone decides
+// its state (one success up, one failure down); after that Rise
+// consecutive successes bring it up and Fall consecutive failures take it
+// down. Changes are logged, Warn for down and Info for up. Call Run once.
+func (p *Pool) Run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, r := range p.rs {
+		wg.Go(func() { p.watch(ctx, r) })
+	}
+	<-ctx.Done()
+	wg.Wait()
+}
+
+// watch checks r until ctx is done.
+func (p *Pool) watch(ctx context.Context, r *Realserver) {
+	t := time.NewTicker(p.health.interval)
+	defer t.Stop()
+	for {
+		p.check(ctx, r)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// check runs one health check of r and applies its result.
+func (p *Pool) check(ctx context.Context, r *Realserver) {
+	cctx, cancel := context.WithTimeout(ctx, p.health.timeout)
+	start := time.Now()
+	err := p.checker.Check(cctx, r.addr)
+	end := time.Now()
+	cancel()
+	if ctx.Err() != nil {
+		return // shutting down: says nothing about the realserver
+	}
+	if changed, up := r.recordCheck(err, end.Sub(start), end, p.health.rise, p.health.fall); changed {
+		p.changed(r, up, err)
+	} else if err != nil {
+		p.logger().Debug("realserver check failed", "pool", p.name,
+			"realserver", r.addr.String(), "err", err)
+	}
+}
+
+// MarkFailed records a failed connect to r from the data plane. It counts
+// like a failed check toward Fall (a nil err too).
+func (p *Pool) MarkFailed(r *Realserver, err error) {
+	if r == nil {
+		return
+	}
+	if err == nil {
+		err = errConnectFailed
+	}
+	if r.recordFailure(err, p.health.rise, p.health.fall) {
+		p.changed(r, false, err)
+	}
+}
+
+// changed logs r's new state and rebuilds the scheduler state.
+func (p *Pool) changed(r *Realserver, up bool, err error) {
+	if up {
+		p.logger().Info("realserver up", "pool", p.name, "realserver", r.addr.String())
+	} else {
+		p.logger().Warn("realserver down", "pool", p.name,
+			"realserver", r.addr.String(), "err", err)
+	}
+	p.refresh()
+}

@@ -1,0 +1,184 @@
+// Package pool owns algd's realservers: it chooses one for each new session
+// (schedulers rr, wrr, lc, wlc and sh, the last hashing exactly like Linux
+// IPVS), remembers a client's realserver for a while (persistence), and
+// health-checks every member through a Checker.
+//
+// A Pool is safe for concurrent use. Pick never waits for I/O: it takes one
+// short mutex that guards the scheduler state and the persistence table.
+package pool
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/algd/algd/conf"
+)
+
+// ErrNoRealserver is returned by Pick when no realserver is up (or all are
+// drained or excluded).
+var ErrNoRealserver = errors.New("pool: no realserver available")
+
+// sweepBudget bounds how many expired persistence entries one Pick removes.
+// Each Pick adds at most one entry, so any budget above one keeps the table
+// from growing beyond the clients seen within the persistence timeout.
+const sweepBudget = 16
+
+// Pool is one named pool of realservers.
+type Pool struct {
+	// Logger receives health state changes; nil means slog.Default().
+	// Set it before Run.
+	Logger *slog.Logger
+	// Now is the clock used by persistence; nil means time.Now. It is a
+	// seam for tests; set it before the first Pick.
+	Now func() time.Time
+
+	name    string
+	health  healthParams
+	checker Checker
+	rs      []*Realserver
+
+	mu      sync.Mutex // guards sched and persist
+	sched   scheduler
+	persist *persistTable // nil when persistence is off
+}
+
+// New builds a pool from its validated configuration. Weights come from
+// Realserver.W() and addresses from AddrPort. checker is used by Run; nil
+// means NoChecker for health kind "none" and a TCPChecker otherwise.
+// Every realserver starts up, with no check yet.
+func New(c conf.Pool, checker Checker) *Pool {
+	if checker == nil {
+		if c.Health.Kind == "none" {
+			checker = NoChecker{}
+		} else {
+			checker = &TCPChecker{}
+		}
+	}
+	p := &Pool{
+		name:    c.Name,
+		health:  newHealthParams(c.Health),
+		checker: checker,
+		sched:   newScheduler(c.Scheduler),
+	}
+	for _, rc := range c.Realservers {
+		r := &Realserver{addr: rc.AddrPort}
+		r.weight.Store(int64(max(rc.W(), 0)))
+		r.up.Store(true)
+		p.rs = append(p.rs, r)
+	}
+	if c.Persistence.Duration > 0 {
+		p.persist = newPersistTable(c.Persistence.Duration)
+	}
+	p.sched.rebuild(p.rs)
+	return p
+}
+
+// Name returns the pool's configured name.
+func (p *Pool) Name() string { return p.name }
+
+// Realservers returns the members in configuration order. The slice is a
+// copy; the realservers are shared.
+func (p *Pool) Realservers() []*Realserver { return slices.Clone(p.rs) }
+
+// Pick chooses a realserver for a new session from client and leases it;
+// the caller must Release the lease when the session ends. Realservers in
+// exclude are skipped (a caller fails over after a connect error this way).
+//
+// With persistence, a client that still has a remembered realserver gets it
+// again if it is up, has a weight above zero and is not excluded; otherwise
+// the scheduler chooses and the choice becomes the remembered one. Pick
+// returns ErrNoRealserver when no realserver qualifies. It never blocks on
+// I/O.
+func (p *Pool) Pick(client netip.Addr, exclude ...*Realserver) (*Lease, error) {
+	client = client.Unmap().WithZone("")
+	ex := exclusion(exclude)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+
+	var e *persistEntry
+	sticky := p.persist != nil && client.IsValid()
+	if sticky {
+		now := p.now()
+		p.persist.sweep(now, sweepBudget)
+		e = p.persist.lookup(client, now)
+		if e != nil && ex.ok(e.rs) {
+			return p.lease(e.rs, e), nil
+		}
+	}
+	r := p.sched.pick(client, p.rs, ex)
+	if r == nil {
+		return nil, ErrNoRealserver
+	}
+	if sticky {
+		if e == nil {
+			e = p.persist.add(client, r)
+		} else {
+			e.rs = r
+		}
+	}
+	return p.lease(r, e), nil
+}
+
+// lease counts a new session on r; p.mu is held.
+func (p *Pool) lease(r *Realserver, e *persistEntry) *Lease {
+	r.active.Add(1)
+	r.total.Add(1)
+	if e != nil {
+		p.persist.acquire(e)
+	}
+	return &Lease{pool: p, rs: r, entry: e}
+}
+
+// SetWeight changes r's weight (0 drains: r keeps its sessions but gets no
+// new ones) and rebuilds the scheduler state.
+func (p *Pool) SetWeight(r *Realserver, w int) error {
+	if w < 0 {
+		return fmt.Errorf("pool %s: set weight %d: negative", p.name, w)
+	}
+	if !slices.Contains(p.rs, r) {
+		return fmt.Errorf("pool %s: set weight: realserver not in pool", p.name)
+	}
+	old := r.weight.Swap(int64(w))
+	if old == int64(w) {
+		return nil
+	}
+	p.logger().Info("realserver weight changed", "pool", p.name,
+		"realserver", r.addr.String(), "old", old, "weight", w)
+	p.refresh()
+	return nil
+}
+
+// refresh rebuilds the scheduler state after a health or weight change.
+func (p *Pool) refresh() {
+	p.mu.Lock()
+	p.sched.rebuild(p.rs)
+	p.mu.Unlock()
+}
+
+func (p *Pool) now() time.Time {
+	if p.Now != nil {
+		return p.Now()
+	}
+	return time.Now()
+}
+
+func (p *Pool) logger() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+// exclusion is the set of realservers a Pick must skip.
+type exclusion []*Realserver
+
+// ok reports whether r may take a new session: up, weight above zero and
+// not excluded.
+func (ex exclusion) ok(r *Realserver) bool {
+	return r.available() && !slices.Contains(ex, r)
+}

@@ -1,0 +1,105 @@
+package pool
+
+import (
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Realserver is one member of a pool. It is safe for concurrent use.
+type Realserver struct {
+	addr   netip.AddrPort
+	weight atomic.Int64
+	up     atomic.Bool
+	active atomic.Int64
+	total  atomic.Uint64
+
+	mu          sync.Mutex // guards the health fields below
+	checked     bool       // a check has decided the state at least once
+	oks, fails  int        // consecutive results, capped at rise and fall
+	lastErr     error
+	lastLatency time.Duration
+	lastAt      time.Time
+}
+
+// Addr returns the realserver's address.
+func (r *Realserver) Addr() netip.AddrPort { return r.addr }
+
+// Weight returns the current weight; 0 means drained.
+func (r *Realserver) Weight() int { return int(r.weight.Load()) }
+
+// Up reports whether health checking considers the realserver up. Before
+// its first check a realserver counts as up.
+func (r *Realserver) Up() bool { return r.up.Load() }
+
+// Active returns the number of sessions currently leased.
+func (r *Realserver) Active() int { return int(r.active.Load()) }
+
+// Total returns the number of sessions ever leased.
+func (r *Realserver) Total() uint64 { return r.total.Load() }
+
+// LastCheck returns the outcome of the latest health check: its error (nil
+// when healthy), how long it took and when it ended. at is zero before the
+// first check.
+func (r *Realserver) LastCheck() (err error, latency time.Duration, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lastErr, r.lastLatency, r.lastAt
+}
+
+// available reports whether r may take new sessions at all.
+func (r *Realserver) available() bool {
+	return r.up.Load() && r.weight.Load() > 0
+}
+
+// recordCheck applies one health check result and reports whether Up
+// changed, and to what. The first check alone decides the state; later ones need rise
+// consecutive successes or fall consecutive failures.
+func (r *Realserver) recordCheck(err error, latency time.Duration, at time.Time, rise, fall int) (changed, up bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lastErr, r.lastLatency, r.lastAt = err, latency, at
+	if !r.checked {
+		r.checked = true
+		r.oks, r.fails = 0, 0
+		if err == nil {
+			r.oks = 1
+		} else {
+			r.fails = 1
+		}
+		return r.setUp(err == nil), err == nil
+	}
+	return r.count(err, rise, fall), r.up.Load()
+}
+
+// recordFailure counts a failure seen outside the health checker (a failed
+// connect from the data plane) toward fall, and reports whether that took
+// it down.
+func (r *Realserver) recordFailure(err error, rise, fall int) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.count(err, rise, fall)
+}
+
+// count advances the consecutive counters and reports whether Up changed;
+// r.mu is held, so Up changes only under it.
+func (r *Realserver) count(err error, rise, fall int) bool {
+	if err == nil {
+		r.fails = 0
+		r.oks = min(r.oks+1, rise)
+		if r.oks >= rise {
+			return r.setUp(true)
+		}
+		return false
+	}
+	r.oks = 0
+	r.fails = min(r.fails+1, fall)
+	if r.fails >= fall {
+		return r.setUp(false)
+	}
+	return false
+}
+
+// setUp stores the state and reports whether it changed.
+func (r *Realserver) setUp(up bool) bool { return r.up.Swap(up) != up }
