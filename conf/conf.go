@@ -1,10 +1,18 @@
-// Package conf is algd's configuration: the TOML schema, its defaults and its
-// validation. It knows no behaviour: other packages read the resolved values
-// (the fields tagged `toml:"-"`) that Load fills in after Validate succeeds.
+// Package conf is algd's configuration: the TOML schema, its defaults, its
+// validation and the report of `algd check`. It knows no behaviour: other
+// packages read the resolved values (the fields tagged `toml:"-"`) that
+// Validate fills in, and Load and Parse return a Config only when every one
+// of them is valid.
+//
+// Loading goes: syntax, then schema (unknown keys and types, every one of
+// them with its key path), then SetDefaults, then Validate. A zero value
+// always means "the default"; the defaults are stated on each field.
 package conf
 
 import (
+	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -20,6 +28,16 @@ type Config struct {
 	Log Log `toml:"log"`
 }
 
+// Pool returns the pool called name, or nil. The pointer is into c.Pools.
+func (c *Config) Pool(name string) *Pool {
+	for i := range c.Pools {
+		if c.Pools[i].Name == name {
+			return &c.Pools[i]
+		}
+	}
+	return nil
+}
+
 // Pool is a named set of realservers and how one of them is chosen.
 type Pool struct {
 	// Name identifies the pool; required, unique.
@@ -27,7 +45,7 @@ type Pool struct {
 	// Scheduler is rr, wrr, lc, wlc or sh. Default "wlc".
 	Scheduler string `toml:"scheduler"`
 	// Persistence keeps a client address on the realserver it was given for
-	// this long after its last session ended. Default 0 (off).
+	// this long after its last session ended. Default 0 (off); not negative.
 	Persistence Duration `toml:"persistence"`
 	// Health configures the health check of every realserver of the pool.
 	Health Health `toml:"health"`
@@ -38,27 +56,33 @@ type Pool struct {
 // Health configures a pool's health checks.
 type Health struct {
 	// Kind is "tcp" (connect), "ftp" (a 220 banner), or "none" (always up).
-	// Default: the protocol of the listener using the pool ("ftp" for FTP).
+	// Default: the protocol of the listener using the pool ("ftp" for FTP),
+	// "tcp" for a pool no listener uses.
 	Kind string `toml:"kind"`
 	// Interval between checks. Default 2s.
 	Interval Duration `toml:"interval"`
-	// Timeout of one check. Default 1s; must be below Interval.
+	// Timeout of one check. Default 1s, or half of Interval when Interval
+	// is 1s or less; must be below Interval.
 	Timeout Duration `toml:"timeout"`
-	// Rise is how many consecutive successes bring a realserver up. Default 2.
+	// Rise is how many consecutive successes bring a realserver up.
+	// Default 2 (0 means the default); at least 1.
 	Rise int `toml:"rise"`
-	// Fall is how many consecutive failures take it down. Default 3.
+	// Fall is how many consecutive failures take it down. Default 3 (0
+	// means the default); at least 1.
 	Fall int `toml:"fall"`
 }
 
 // Realserver is one member of a pool.
 type Realserver struct {
-	// Address is host:port, an IP address literal (no names).
+	// Address is ip:port, an IP address literal ("10.0.0.11:21",
+	// "[2001:db8::11]:21"); host names are refused, since nothing
+	// re-resolves them. Required, unique within the pool, port not 0.
 	Address string `toml:"address"`
 	// Weight for wrr, wlc and sh. Default 1 when absent; 0 drains: the
-	// realserver keeps its sessions but gets no new ones.
+	// realserver keeps its sessions but gets no new ones. Not negative.
 	Weight *int `toml:"weight"`
 
-	// AddrPort is Address, parsed.
+	// AddrPort is Address, parsed (IPv4-mapped IPv6 unmapped).
 	AddrPort netip.AddrPort `toml:"-"`
 }
 
@@ -75,16 +99,24 @@ type FTP struct {
 	// Name labels the listener in logs and metrics. Default: the first
 	// listen address.
 	Name string `toml:"name"`
-	// Listen is one or more ip:port to accept control connections on.
+	// Listen is one or more ip:port to accept control connections on: IP
+	// literals, "0.0.0.0:21" or "[::]:21" for every address of a family
+	// ("[::]" is dual-stack and takes IPv4 too). Required; no two
+	// listeners of the whole file may share an address and port.
 	Listen []string `toml:"listen"`
 	// Advertise is the address announced in 227/229 replies and bound by
-	// the passive data listeners. Default: the control connection's local
-	// address (per connection, IPv4-mapped addresses unmapped).
+	// the passive data listeners: an IP literal without port, not a
+	// wildcard, of a family some listen address can serve. Default: the
+	// control connection's local address (per connection, IPv4-mapped
+	// addresses unmapped).
 	Advertise string `toml:"advertise"`
-	// Pool names the realserver pool.
+	// Pool names the realserver pool. Required.
 	Pool string `toml:"pool"`
-	// PassivePorts is the client-side data port range, "first-last".
-	// Required.
+	// PassivePorts is the client-side data port range, "first-last"
+	// ("61000-61999"), bound on Advertise (or each listen address).
+	// Required; it may not contain a listen port of the same address nor
+	// overlap the range of another [[ftp]] on the same address. Keep it out
+	// of the kernel's ephemeral range (algd check warns).
 	PassivePorts string `toml:"passive_ports"`
 	// TrustPASVAddress connects to the address a backend names in its 227
 	// reply instead of the backend's control address. Default false.
@@ -92,7 +124,8 @@ type FTP struct {
 
 	// ListenAddrs is Listen, parsed.
 	ListenAddrs []netip.AddrPort `toml:"-"`
-	// AdvertiseAddr is Advertise, parsed; invalid when unset.
+	// AdvertiseAddr is Advertise, parsed; the zero (invalid) Addr when
+	// unset.
 	AdvertiseAddr netip.Addr `toml:"-"`
 	// Passive is PassivePorts, parsed.
 	Passive PortRange `toml:"-"`
@@ -101,7 +134,8 @@ type FTP struct {
 // Limits bounds sessions, lines and waits.
 type Limits struct {
 	// MaxSessions caps concurrent control sessions over all listeners.
-	// Default 5000.
+	// Default 5000. Zero means the default, negative values are refused
+	// (this holds for every field of Limits).
 	MaxSessions int `toml:"max_sessions"`
 	// MaxSessionsPerClient caps concurrent sessions from one client IP.
 	// Default 20.
@@ -115,7 +149,7 @@ type Limits struct {
 	// BackendConnectTimeout bounds each connect to a realserver. Default 5s.
 	BackendConnectTimeout Duration `toml:"backend_connect_timeout"`
 	// MaxLineBytes is the longest control line accepted, CRLF included.
-	// Default 4096.
+	// Default 4096; 512 to 65536.
 	MaxLineBytes int `toml:"max_line_bytes"`
 }
 
@@ -132,6 +166,23 @@ type PortRange struct {
 	First, Last uint16
 }
 
+// String formats the range as "first-last".
+func (r PortRange) String() string {
+	return strconv.Itoa(int(r.First)) + "-" + strconv.Itoa(int(r.Last))
+}
+
+// Contains reports whether port lies in the range.
+func (r PortRange) Contains(port uint16) bool {
+	return r.First <= port && port <= r.Last
+}
+
+// Overlap returns the ports that r and o have in common; ok is false when
+// they have none.
+func (r PortRange) Overlap(o PortRange) (common PortRange, ok bool) {
+	common = PortRange{First: max(r.First, o.First), Last: min(r.Last, o.Last)}
+	return common, common.First <= common.Last && r.Size() > 0 && o.Size() > 0
+}
+
 // Size is the number of ports in the range.
 func (r PortRange) Size() int {
 	if r.Last < r.First {
@@ -145,11 +196,11 @@ type Duration struct {
 	time.Duration
 }
 
-// UnmarshalText parses a Go duration string.
+// UnmarshalText parses a Go duration string ("500ms", "30s", "5m").
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
-		return err
+		return fmt.Errorf("duration: %w", err)
 	}
 	d.Duration = v
 	return nil

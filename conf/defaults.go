@@ -1,0 +1,87 @@
+package conf
+
+import "time"
+
+// The defaults, as stated on the fields of the schema.
+const (
+	defaultScheduler             = "wlc"
+	defaultHealthInterval        = 2 * time.Second
+	defaultHealthTimeout         = time.Second
+	defaultRise                  = 2
+	defaultFall                  = 3
+	defaultMaxSessions           = 5000
+	defaultMaxSessionsPerClient  = 20
+	defaultControlIdleTimeout    = 5 * time.Minute
+	defaultDataConnectTimeout    = 30 * time.Second
+	defaultBackendConnectTimeout = 5 * time.Second
+	defaultMaxLineBytes          = 4096
+	defaultLogLevel              = "info"
+	defaultLogFormat             = "text"
+)
+
+// SetDefaults replaces every zero value that has a documented default with
+// that default. It leaves invalid values (negative numbers, unknown names)
+// for Validate to report, and may be called more than once.
+func (c *Config) SetDefaults() {
+	for i := range c.FTP {
+		f := &c.FTP[i]
+		if f.Name == "" && len(f.Listen) > 0 {
+			f.Name = f.Listen[0]
+		}
+	}
+	for i := range c.Pools {
+		p := &c.Pools[i]
+		if p.Scheduler == "" {
+			p.Scheduler = defaultScheduler
+		}
+		h := &p.Health
+		if h.Kind == "" {
+			h.Kind = "tcp"
+			for _, f := range c.FTP {
+				if f.Pool == p.Name {
+					h.Kind = "ftp"
+				}
+			}
+		}
+		if h.Interval.Duration == 0 {
+			h.Interval.Duration = defaultHealthInterval
+		}
+		if h.Timeout.Duration == 0 {
+			h.Timeout.Duration = defaultHealthTimeout
+			if h.Interval.Duration > 0 && h.Interval.Duration <= defaultHealthTimeout {
+				h.Timeout.Duration = h.Interval.Duration / 2
+			}
+		}
+		if h.Rise == 0 {
+			h.Rise = defaultRise
+		}
+		if h.Fall == 0 {
+			h.Fall = defaultFall
+		}
+	}
+	l := &c.Limits
+	setInt(&l.MaxSessions, defaultMaxSessions)
+	setInt(&l.MaxSessionsPerClient, defaultMaxSessionsPerClient)
+	setInt(&l.MaxLineBytes, defaultMaxLineBytes)
+	setDuration(&l.ControlIdleTimeout, defaultControlIdleTimeout)
+	setDuration(&l.DataConnectTimeout, defaultDataConnectTimeout)
+	setDuration(&l.BackendConnectTimeout, defaultBackendConnectTimeout)
+	if c.Log.Level == "" {
+		c.Log.Level = defaultLogLevel
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = defaultLogFormat
+	}
+}
+
+func setInt(v *int, def int) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+func setDuration(d *Duration, def time.Duration) {
+	if d.Duration == 0 {
+		d.Duration = def
+	}
+}
