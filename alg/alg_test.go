@@ -58,7 +58,7 @@ func TestPipeHalfClose(t *testing.T) {
 		}
 		done := make(chan res, 1)
 		go func() {
-			ab, ba, err := Pipe(context.Background(), proxyA, proxyB, 5*time.Second)
+			ab, ba, err := Pipe(context.Background(), proxyA, proxyB, 5*time.Second, nil)
 			done <- res{ab, ba, err}
 		}()
 		go func() {
@@ -93,7 +93,7 @@ func TestPipeLinger(t *testing.T) {
 	proxyB, serverEnd := tcpPair(t, "127.0.0.1:0")
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := Pipe(context.Background(), proxyA, proxyB, 50*time.Millisecond)
+		_, _, err := Pipe(context.Background(), proxyA, proxyB, 50*time.Millisecond, nil)
 		done <- err
 	}()
 	clientEnd.CloseWrite()
@@ -118,7 +118,7 @@ func TestPipeCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := Pipe(ctx, proxyA, proxyB, time.Minute)
+		_, _, err := Pipe(ctx, proxyA, proxyB, time.Minute, nil)
 		done <- err
 	}()
 	cancel()

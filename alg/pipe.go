@@ -22,8 +22,10 @@ import (
 // turns into splice(2): file bytes do not pass through a user-space buffer.
 // ab and ba count the bytes copied a→b and b→a; err is the first error that
 // is not an ordinary end (EOF, use of a closed connection, reset at
-// teardown).
-func Pipe(ctx context.Context, a, b *net.TCPConn, linger time.Duration) (ab, ba int64, err error) {
+// teardown). When baDone is not nil it is closed as soon as the b→a
+// direction has ended, so a caller can tell when everything b sent has been
+// handed to a.
+func Pipe(ctx context.Context, a, b *net.TCPConn, linger time.Duration, baDone chan<- struct{}) (ab, ba int64, err error) {
 	closeBoth := func() {
 		a.Close()
 		b.Close()
@@ -39,7 +41,13 @@ func Pipe(ctx context.Context, a, b *net.TCPConn, linger time.Duration) (ab, ba 
 	abc := make(chan result, 1)
 	bac := make(chan result, 1)
 	go func() { n, err := copyHalf(b, a); abc <- result{n, err} }()
-	go func() { n, err := copyHalf(a, b); bac <- result{n, err} }()
+	go func() {
+		n, err := copyHalf(a, b)
+		if baDone != nil {
+			close(baDone)
+		}
+		bac <- result{n, err}
+	}()
 
 	var timer <-chan time.Time
 	for abc != nil || bac != nil {

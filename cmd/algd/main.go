@@ -1,0 +1,129 @@
+// Command algd is an FTP application-layer gateway for load-balancer
+// directors: it terminates FTP control connections on a VIP, balances them
+// over a pool of ftpds and relays passive data connections through a small
+// configured port range. See README.md.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/algd/algd/conf"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+const usage = `usage: algd <command> [flags]
+
+commands:
+  run -c FILE     serve the configuration in FILE
+  check -c FILE   validate FILE, print what would listen where and the firewall ports
+  demo            run two embedded FTP servers behind algd on loopback
+  version         print the version
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	switch os.Args[1] {
+	case "run":
+		err = cmdRun(os.Args[2:])
+	case "check":
+		err = cmdCheck(os.Args[2:], os.Stdout)
+	case "demo":
+		err = cmdDemo(os.Args[2:])
+	case "version", "-version", "--version":
+		fmt.Println("algd", version)
+	case "help", "-h", "-help", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "algd: unknown command %q\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "algd:", err)
+		os.Exit(1)
+	}
+}
+
+// configFlag parses the -c flag shared by run and check.
+func configFlag(name string, args []string) (string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	path := fs.String("c", "/etc/algd/algd.toml", "configuration file")
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	if fs.NArg() > 0 {
+		return "", fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
+	}
+	return *path, nil
+}
+
+func cmdCheck(args []string, out io.Writer) error {
+	path, err := configFlag("check", args)
+	if err != nil {
+		return err
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		var errs *conf.Errors
+		if errors.As(err, &errs) {
+			for _, e := range errs.List {
+				fmt.Fprintln(out, e)
+			}
+			return fmt.Errorf("%s: %d error(s)", path, len(errs.List))
+		}
+		return err
+	}
+	conf.Check(cfg, conf.ReadSystem()).Write(out)
+	return nil
+}
+
+func cmdRun(args []string) error {
+	path, err := configFlag("run", args)
+	if err != nil {
+		return err
+	}
+	cfg, err := conf.Load(path)
+	if err != nil {
+		return err
+	}
+	return serve(cfg, newLogger(cfg.Log, os.Stderr))
+}
+
+// serve runs cfg until SIGINT or SIGTERM.
+func serve(cfg *conf.Config, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := newDaemon(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	err = d.run(ctx)
+	log.Info("stopped")
+	return err
+}
+
+// newLogger builds the slog logger [log] asks for.
+func newLogger(c conf.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.Level)); err != nil {
+		lvl = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}

@@ -1,0 +1,205 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/algd/algd/alg"
+	"github.com/algd/algd/limits"
+)
+
+// dataConn is one passive data connection: the expectation on the VIP and,
+// once the client has connected, the pipe to the realserver. fromServer
+// closes when everything the realserver sent has been handed to the client
+// (or the pipe failed); done closes when the goroutine has released
+// everything.
+type dataConn struct {
+	x          *alg.Expectation
+	fromServer chan struct{}
+	done       chan struct{}
+}
+
+// passiveReply turns the realserver's reply to PASV/EPSV into the client's:
+// it reserves a port on the advertised address, expects the client there
+// and answers with that address (RFC 959 §4.1.2 227, RFC 2428 §3 229).
+// A reply that cannot be used is answered 425.
+func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
+	want := 227
+	if p.sent {
+		want = 229
+	}
+	if r.Code != want {
+		if r.Code/100 != 2 {
+			return r // the realserver refused; the client hears why
+		}
+		s.badBackend(r, errors.New("unexpected reply code"))
+		return NewReply(425, "Can't open data connection.")
+	}
+	target, err := s.passiveTarget(p, r)
+	if err != nil {
+		s.badBackend(r, err)
+		return NewReply(425, "Can't open data connection.")
+	}
+	x, err := s.h.DataPorts.Expect(alg.Expect{
+		Local:    s.adv,
+		Peer:     s.peer,
+		Deadline: time.Now().Add(s.dataWait),
+		OnRefused: func(from netip.AddrPort) {
+			s.h.Stats.Theft.Add(1)
+			s.log.Warn("data connection from a foreign address refused", "from", from.String())
+		},
+	})
+	if err != nil {
+		if errors.Is(err, limits.ErrExhausted) {
+			s.h.Stats.PassiveExhausted.Add(1)
+			s.log.Warn("passive range exhausted", "err", err)
+			return NewReply(425, "No data port available, try again later.")
+		}
+		s.log.Warn("passive listen failed", "err", err)
+		return NewReply(425, "Can't open data connection.")
+	}
+	d := &dataConn{x: x, fromServer: make(chan struct{}), done: make(chan struct{})}
+	s.mu.Lock()
+	if s.waiting != nil {
+		s.waiting.x.Close() // a new PASV replaces an unused one
+	}
+	s.waiting = d
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.serveData(ctx, d, target)
+
+	if p.epsv {
+		return NewReply(229, FormatEPSV(x.Port()))
+	}
+	text, err := FormatPASV(x.AddrPort())
+	if err != nil { // passiveCheck admits PASV only on IPv4
+		x.Close()
+		return NewReply(425, "Can't open data connection.")
+	}
+	return NewReply(227, text)
+}
+
+// passiveTarget is where the realserver expects the data connection: its
+// control address with the port of the reply. With TrustPASVAddress the
+// address of a 227 reply is used when it is one of the pool's realservers.
+func (s *session) passiveTarget(p pending, r Reply) (netip.AddrPort, error) {
+	if p.sent {
+		port, err := ParseEPSV(r.Text())
+		if err != nil {
+			return netip.AddrPort{}, err
+		}
+		return netip.AddrPortFrom(s.rsAddr.Addr(), port), nil
+	}
+	ap, err := ParsePASV(r.Text())
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	if ap.Port() == 0 {
+		return netip.AddrPort{}, errors.New("port 0")
+	}
+	addr := s.rsAddr.Addr()
+	if s.h.TrustPASVAddress && ap.Addr() != addr {
+		if !s.inPool(ap.Addr()) {
+			return netip.AddrPort{}, errors.New("address is not a realserver of the pool")
+		}
+		addr = ap.Addr()
+	}
+	return netip.AddrPortFrom(addr, ap.Port()), nil
+}
+
+func (s *session) inPool(a netip.Addr) bool {
+	for _, rs := range s.h.Pool.Realservers() {
+		if rs.Addr().Addr() == a {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *session) badBackend(r Reply, err error) {
+	s.h.Stats.BadBackendReplies.Add(1)
+	s.log.Warn("unusable passive reply from realserver", "reply", r.Text(), "err", err)
+}
+
+// serveData waits for the client's data connection, connects to the
+// realserver from the backend control connection's local address (ftpds
+// refuse data from any other) and pipes the two.
+func (s *session) serveData(ctx context.Context, d *dataConn, target netip.AddrPort) {
+	defer s.wg.Done()
+	defer close(d.done)
+	c, err := d.x.Accept(ctx)
+	s.mu.Lock()
+	if s.waiting == d {
+		s.waiting = nil
+	}
+	s.mu.Unlock()
+	if err != nil {
+		s.log.Debug("passive port closed unused", "port", d.x.Port(), "err", err)
+		return
+	}
+	s.active.Add(1)
+	defer s.active.Add(-1)
+	s.mu.Lock()
+	s.current = d
+	s.mu.Unlock()
+
+	dialer := net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: s.bkLocal.AsSlice()},
+		Timeout:   s.h.Limits.BackendConnectTimeout.Duration,
+	}
+	bc, err := dialer.DialContext(ctx, "tcp", target.String())
+	if err != nil {
+		c.Close()
+		s.log.Warn("realserver data connect failed", "target", target.String(), "err", err)
+		return
+	}
+	s.h.Stats.DataConns.Add(1)
+	up, down, err := alg.Pipe(ctx, c, bc.(*net.TCPConn), dataLinger, d.fromServer)
+	s.h.Stats.BytesUp.Add(up)
+	s.h.Stats.BytesDown.Add(down)
+	s.mu.Lock()
+	s.up += up
+	s.down += down
+	s.transfers++
+	s.mu.Unlock()
+	lvl := slogLevel(err)
+	s.log.Log(ctx, lvl, "data done", "port", d.x.Port(), "down", down, "up", up, "err", err)
+}
+
+// awaitData holds a transfer's final reply until everything the realserver
+// sent on the data connection has been handed to the client, so no client
+// reads "226" while the last bytes are still on their way (and closes the
+// data connection early). A realserver sends its final reply after closing
+// its data connection, for downloads and uploads alike, so waiting for the
+// realserver→client direction to end is enough; waiting for the client's
+// side too would stall clients that close only after the 226.
+func (s *session) awaitData(ctx context.Context) {
+	s.mu.Lock()
+	d := s.current
+	s.mu.Unlock()
+	if d == nil {
+		return
+	}
+	t := time.NewTimer(dataLinger)
+	defer t.Stop()
+	select {
+	case <-d.fromServer:
+	case <-d.done:
+	case <-ctx.Done():
+	case <-t.C:
+		s.log.Warn("data connection still open after the transfer's final reply")
+	}
+}
+
+// slogLevel logs a data connection that ended normally at Info and one cut
+// by an error at Warn (Pipe already drops ordinary ends).
+func slogLevel(err error) slog.Level {
+	if err == nil {
+		return slog.LevelInfo
+	}
+	return slog.LevelWarn
+}

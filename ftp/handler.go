@@ -1,0 +1,178 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/algd/algd/alg"
+	"github.com/algd/algd/conf"
+	"github.com/algd/algd/limits"
+	"github.com/algd/algd/pool"
+)
+
+var _ alg.Handler = (*Handler)(nil)
+
+// Handler serves the FTP control connections of one [[ftp]] listener: it
+// picks a realserver from Pool, relays the control channel and pairs the
+// data connections through DataPorts. The fields are set before the first
+// Serve and not changed after.
+type Handler struct {
+	// Name labels the listener in logs.
+	Name string
+	// Pool chooses the realserver of each session.
+	Pool *pool.Pool
+	// Sessions caps sessions globally and per client; shared by listeners.
+	Sessions *limits.Sessions
+	// DataPorts is the client-side passive range of this listener.
+	DataPorts *alg.DataPorts
+	// Advertise is the address announced in 227/229 replies; when invalid,
+	// the control connection's local address is used.
+	Advertise netip.Addr
+	// TrustPASVAddress connects to the address a backend names in its 227
+	// reply, provided it is one of the pool's realservers.
+	TrustPASVAddress bool
+	// Limits are the resolved [limits].
+	Limits conf.Limits
+	// Logger is the base logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Dialer connects to realservers; nil means a plain net.Dialer.
+	Dialer *net.Dialer
+	// Stats counts what the listener did.
+	Stats Stats
+
+	ids atomic.Uint64
+}
+
+// Stats are a listener's counters, safe for concurrent use.
+type Stats struct {
+	// Sessions is the number of control sessions accepted; Active of them
+	// are still open.
+	Sessions, Active atomic.Int64
+	// Refused counts sessions refused by limits or for want of a realserver.
+	Refused atomic.Int64
+	// DataConns counts paired data connections; BytesDown (realserver to
+	// client) and BytesUp (client to realserver) the bytes they carried.
+	DataConns, BytesDown, BytesUp atomic.Int64
+	// Theft counts connections to a passive port from another address than
+	// the control peer, refused.
+	Theft atomic.Int64
+	// PassiveExhausted counts PASV/EPSV answered 425 for want of a port.
+	PassiveExhausted atomic.Int64
+	// BadBackendReplies counts PASV/EPSV replies from a realserver that
+	// could not be used (unparsable or naming a foreign address).
+	BadBackendReplies atomic.Int64
+}
+
+// Serve runs one control session on c until either side ends it.
+func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
+	log := h.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	client := alg.AddrPortOf(c.RemoteAddr())
+	local := alg.AddrPortOf(c.LocalAddr())
+	id := fmt.Sprintf("%s-%d", h.Name, h.ids.Add(1))
+	log = log.With("session", id, "client", client.String())
+	h.Stats.Sessions.Add(1)
+
+	release, err := h.Sessions.Acquire(client.Addr())
+	if err != nil {
+		h.Stats.Refused.Add(1)
+		log.Info("session refused", "err", err)
+		refuse(c, NewReply(421, "Too many connections, try again later."))
+		return
+	}
+	defer release()
+
+	timeout := h.Limits.BackendConnectTimeout.Duration
+	lease, backend, err := h.connectBackend(ctx, client.Addr(), timeout, log)
+	if err != nil {
+		h.Stats.Refused.Add(1)
+		log.Warn("no realserver", "err", err)
+		refuse(c, NewReply(421, "Service not available, no server reachable."))
+		return
+	}
+	defer lease.Release()
+	h.Stats.Active.Add(1)
+	defer h.Stats.Active.Add(-1)
+
+	adv := h.Advertise
+	if !adv.IsValid() {
+		adv = local.Addr()
+	}
+	s := &session{
+		h:        h,
+		log:      log.With("realserver", lease.Realserver().Addr().String()),
+		client:   c,
+		backend:  backend,
+		peer:     client.Addr(),
+		adv:      adv,
+		rsAddr:   lease.Realserver().Addr(),
+		bkLocal:  alg.AddrPortOf(backend.LocalAddr()).Addr(),
+		maxLine:  h.Limits.MaxLineBytes,
+		idle:     h.Limits.ControlIdleTimeout.Duration,
+		dataWait: h.Limits.DataConnectTimeout.Duration,
+	}
+	s.log.Info("session start", "listen", local.String())
+	start := time.Now()
+	err = s.run(ctx)
+	s.log.Info("session end", "duration", time.Since(start).Round(time.Millisecond), "reason", reason(err),
+		"down", s.down, "up", s.up, "transfers", s.transfers)
+}
+
+// connectBackend picks a realserver and connects to it, failing over to the
+// others (each at most once) when a connect fails.
+func (h *Handler) connectBackend(ctx context.Context, client netip.Addr, timeout time.Duration, log *slog.Logger) (*pool.Lease, *net.TCPConn, error) {
+	var tried []*pool.Realserver
+	d := h.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	for {
+		lease, err := h.Pool.Pick(client, tried...)
+		if err != nil {
+			return nil, nil, err
+		}
+		rs := lease.Realserver()
+		dctx, cancel := context.WithTimeout(ctx, timeout)
+		c, err := d.DialContext(dctx, "tcp", rs.Addr().String())
+		cancel()
+		if err == nil {
+			return lease, c.(*net.TCPConn), nil
+		}
+		lease.Release()
+		h.Pool.MarkFailed(rs, err)
+		log.Warn("realserver connect failed", "realserver", rs.Addr().String(), "err", err)
+		tried = append(tried, rs)
+		if ctx.Err() != nil {
+			return nil, nil, ctx.Err()
+		}
+	}
+}
+
+// refuse answers r on a connection that gets no session, and closes it.
+func refuse(c *net.TCPConn, r Reply) {
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	c.Write(r.AppendWire(nil))
+	c.Close()
+}
+
+// reason turns the error that ended a session into a log value.
+func reason(err error) string {
+	switch {
+	case err == nil:
+		return "quit"
+	case errors.Is(err, errClientClosed):
+		return "client closed"
+	case errors.Is(err, errBackendClosed):
+		return "realserver closed"
+	default:
+		return err.Error()
+	}
+}

@@ -1,0 +1,334 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+var (
+	errClientClosed  = errors.New("client closed the control connection")
+	errBackendClosed = errors.New("realserver closed the control connection")
+)
+
+const (
+	// maxReplyLines bounds one multi-line reply from a realserver (STAT and
+	// HELP can be long; an endless one is hostile).
+	maxReplyLines = 10000
+	// writeTimeout bounds one write of a reply or command on a control
+	// connection.
+	writeTimeout = time.Minute
+	// dataLinger is how long a data connection may stay half-open after one
+	// direction has ended before both are closed.
+	dataLinger = 30 * time.Second
+)
+
+// kind says what a forwarded or local command needs from its reply.
+type kind int
+
+const (
+	kindPlain    kind = iota // relay the reply as it is
+	kindPassive              // PASV/EPSV: rewrite the reply to the VIP
+	kindTransfer             // RETR/STOR/...: hold the final reply until the data is through
+	kindFEAT                 // rewrite the feature list
+	kindQUIT                 // relay, then end the session
+	kindLocal                // answered by algd itself, in order
+)
+
+// pending is one command whose final reply has not been relayed yet.
+type pending struct {
+	verb   string
+	kind   kind
+	epsv   bool  // kindPassive: the client asked with EPSV (answer 229)
+	sent   bool  // kindPassive: EPSV was sent to the realserver (expect 229)
+	local  Reply // kindLocal
+	issued time.Time
+}
+
+// session is one control connection pair. It owns client, backend, every
+// expectation and data connection it creates; run's return releases all of
+// them.
+type session struct {
+	h        *Handler
+	log      *slog.Logger
+	client   *net.TCPConn
+	backend  *net.TCPConn
+	peer     netip.Addr     // the client's address: the only data peer
+	adv      netip.Addr     // announced to the client, bound by expectations
+	rsAddr   netip.AddrPort // the realserver's control address
+	bkLocal  netip.Addr     // our side of the backend control connection
+	maxLine  int
+	idle     time.Duration
+	dataWait time.Duration
+
+	queue    []pending
+	epsvAll  bool
+	lastCode int
+
+	mu      sync.Mutex
+	waiting *dataConn // the latest expectation not yet paired
+	current *dataConn // the latest paired data connection
+	wg      sync.WaitGroup
+	active  atomic.Int32 // paired data connections still open
+
+	down, up  int64 // written by data goroutines under mu
+	transfers int
+}
+
+type clientMsg struct {
+	line []byte
+	err  error
+}
+
+type backendMsg struct {
+	r   Reply
+	err error
+}
+
+// run relays the control channel until the session ends and then tears
+// down everything the session owns.
+func (s *session) run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer func() {
+		cancel()
+		s.client.Close()
+		s.backend.Close()
+		s.wg.Wait()
+	}()
+	context.AfterFunc(ctx, func() {
+		s.client.Close()
+		s.backend.Close()
+	})
+
+	cmds := make(chan clientMsg)
+	replies := make(chan backendMsg)
+	go s.readClient(ctx, cmds)
+	go s.readBackend(ctx, replies)
+
+	idle := time.NewTimer(s.idle)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			s.send(NewReply(421, "Service closing control connection."))
+			return ctx.Err()
+		case <-idle.C:
+			if s.active.Load() > 0 {
+				idle.Reset(s.idle)
+				continue
+			}
+			s.send(NewReply(421, "Idle timeout, closing control connection."))
+			return errors.New("idle timeout")
+		case m := <-cmds:
+			idle.Reset(s.idle)
+			if m.err != nil {
+				return s.clientError(m.err)
+			}
+			if err := s.command(ctx, m.line); err != nil {
+				return err
+			}
+		case m := <-replies:
+			if m.err != nil {
+				return s.backendError(m.err)
+			}
+			done, err := s.reply(ctx, m.r)
+			if err != nil || done {
+				return err
+			}
+		}
+	}
+}
+
+// readClient feeds client lines to the run loop until an error, which it
+// passes on last.
+func (s *session) readClient(ctx context.Context, out chan<- clientMsg) {
+	br := bufio.NewReaderSize(s.client, min(s.maxLine, 4096))
+	for {
+		line, err := ReadLine(br, s.maxLine)
+		select {
+		case out <- clientMsg{line, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// readBackend feeds realserver replies to the run loop until an error.
+func (s *session) readBackend(ctx context.Context, out chan<- backendMsg) {
+	br := bufio.NewReaderSize(s.backend, 4096)
+	maxLine := max(s.maxLine, 8192)
+	for {
+		r, err := ReadReply(br, maxLine, maxReplyLines)
+		select {
+		case out <- backendMsg{r, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (s *session) clientError(err error) error {
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return errClientClosed
+	case errors.Is(err, ErrLineTooLong):
+		s.send(NewReply(500, "Command line too long, closing control connection."))
+	case errors.Is(err, ErrNUL):
+		s.send(NewReply(500, "NUL byte in command, closing control connection."))
+	}
+	return err
+}
+
+func (s *session) backendError(err error) error {
+	s.log.Warn("realserver control connection ended", "err", err)
+	if s.lastCode != 421 {
+		s.send(NewReply(421, "Service not available, the server closed the connection."))
+	}
+	if errors.Is(err, io.EOF) {
+		return errBackendClosed
+	}
+	return err
+}
+
+// send writes a reply to the client.
+func (s *session) send(r Reply) error {
+	s.lastCode = r.Code
+	s.client.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := s.client.Write(r.AppendWire(nil))
+	return err
+}
+
+// forward writes one command line to the realserver.
+func (s *session) forward(line string) error {
+	s.backend.SetWriteDeadline(time.Now().Add(writeTimeout))
+	_, err := s.backend.Write([]byte(line + "\r\n"))
+	return err
+}
+
+// answer queues a reply of algd's own behind the replies still owed by the
+// realserver, so the client gets every reply in the order of its commands.
+func (s *session) answer(r Reply) error {
+	if len(s.queue) == 0 {
+		return s.send(r)
+	}
+	s.queue = append(s.queue, pending{kind: kindLocal, local: r})
+	return nil
+}
+
+// command handles one client line.
+func (s *session) command(ctx context.Context, line []byte) error {
+	cmd := ParseCommand(line)
+	s.log.Debug("command", "cmd", cmd.LogString())
+	p := pending{verb: cmd.Verb, kind: kindPlain, issued: time.Now()}
+	switch cmd.Verb {
+	case "":
+		return s.answer(NewReply(500, "Empty command."))
+	case "PASV", "EPSV":
+		r, ok := s.passiveCheck(cmd)
+		if !ok {
+			return s.answer(r)
+		}
+		p.kind, p.epsv = kindPassive, cmd.Verb == "EPSV"
+		p.sent = s.rsAddr.Addr().Is6()
+		verb := "PASV"
+		if p.sent {
+			verb = "EPSV"
+		}
+		s.queue = append(s.queue, p)
+		return s.forward(verb)
+	case "PORT", "EPRT", "LPRT", "LPSV":
+		if s.epsvAll {
+			return s.answer(NewReply(503, "Only EPSV is allowed after EPSV ALL."))
+		}
+		return s.answer(NewReply(502, "Active mode is not supported here; use PASV or EPSV."))
+	case "AUTH", "PBSZ", "PROT", "CCC", "ADAT", "MIC", "CONF", "ENC":
+		return s.answer(NewReply(502, "Security extensions are not available on this server."))
+	case "FEAT":
+		p.kind = kindFEAT
+	case "QUIT":
+		p.kind = kindQUIT
+	case "RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD":
+		p.kind = kindTransfer
+	}
+	s.queue = append(s.queue, p)
+	return s.forward(cmd.String())
+}
+
+// passiveCheck decides whether a PASV or EPSV can be served at all; when it
+// cannot, the reply says why.
+func (s *session) passiveCheck(cmd Command) (Reply, bool) {
+	if cmd.Verb == "PASV" {
+		if s.epsvAll {
+			return NewReply(503, "Only EPSV is allowed after EPSV ALL."), false
+		}
+		if !s.adv.Is4() {
+			return NewReply(425, "PASV cannot name an IPv6 address; use EPSV."), false
+		}
+		return Reply{}, true
+	}
+	switch strings.ToUpper(strings.TrimSpace(cmd.Arg)) {
+	case "":
+		return Reply{}, true
+	case "ALL":
+		s.epsvAll = true
+		return NewReply(200, "EPSV ALL ok."), false
+	case "1":
+		if s.adv.Is4() {
+			return Reply{}, true
+		}
+	case "2":
+		if s.adv.Is6() {
+			return Reply{}, true
+		}
+	default:
+		return NewReply(501, "EPSV takes no argument, 1, 2 or ALL."), false
+	}
+	if s.adv.Is4() {
+		return NewReply(522, "Network protocol not supported, use (1)"), false
+	}
+	return NewReply(522, "Network protocol not supported, use (2)"), false
+}
+
+// reply handles one reply from the realserver. done is true when the
+// session should end after it (QUIT).
+func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
+	if !r.Final() || len(s.queue) == 0 {
+		// Preliminary replies, the banner and unsolicited replies (such as
+		// a realserver's own 421) go through as they are.
+		return false, s.send(r)
+	}
+	p := s.queue[0]
+	s.queue = s.queue[1:]
+	switch p.kind {
+	case kindPassive:
+		r = s.passiveReply(ctx, p, r)
+	case kindTransfer:
+		s.awaitData(ctx)
+	case kindFEAT:
+		r = rewriteFEAT(r)
+	}
+	if err := s.send(r); err != nil {
+		return false, err
+	}
+	for len(s.queue) > 0 && s.queue[0].kind == kindLocal {
+		if err := s.send(s.queue[0].local); err != nil {
+			return false, err
+		}
+		s.queue = s.queue[1:]
+	}
+	return p.kind == kindQUIT, nil
+}

@@ -1,0 +1,81 @@
+package algdrun
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"sync"
+)
+
+// Transfer is one "data done" log line: the bytes one data connection
+// carried through algd.
+type Transfer struct {
+	// Down is bytes from server to client, Up from client to server.
+	Down, Up int64
+	// Line is the raw JSON line.
+	Line string
+}
+
+// ParseTransfers returns the "data done" lines of a JSON log, in order.
+// The "down" and "up" attributes are found at the top level or inside a
+// group. Lines that are not JSON are ignored.
+func ParseTransfers(log []byte) []Transfer {
+	var out []Transfer
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(`"data done"`)) {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil || m["msg"] != "data done" {
+			continue
+		}
+		down, okd := findInt(m, "down")
+		up, oku := findInt(m, "up")
+		if !okd || !oku {
+			continue
+		}
+		out = append(out, Transfer{Down: down, Up: up, Line: string(line)})
+	}
+	return out
+}
+
+// findInt returns the first integer attribute named key in m or its
+// nested groups.
+func findInt(m map[string]any, key string) (int64, bool) {
+	if v, ok := m[key]; ok {
+		if f, ok := v.(float64); ok && f == float64(int64(f)) {
+			return int64(f), true
+		}
+	}
+	for _, v := range m {
+		if g, ok := v.(map[string]any); ok {
+			if n, ok := findInt(g, key); ok {
+				return n, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// logBuffer collects a child's stderr; safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write appends p.
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+// Bytes returns a copy of everything written so far.
+func (l *logBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.buf.Bytes())
+}

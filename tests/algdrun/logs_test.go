@@ -1,0 +1,35 @@
+package algdrun
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestParseTransfers(t *testing.T) {
+	tests := []struct {
+		name string
+		log  string
+		want [][2]int64 // down, up
+	}{
+		{"none", `{"time":"x","level":"INFO","msg":"session start","client":"127.0.0.5:1"}` + "\n", nil},
+		{"top level", `{"level":"INFO","msg":"data done","down":5242880,"up":0}` + "\n" +
+			`{"level":"INFO","msg":"data done","down":0,"up":1}` + "\n", [][2]int64{{5242880, 0}, {0, 1}}},
+		{"in a group", `{"msg":"data done","session":{"id":7},"data":{"down":12,"up":34}}`, [][2]int64{{12, 34}}},
+		{"text and noise skipped", "panic: not json data done\n" +
+			`{"msg":"data done ","down":1,"up":1}` + "\n" +
+			`{"msg":"data done","down":"12","up":0}` + "\n" +
+			`{"msg":"data done","down":3,"up":4}`, [][2]int64{{3, 4}}},
+		{"missing up", `{"msg":"data done","down":3}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got [][2]int64
+			for _, tr := range ParseTransfers([]byte(tt.log)) {
+				got = append(got, [2]int64{tr.Down, tr.Up})
+			}
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("ParseTransfers = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

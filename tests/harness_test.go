@@ -1,0 +1,276 @@
+// Package tests holds algd's end-to-end suites. The files without a build
+// tag run in `go test ./...` with no system packages: real FTP servers
+// (ftpserverlib) and a real client (jlaffaye/ftp) in-process, on distinct
+// loopback addresses for client (127.0.0.5), VIP (127.0.0.10) and
+// realservers (127.0.0.2x), so a broken rewrite cannot pass unseen.
+package tests
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/algd/algd/alg"
+	"github.com/algd/algd/conf"
+	algftp "github.com/algd/algd/ftp"
+	"github.com/algd/algd/internal/demo"
+	"github.com/algd/algd/limits"
+	"github.com/algd/algd/pool"
+)
+
+const (
+	clientIP = "127.0.0.5"
+	vipIP    = "127.0.0.10"
+)
+
+// proxy is an in-process algd FTP listener in front of a pool.
+type proxy struct {
+	addr    netip.AddrPort
+	handler *algftp.Handler
+	pool    *pool.Pool
+}
+
+// proxyOpts tune startProxy.
+type proxyOpts struct {
+	first, last uint16 // passive range; default 61100-61199
+	perClient   int
+	health      conf.Health
+}
+
+// startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
+// one root folder, as a farm shares its storage.
+func startFTPServers(t *testing.T, n int) []*demo.Server {
+	t.Helper()
+	root := t.TempDir()
+	var out []*demo.Server
+	for i := range n {
+		s, err := demo.Start(demo.Options{
+			Addr:         fmt.Sprintf("127.0.0.%d:0", 21+i),
+			Root:         root,
+			PassiveFirst: uint16(62000 + 100*i),
+			PassiveLast:  uint16(62099 + 100*i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		out = append(out, s)
+	}
+	return out
+}
+
+// startProxy runs algd's FTP handler on the VIP in front of servers.
+func startProxy(t *testing.T, servers []*demo.Server, o proxyOpts) *proxy {
+	t.Helper()
+	if o.first == 0 {
+		o.first, o.last = 61100, 61199
+	}
+	if o.health.Kind == "" {
+		o.health = conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: 100 * time.Millisecond},
+			Timeout: conf.Duration{Duration: 90 * time.Millisecond}, Rise: 1, Fall: 1}
+	}
+	var rss []conf.Realserver
+	for _, s := range servers {
+		rss = append(rss, conf.Realserver{Address: s.Addr().String(), AddrPort: s.Addr()})
+	}
+	cfg := &conf.Config{
+		Pools: []conf.Pool{{Name: "p", Scheduler: "rr", Realservers: rss, Health: o.health}},
+		FTP: []conf.FTP{{Name: "vip", Listen: []string{vipIP + ":2121"}, Pool: "p",
+			PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last)}},
+		Limits: conf.Limits{MaxSessionsPerClient: o.perClient},
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var checker pool.Checker = &algftp.BannerChecker{}
+	if o.health.Kind == "none" {
+		checker = pool.NoChecker{}
+	}
+	p := pool.New(cfg.Pools[0], checker)
+	p.Logger = log
+	h := &algftp.Handler{
+		Name:      "vip",
+		Pool:      p,
+		Sessions:  limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
+		DataPorts: alg.NewDataPorts(o.first, o.last),
+		Limits:    cfg.Limits,
+		Logger:    log,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ln, err := alg.Listen(ctx, netip.MustParseAddrPort(vipIP+":0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &alg.Server{Handler: h, Logger: log}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); p.Run(ctx) }()
+	go func() { defer wg.Done(); srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		srv.Wait()
+	})
+	return &proxy{addr: alg.AddrPortOf(ln.Addr()), handler: h, pool: p}
+}
+
+// dialFTP logs in through the proxy from the client address. epsv false
+// means PASV, following the address of the 227 reply (as jlaffaye/ftp does
+// not by default), so a wrong rewrite fails the transfer. The control
+// dialogue is written to log.
+func dialFTP(t *testing.T, addr netip.AddrPort, epsv bool, log io.Writer) (*ftp.ServerConn, error) {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 10 * time.Second}
+	opts := []ftp.DialOption{ftp.DialWithDialer(d), ftp.DialWithTimeout(30 * time.Second)}
+	if !epsv {
+		opts = append(opts, ftp.DialWithDisabledEPSV(true), ftp.DialWithTrustPasvIP(true))
+	}
+	if log != nil {
+		opts = append(opts, ftp.DialWithDebugOutput(log))
+	}
+	c, err := ftp.Dial(addr.String(), opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login("demo", "demo"); err != nil {
+		c.Quit()
+		return nil, err
+	}
+	return c, nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// syncBuffer is a bytes.Buffer safe for the client's debug writer.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// roundTrip uploads data as name, lists it, downloads it and compares
+// sha256.
+func roundTrip(c *ftp.ServerConn, name string, data []byte) error {
+	if err := c.Stor(name, bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("STOR %s: %w", name, err)
+	}
+	entries, err := c.List("/")
+	if err != nil {
+		return fmt.Errorf("LIST: %w", err)
+	}
+	found := false
+	for _, e := range entries {
+		if e.Name == name {
+			found = true
+			if e.Size != uint64(len(data)) {
+				return fmt.Errorf("LIST says %s has %d bytes, want %d", name, e.Size, len(data))
+			}
+		}
+	}
+	if !found {
+		return fmt.Errorf("LIST does not show %s", name)
+	}
+	r, err := c.Retr(name)
+	if err != nil {
+		return fmt.Errorf("RETR %s: %w", name, err)
+	}
+	got, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("RETR %s: %w", name, err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(data) {
+		return fmt.Errorf("RETR %s: %d bytes back, sha256 differs from the %d sent", name, len(got), len(data))
+	}
+	return nil
+}
+
+// rawSession is a line-level control connection for what no library client
+// shows: the exact replies.
+type rawSession struct {
+	t *testing.T
+	c net.Conn
+}
+
+func rawDial(t *testing.T, from string, addr netip.AddrPort) *rawSession {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
+	c, err := d.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return &rawSession{t: t, c: c}
+}
+
+// reply reads one reply (multi-line aware) and returns its last line.
+func (s *rawSession) reply() string {
+	s.t.Helper()
+	var line []byte
+	buf := make([]byte, 1)
+	var first string
+	for {
+		line = line[:0]
+		for {
+			if _, err := s.c.Read(buf); err != nil {
+				s.t.Fatalf("reading reply: %v (so far %q)", err, line)
+			}
+			if buf[0] == '\n' {
+				break
+			}
+			if buf[0] != '\r' {
+				line = append(line, buf[0])
+			}
+		}
+		l := string(line)
+		if first == "" {
+			first = l
+		}
+		if len(l) >= 4 && l[:3] == first[:3] && l[3] == ' ' {
+			return l
+		}
+		if len(first) >= 4 && first[3] == ' ' {
+			return l
+		}
+	}
+}
+
+func (s *rawSession) cmd(line string) string {
+	s.t.Helper()
+	if _, err := s.c.Write([]byte(line + "\r\n")); err != nil {
+		s.t.Fatal(err)
+	}
+	return s.reply()
+}

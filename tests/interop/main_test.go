@@ -1,0 +1,55 @@
+//go:build interop
+
+// Package interop runs real FTP clients (curl, lftp, python ftplib)
+// against real FTP servers (vsftpd, pure-ftpd, proftpd), each operation
+// once DIRECT (client → ftpd) and once THROUGH algd (client → VIP → ftpd),
+// and compares: file hashes, the address the client saw in 227 replies,
+// the port of 229 replies, where the client connected its data, and algd's
+// "data done" byte counts.
+//
+// Run: tests/peers/fetch.sh && go test -race -tags interop ./tests/interop/
+//
+// ALGD_INTEROP_DIRECT=1 skips building and running algd and runs only the
+// direct half (the baseline), for working on the harness before algd
+// exists; CI never sets it. ALGD_BIN=FILE runs a prebuilt algd instead of
+// building ./cmd/algd. ALGD_INTEROP_MASQUERADE=vsftpd|pure-ftpd|proftpd
+// chooses the backend that announces a wrong 227 address (default: one
+// chosen per run from the process id, logged).
+package interop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/algd/algd/tests/algdrun"
+)
+
+// algdBin is the algd binary TestMain built, or "" in direct-only runs.
+var algdBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "algd-interop-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "interop:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	algdBin, err = algdrun.FromEnv(ctx, dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "interop:", err)
+		return 1
+	}
+	if algdBin == "" {
+		fmt.Fprintln(os.Stderr, "interop: ALGD_INTEROP_DIRECT=1: algd is not run, only the direct cases")
+	}
+	return m.Run()
+}

@@ -1,0 +1,347 @@
+//go:build interop
+
+package interop
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/algd/algd/tests/algdrun"
+	"github.com/algd/algd/tests/peers"
+)
+
+// Addresses and ranges. Every range lies above the kernel's ephemeral
+// range (32768-60999), so the test's own connections never collide, and
+// above 61999, which the in-process suite in tests/ uses on the same VIP
+// (go test runs packages in parallel).
+var (
+	vip       = netip.MustParseAddr("127.0.0.10")
+	clientIP  = netip.MustParseAddr("127.0.0.5")
+	wrongPASV = netip.MustParseAddr("127.0.0.99")
+)
+
+// backend is one ftpd and the algd listener in front of it.
+type backend struct {
+	kind                      peers.Kind
+	addr                      netip.AddrPort
+	passiveFirst, passiveLast uint16
+	vip                       netip.AddrPort
+	algdFirst, algdLast       uint16
+}
+
+// backends: pure-ftpd gets 200 ports because it caps clients at half its
+// passive range.
+var backends = []backend{
+	{peers.Vsftpd, netip.MustParseAddrPort("127.0.0.21:2121"), 64000, 64099, netip.AddrPortFrom(vip, 2100), 63000, 63099},
+	{peers.PureFTPd, netip.MustParseAddrPort("127.0.0.22:2122"), 64100, 64299, netip.AddrPortFrom(vip, 2101), 63100, 63199},
+	{peers.ProFTPd, netip.MustParseAddrPort("127.0.0.23:2123"), 64300, 64399, netip.AddrPortFrom(vip, 2102), 63200, 63299},
+}
+
+// via says which path a case takes.
+type via string
+
+const (
+	direct  via = "direct"
+	through via = "algd"
+)
+
+// masqueraded picks the backend that announces a wrong 227 address.
+func masqueraded(t *testing.T) peers.Kind {
+	if k := os.Getenv("ALGD_INTEROP_MASQUERADE"); k != "" {
+		return peers.Kind(k)
+	}
+	kinds := peers.Kinds()
+	return kinds[os.Getpid()%len(kinds)]
+}
+
+// TestMatrix runs {curl, lftp, ftplib} × {PASV, EPSV} × {upload,
+// download, list} × {direct, algd} against vsftpd, pure-ftpd and proftpd.
+// Subtests are named peer/client/mode/op-size/via. Backends run in
+// parallel; cases of one backend run one after another, so that each algd
+// "data done" line belongs to the case that is running.
+func TestMatrix(t *testing.T) {
+	peers.RequireTools(t, peers.ClientTools...)
+	masq := masqueraded(t)
+	t.Logf("%s announces the wrong 227 address %s this run", masq, wrongPASV)
+	for _, b := range backends {
+		t.Run(string(b.kind), func(t *testing.T) {
+			t.Parallel()
+			b.run(t, b.kind == masq)
+		})
+	}
+}
+
+// env is what one backend's cases share.
+type env struct {
+	backend
+	srv     *peers.Server
+	algd    *algdrun.Proc
+	masq    bool
+	dir     string            // scratch: local files, downloads, scripts
+	local   map[string]string // size name → local file to upload
+	sums    map[string]string // size name → sha256 of both files of that size
+	sizes   map[string]int64
+	listing []string // names every listing must show
+}
+
+func (b backend) run(t *testing.T, masq bool) {
+	o := peers.Options{Addr: b.addr, PassiveFirst: b.passiveFirst, PassiveLast: b.passiveLast}
+	if masq {
+		o.Masquerade = wrongPASV
+	}
+	e := &env{backend: b, masq: masq, dir: t.TempDir(),
+		local: map[string]string{}, sums: map[string]string{}, sizes: map[string]int64{}}
+	e.srv = peers.Start(t, b.kind, o)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s log:\n%s", b.kind, e.srv.Log())
+		}
+	})
+	for _, s := range peers.Sizes {
+		p, sum := peers.RandomFile(t, e.dir, "src-"+s.Name, s.Bytes)
+		name := "dl-" + s.Name
+		if err := e.srv.Put(p, name); err != nil {
+			t.Fatalf("put %s: %v", name, err)
+		}
+		e.local[s.Name], e.sums[s.Name], e.sizes[s.Name] = p, sum, s.Bytes
+		e.listing = append(e.listing, name)
+	}
+	vias := []via{direct}
+	if algdBin != "" {
+		vias = append(vias, through)
+		e.algd = algdrun.Start(t, algdBin, algdrun.Config{Listeners: []algdrun.Listener{{
+			Name: string(b.kind), Listen: b.vip, Realservers: []netip.AddrPort{b.addr},
+			PassiveFirst: b.algdFirst, PassiveLast: b.algdLast,
+		}}}, algdrun.Options{})
+	}
+	for _, c := range peers.Clients() {
+		for _, m := range peers.Modes() {
+			for _, op := range peers.Ops() {
+				sizes := peers.Sizes
+				if op == peers.List {
+					sizes = []peers.Size{{Name: "dir"}}
+				}
+				for _, s := range sizes {
+					t.Run(fmt.Sprintf("%s/%s/%s-%s", c, m, op, s.Name), func(t *testing.T) {
+						results := map[via]outcome{}
+						for _, v := range vias {
+							t.Run(string(v), func(t *testing.T) {
+								results[v] = e.runCase(t, v, c, m, op, s)
+							})
+						}
+						e.compare(t, results)
+					})
+				}
+			}
+		}
+	}
+}
+
+// outcome is what a case produced, for the direct/algd comparison.
+type outcome struct {
+	ok       bool     // the transfer succeeded and was checked
+	sum      string   // sha256 of the file that arrived (download, upload)
+	names    []string // listed names (list)
+	dataOpen int      // 150/125 replies: data connections the server opened
+}
+
+// runCase runs one client operation on one path and checks it.
+func (e *env) runCase(t *testing.T, v via, c peers.Client, m peers.Mode, op peers.Op, s peers.Size) outcome {
+	target, first, last := e.addr, e.passiveFirst, e.passiveLast
+	if v == through {
+		target, first, last = e.vip, e.algdFirst, e.algdLast
+	}
+	req := peers.Request{Client: c, Mode: m, Op: op, Server: target,
+		User: e.srv.User, Password: e.srv.Password, Source: clientIP, Dir: e.dir}
+	tag := fmt.Sprintf("%s-%s-%s-%s", c, m, s.Name, v)
+	var uploaded string
+	switch op {
+	case peers.Upload:
+		uploaded = "up-" + tag
+		req.Remote, req.Local = e.srv.Remote(uploaded), e.local[s.Name]
+	case peers.Download:
+		req.Remote, req.Local = e.srv.Remote("dl-"+s.Name), filepath.Join(e.dir, "got-"+tag)
+	case peers.List:
+		req.Remote, req.Local = peers.UploadDir+"/", filepath.Join(e.dir, "list-"+tag)
+	}
+
+	before := 0
+	if v == through {
+		before = len(e.algd.Transfers())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res := peers.Run(ctx, req)
+	defer func() {
+		if t.Failed() {
+			t.Logf("%s transcript:\n%s", c, res.Transcript)
+		}
+	}()
+
+	// A backend announcing a wrong 227 address must break a direct PASV
+	// client that trusts the address: that proves the client really uses
+	// it, and so that the VIP it sees through algd is algd's rewrite.
+	if e.masq && v == direct && m == peers.PASV && peers.TrustsPASV(c, wrongPASV) {
+		if res.Err == nil {
+			t.Fatalf("direct PASV to %s announcing %s succeeded: the client ignored the 227 address", e.kind, wrongPASV)
+		}
+		if res.PASV.Addr() != wrongPASV {
+			t.Fatalf("client saw 227 address %v, want the wrong %v", res.PASV, wrongPASV)
+		}
+		return outcome{}
+	}
+	if res.Err != nil {
+		t.Fatalf("%v", res.Err)
+	}
+
+	inRange := func(p uint16) bool { return p >= first && p <= last }
+	switch m {
+	case peers.PASV:
+		if res.Count(229) != 0 || res.Count(227) == 0 {
+			t.Errorf("PASV mode: saw %d 227 and %d 229 replies, want 227 only", res.Count(227), res.Count(229))
+		}
+		want := target.Addr()
+		if e.masq && v == direct {
+			want = wrongPASV // and the client does not trust it, see above
+		}
+		if res.PASV.Addr() != want || !inRange(res.PASV.Port()) {
+			t.Errorf("227 named %v, want %v with a port in %d-%d", res.PASV, want, first, last)
+		}
+	case peers.EPSV:
+		if res.Count(227) != 0 || res.Count(229) == 0 {
+			t.Errorf("EPSV mode: saw %d 227 and %d 229 replies, want 229 only", res.Count(227), res.Count(229))
+		}
+		if !inRange(res.EPSVPort) {
+			t.Errorf("229 named port %d, want one in %d-%d", res.EPSVPort, first, last)
+		}
+	}
+	opened := res.Count(150, 125)
+	if len(res.Data) < opened {
+		t.Errorf("client traced %d data connects for %d opened transfers", len(res.Data), opened)
+	}
+	for _, d := range res.Data {
+		if d.Addr() != target.Addr() || !inRange(d.Port()) {
+			t.Errorf("client connected data to %v, want %v port %d-%d", d, target.Addr(), first, last)
+		}
+	}
+	if s.Bytes > 0 && opened == 0 {
+		t.Errorf("no 150/125 reply for a %d-byte %s", s.Bytes, op)
+	}
+
+	out := outcome{ok: true, dataOpen: opened}
+	switch op {
+	case peers.Upload:
+		sum, err := peers.SHA256File(e.srv.Path(uploaded))
+		if err != nil {
+			t.Fatalf("uploaded file: %v", err)
+		}
+		if sum != e.sums[s.Name] {
+			t.Errorf("uploaded sha256 %s, want %s", sum, e.sums[s.Name])
+		}
+		out.sum = sum
+	case peers.Download:
+		sum, err := peers.SHA256File(req.Local)
+		if err != nil {
+			t.Fatalf("downloaded file: %v", err)
+		}
+		if sum != e.sums[s.Name] {
+			t.Errorf("downloaded sha256 %s, want %s", sum, e.sums[s.Name])
+		}
+		out.sum = sum
+	case peers.List:
+		data, err := os.ReadFile(req.Local)
+		if err != nil {
+			t.Fatalf("listing: %v", err)
+		}
+		out.names = listed(string(data), e.listing)
+		if strings.Join(out.names, ",") != strings.Join(e.listing, ",") {
+			t.Errorf("listing shows %v of %v:\n%s", out.names, e.listing, data)
+		}
+	}
+	if v == through {
+		e.checkBytes(t, before, opened, op, s)
+	}
+	return out
+}
+
+// checkBytes asserts algd's "data done" lines for the case that just ran:
+// one per transfer the server opened, adding up to the file size in the
+// right direction.
+func (e *env) checkBytes(t *testing.T, before, opened int, op peers.Op, s peers.Size) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	all, err := e.algd.WaitTransfers(ctx, before+opened)
+	if err != nil {
+		t.Errorf("algd data done lines: %v", err)
+		return
+	}
+	got := all[before:]
+	if len(got) != opened {
+		t.Errorf("algd logged %d data done lines, want %d (one per 150/125)", len(got), opened)
+	}
+	var down, up int64
+	for _, tr := range got {
+		down += tr.Down
+		up += tr.Up
+	}
+	switch op {
+	case peers.Upload:
+		if up != s.Bytes || down != 0 {
+			t.Errorf("algd counted up=%d down=%d, want up=%d down=0", up, down, s.Bytes)
+		}
+	case peers.Download:
+		if down != s.Bytes || up != 0 {
+			t.Errorf("algd counted down=%d up=%d, want down=%d up=0", down, up, s.Bytes)
+		}
+	case peers.List:
+		if down == 0 || up != 0 {
+			t.Errorf("algd counted down=%d up=%d for a listing, want down>0 up=0", down, up)
+		}
+	}
+}
+
+// compare checks that both paths did the same thing.
+func (e *env) compare(t *testing.T, r map[via]outcome) {
+	d, okd := r[direct]
+	a, oka := r[through]
+	if !okd || !oka || !d.ok || !a.ok {
+		return // a failed or expected-to-fail half was reported by its subtest
+	}
+	if d.sum != a.sum {
+		t.Errorf("sha256 direct %s, through algd %s", d.sum, a.sum)
+	}
+	if strings.Join(d.names, ",") != strings.Join(a.names, ",") {
+		t.Errorf("listing direct %v, through algd %v", d.names, a.names)
+	}
+	if d.dataOpen != a.dataOpen {
+		t.Errorf("data transfers direct %d, through algd %d", d.dataOpen, a.dataOpen)
+	}
+}
+
+// listed returns which of want appear as the last field of a line of a
+// directory listing, sorted.
+func listed(listing string, want []string) []string {
+	seen := map[string]bool{}
+	for _, line := range strings.Split(listing, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 {
+			seen[f[len(f)-1]] = true
+		}
+	}
+	var out []string
+	for _, w := range want {
+		if seen[w] {
+			out = append(out, w)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

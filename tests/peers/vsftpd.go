@@ -1,0 +1,63 @@
+package peers
+
+import (
+	"fmt"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+)
+
+// vsftpd writes vsftpd.conf and returns the command line. The login is
+// anonymous (non-anonymous logins need PAM files under /etc) and vsftpd
+// runs everything as the launching user, so nothing outside the
+// temporary directory is needed: no chroot, no nopriv user, no seccomp.
+func (s *Server) vsftpd(bin string) ([]string, error) {
+	u, err := user.Current()
+	if err != nil {
+		return nil, fmt.Errorf("vsftpd: %w", err)
+	}
+	s.User, s.Password = "anonymous", "algd@example.org"
+	lines := []string{
+		"listen=YES",
+		"listen_ipv6=NO",
+		"listen_address=" + s.Addr.Addr().String(),
+		fmt.Sprintf("listen_port=%d", s.Addr.Port()),
+		"background=NO",
+		"run_as_launching_user=YES",
+		"seccomp_sandbox=NO",
+		// Anonymous sessions run as this user; its home must exist.
+		"ftp_username=" + u.Username,
+		"anonymous_enable=YES",
+		"no_anon_password=YES",
+		"local_enable=NO",
+		"anon_root=" + s.Home,
+		"write_enable=YES",
+		"anon_upload_enable=YES",
+		"anon_mkdir_write_enable=YES",
+		"anon_other_write_enable=YES",
+		"anon_world_readable_only=NO",
+		"anon_umask=022",
+		"pasv_enable=YES",
+		fmt.Sprintf("pasv_min_port=%d", s.PassiveFirst),
+		fmt.Sprintf("pasv_max_port=%d", s.PassiveLast),
+		// Every algd session comes from one address.
+		"max_per_ip=0",
+		"max_clients=0",
+		"xferlog_enable=YES",
+		"vsftpd_log_file=" + filepath.Join(s.dir, "xfer.log"),
+		"syslog_enable=NO",
+		"dual_log_enable=NO",
+		"use_localtime=NO",
+	}
+	if s.Masquerade.IsValid() {
+		lines = append(lines, "pasv_address="+s.Masquerade.String(), "pasv_addr_resolve=NO")
+	}
+	conf := filepath.Join(s.dir, "vsftpd.conf")
+	// vsftpd dies silently unless its config file belongs to the running
+	// user, which os.WriteFile as that user guarantees.
+	if err := os.WriteFile(conf, []byte(strings.Join(lines, "\n")+"\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("vsftpd: %w", err)
+	}
+	return []string{bin, conf}, nil
+}
