@@ -121,6 +121,15 @@ type FTP struct {
 	// TrustPASVAddress connects to the address a backend names in its 227
 	// reply instead of the backend's control address. Default false.
 	TrustPASVAddress bool `toml:"trust_pasv_address"`
+	// AllowForeignData accepts PORT/EPRT naming another address than the
+	// control peer's, or a port below 1024 (FXP, and the bounce attack
+	// RFC 2577 warns of). Default false: such commands are refused 504.
+	AllowForeignData bool `toml:"allow_foreign_data"`
+	// ActiveSourcePort is the source port of active-mode data connections
+	// to clients: "control-1" (the listen port minus one, 20 for 21), a
+	// port such as "20", a range "first-last" handed out per connection, or
+	// "any" (the kernel's choice). Default "control-1".
+	ActiveSourcePort string `toml:"active_source_port"`
 
 	// ListenAddrs is Listen, parsed.
 	ListenAddrs []netip.AddrPort `toml:"-"`
@@ -129,6 +138,17 @@ type FTP struct {
 	AdvertiseAddr netip.Addr `toml:"-"`
 	// Passive is PassivePorts, parsed.
 	Passive PortRange `toml:"-"`
+	// Active is ActiveSourcePort, parsed.
+	Active ActiveSource `toml:"-"`
+}
+
+// ActiveSource is where active-mode data connections to clients come from.
+type ActiveSource struct {
+	// ControlMinusOne takes the port below the control connection's.
+	ControlMinusOne bool
+	// Range is the fixed port (First == Last) or the range to take one
+	// from; empty (Size 0) with ControlMinusOne false means any port.
+	Range PortRange
 }
 
 // Limits bounds sessions, lines and waits.

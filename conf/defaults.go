@@ -28,6 +28,9 @@ func (c *Config) SetDefaults() {
 		if f.Name == "" && len(f.Listen) > 0 {
 			f.Name = f.Listen[0]
 		}
+		if f.ActiveSourcePort == "" {
+			f.ActiveSourcePort = "control-1"
+		}
 	}
 	for i := range c.Pools {
 		p := &c.Pools[i]

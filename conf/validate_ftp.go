@@ -65,6 +65,30 @@ func (c *Config) validateFTP(p *problems) {
 			p.add(at+".pool", "unknown pool %q%s", f.Pool, knownPools(c))
 		}
 
+		f.Active = ActiveSource{}
+		switch f.ActiveSourcePort {
+		case "control-1", "":
+			f.Active.ControlMinusOne = true
+			for _, ap := range f.ListenAddrs {
+				if ap.Port() < 2 {
+					p.add(at+".active_source_port", "\"control-1\" needs listen ports above 1, %q has %d", ap, ap.Port())
+				}
+			}
+		case "any":
+		default:
+			r, msg := parsePortRange(f.ActiveSourcePort)
+			if msg != "" {
+				if n, err := strconv.ParseUint(f.ActiveSourcePort, 10, 16); err == nil && n > 0 {
+					r, msg = PortRange{uint16(n), uint16(n)}, ""
+				}
+			}
+			if msg != "" {
+				p.add(at+".active_source_port", "%q: want \"control-1\", \"any\", a port such as \"20\" or a range such as \"60000-60999\"", f.ActiveSourcePort)
+			} else {
+				f.Active.Range = r
+			}
+		}
+
 		f.Passive = PortRange{}
 		if f.PassivePorts == "" {
 			p.add(at+".passive_ports", "missing: want a range such as \"61000-61999\"")
@@ -76,6 +100,9 @@ func (c *Config) validateFTP(p *problems) {
 			continue
 		}
 		f.Passive = r
+		if _, ok := r.Overlap(f.Active.Range); ok && f.Active.Range.Size() > 0 {
+			p.add(at+".active_source_port", "%q overlaps passive_ports %q", f.ActiveSourcePort, f.PassivePorts)
+		}
 		rb := binding{ftp: i, ports: r, path: at + ".passive_ports", raw: f.PassivePorts}
 		if f.AdvertiseAddr.IsValid() {
 			rb.addr = f.AdvertiseAddr

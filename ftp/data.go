@@ -12,15 +12,28 @@ import (
 	"github.com/algd/algd/limits"
 )
 
-// dataConn is one passive data connection: the expectation on the VIP and,
-// once the client has connected, the pipe to the realserver. fromServer
-// closes when everything the realserver sent has been handed to the client
-// (or the pipe failed); done closes when the goroutine has released
-// everything.
+// dataConn is one data connection: for passive mode the expectation on
+// the VIP, then (for both modes) the pipe between client and realserver.
+// fromServer closes when everything the realserver sent has been handed to
+// the client (or the pipe failed); done closes when its goroutine has
+// released everything. cancel cuts it (ABOR, session end).
 type dataConn struct {
-	x          *alg.Expectation
+	x          *alg.Expectation // nil in active mode
+	ctx        context.Context
+	cancel     context.CancelFunc
 	fromServer chan struct{}
 	done       chan struct{}
+}
+
+func newDataConn(ctx context.Context, x *alg.Expectation) *dataConn {
+	ctx, cancel := context.WithCancel(ctx)
+	return &dataConn{x: x, ctx: ctx, cancel: cancel, fromServer: make(chan struct{}), done: make(chan struct{})}
+}
+
+// finish releases the data connection's context and tells waiters.
+func (d *dataConn) finish() {
+	d.cancel()
+	close(d.done)
 }
 
 // passiveReply turns the realserver's reply to PASV/EPSV into the client's:
@@ -62,15 +75,16 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		s.log.Warn("passive listen failed", "err", err)
 		return NewReply(425, "Can't open data connection.")
 	}
-	d := &dataConn{x: x, fromServer: make(chan struct{}), done: make(chan struct{})}
+	d := newDataConn(ctx, x)
 	s.mu.Lock()
 	if s.waiting != nil {
 		s.waiting.x.Close() // a new PASV replaces an unused one
 	}
 	s.waiting = d
+	s.port = nil // and a PORT not used yet
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go s.serveData(ctx, d, target)
+	go s.serveData(d, target)
 
 	if p.epsv {
 		return NewReply(229, FormatEPSV(x.Port()))
@@ -125,40 +139,51 @@ func (s *session) badBackend(r Reply, err error) {
 	s.log.Warn("unusable passive reply from realserver", "reply", r.Text(), "err", err)
 }
 
-// serveData waits for the client's data connection, connects to the
-// realserver from the backend control connection's local address (ftpds
-// refuse data from any other) and pipes the two.
-func (s *session) serveData(ctx context.Context, d *dataConn, target netip.AddrPort) {
+// serveData waits for the client's data connection on the expectation,
+// then connects to the realserver and pipes the two.
+func (s *session) serveData(d *dataConn, target netip.AddrPort) {
 	defer s.wg.Done()
-	defer close(d.done)
-	c, err := d.x.Accept(ctx)
+	defer d.finish()
+	c, err := d.x.Accept(d.ctx)
 	s.mu.Lock()
 	if s.waiting == d {
 		s.waiting = nil
+	}
+	if err == nil {
+		s.current = d
 	}
 	s.mu.Unlock()
 	if err != nil {
 		s.log.Debug("passive port closed unused", "port", d.x.Port(), "err", err)
 		return
 	}
-	s.active.Add(1)
-	defer s.active.Add(-1)
-	s.mu.Lock()
-	s.current = d
-	s.mu.Unlock()
-
-	dialer := net.Dialer{
-		LocalAddr: &net.TCPAddr{IP: s.bkLocal.AsSlice()},
-		Timeout:   s.h.Limits.BackendConnectTimeout.Duration,
-	}
-	bc, err := dialer.DialContext(ctx, "tcp", target.String())
+	bc, err := s.dialBackendData(d.ctx, target)
 	if err != nil {
 		c.Close()
-		s.log.Warn("realserver data connect failed", "target", target.String(), "err", err)
 		return
 	}
+	s.pipe(d, c, bc, alg.AddrPortOf(c.LocalAddr()))
+}
+
+// dialBackendData connects to the realserver's data port from the local
+// address of the backend control connection: ftpds refuse data
+// connections from any other address.
+func (s *session) dialBackendData(ctx context.Context, target netip.AddrPort) (*net.TCPConn, error) {
+	bc, err := alg.DialFrom(ctx, netip.AddrPortFrom(s.bkLocal, 0), target, s.h.Limits.BackendConnectTimeout.Duration)
+	if err != nil {
+		s.log.Warn("realserver data connect failed", "err", err)
+	}
+	return bc, err
+}
+
+// pipe copies between the client's and the realserver's data connections
+// until both ends are done, and accounts the bytes. at names the client-side
+// endpoint in the log (the passive port, or the client's active address).
+func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
+	s.active.Add(1)
+	defer s.active.Add(-1)
 	s.h.Stats.DataConns.Add(1)
-	up, down, err := alg.Pipe(ctx, c, bc.(*net.TCPConn), dataLinger, d.fromServer)
+	up, down, err := alg.Pipe(d.ctx, c, bc, dataLinger, d.fromServer)
 	s.h.Stats.BytesUp.Add(up)
 	s.h.Stats.BytesDown.Add(down)
 	s.mu.Lock()
@@ -166,8 +191,7 @@ func (s *session) serveData(ctx context.Context, d *dataConn, target netip.AddrP
 	s.down += down
 	s.transfers++
 	s.mu.Unlock()
-	lvl := slogLevel(err)
-	s.log.Log(ctx, lvl, "data done", "port", d.x.Port(), "down", down, "up", up, "err", err)
+	s.log.Log(d.ctx, slogLevel(err), "data done", "at", at.String(), "down", down, "up", up, "err", err)
 }
 
 // awaitData holds a transfer's final reply until everything the realserver

@@ -7,34 +7,35 @@ import (
 // hiddenFeatures are features a realserver may list that algd does not
 // offer through the VIP (RFC 2389 §3.2 lists one feature per line, indented
 // by a space): security extensions (RFC 2228, RFC 4217) are not terminated
-// here, and active-mode extensions are not proxied.
+// here, and LPRT/LPSV, SSCN and CPSV are not proxied.
 var hiddenFeatures = map[string]bool{
 	"AUTH": true, "PBSZ": true, "PROT": true, "CCC": true, "ADAT": true,
-	"EPRT": true, "LPRT": true, "LPSV": true, "SSCN": true, "CPSV": true,
+	"LPRT": true, "LPSV": true, "SSCN": true, "CPSV": true,
 }
 
 // rewriteFEAT drops the features algd does not offer from a 211 FEAT reply
-// and lists EPSV, which algd serves whatever the realserver supports.
+// and lists EPSV and EPRT, which algd serves whatever the realserver
+// supports.
 func rewriteFEAT(r Reply) Reply {
 	if r.Code != 211 || len(r.Lines) < 2 {
 		return r
 	}
 	out := Reply{Code: r.Code, Lines: make([]string, 0, len(r.Lines)+1)}
 	out.Lines = append(out.Lines, r.Lines[0])
-	epsv := false
+	have := map[string]bool{}
 	for _, l := range r.Lines[1 : len(r.Lines)-1] {
 		name, _, _ := strings.Cut(strings.TrimSpace(l), " ")
 		name = strings.ToUpper(name)
 		if hiddenFeatures[name] {
 			continue
 		}
-		if name == "EPSV" {
-			epsv = true
-		}
+		have[name] = true
 		out.Lines = append(out.Lines, l)
 	}
-	if !epsv {
-		out.Lines = append(out.Lines, " EPSV")
+	for _, f := range []string{"EPRT", "EPSV"} {
+		if !have[f] {
+			out.Lines = append(out.Lines, " "+f)
+		}
 	}
 	out.Lines = append(out.Lines, r.Lines[len(r.Lines)-1])
 	return out

@@ -37,6 +37,13 @@ type Handler struct {
 	// TrustPASVAddress connects to the address a backend names in its 227
 	// reply, provided it is one of the pool's realservers.
 	TrustPASVAddress bool
+	// AllowForeignData accepts PORT/EPRT to other hosts and low ports.
+	AllowForeignData bool
+	// Active says where active-mode data connections come from.
+	Active conf.ActiveSource
+	// ActivePorts hands out source ports when Active is a range; nil
+	// otherwise.
+	ActivePorts *alg.DataPorts
 	// Limits are the resolved [limits].
 	Limits conf.Limits
 	// Logger is the base logger; nil means slog.Default().
@@ -64,6 +71,9 @@ type Stats struct {
 	Theft atomic.Int64
 	// PassiveExhausted counts PASV/EPSV answered 425 for want of a port.
 	PassiveExhausted atomic.Int64
+	// Bounce counts PORT/EPRT refused for naming another host than the
+	// control peer or a privileged port.
+	Bounce atomic.Int64
 	// BadBackendReplies counts PASV/EPSV replies from a realserver that
 	// could not be used (unparsable or naming a foreign address).
 	BadBackendReplies atomic.Int64
@@ -80,6 +90,9 @@ func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
 	id := fmt.Sprintf("%s-%d", h.Name, h.ids.Add(1))
 	log = log.With("session", id, "client", client.String())
 	h.Stats.Sessions.Add(1)
+	if err := alg.SetOOBInline(c); err != nil {
+		log.Debug("SO_OOBINLINE", "err", err)
+	}
 
 	release, err := h.Sessions.Acquire(client.Addr())
 	if err != nil {
@@ -113,6 +126,7 @@ func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
 		backend:  backend,
 		peer:     client.Addr(),
 		adv:      adv,
+		ctlPort:  local.Port(),
 		rsAddr:   lease.Realserver().Addr(),
 		bkLocal:  alg.AddrPortOf(backend.LocalAddr()).Addr(),
 		maxLine:  h.Limits.MaxLineBytes,

@@ -37,6 +37,7 @@ type kind int
 const (
 	kindPlain    kind = iota // relay the reply as it is
 	kindPassive              // PASV/EPSV: rewrite the reply to the VIP
+	kindActive               // PORT/EPRT: passive towards the realserver, 200 to the client
 	kindTransfer             // RETR/STOR/...: hold the final reply until the data is through
 	kindFEAT                 // rewrite the feature list
 	kindQUIT                 // relay, then end the session
@@ -47,8 +48,9 @@ const (
 type pending struct {
 	verb   string
 	kind   kind
-	epsv   bool  // kindPassive: the client asked with EPSV (answer 229)
-	sent   bool  // kindPassive: EPSV was sent to the realserver (expect 229)
+	epsv   bool  // kindPassive: the client asked with EPSV (answer 229); kindActive: with EPRT
+	sent   bool  // kindPassive, kindActive: EPSV was sent to the realserver (expect 229)
+	target netip.AddrPort // kindActive: where the client listens
 	local  Reply // kindLocal
 	issued time.Time
 }
@@ -63,6 +65,7 @@ type session struct {
 	backend  *net.TCPConn
 	peer     netip.Addr     // the client's address: the only data peer
 	adv      netip.Addr     // announced to the client, bound by expectations
+	ctlPort  uint16         // the port the client connected to
 	rsAddr   netip.AddrPort // the realserver's control address
 	bkLocal  netip.Addr     // our side of the backend control connection
 	maxLine  int
@@ -76,6 +79,7 @@ type session struct {
 	mu      sync.Mutex
 	waiting *dataConn // the latest expectation not yet paired
 	current *dataConn // the latest paired data connection
+	port    *activeSetup // set by PORT/EPRT, used by the next transfer command
 	wg      sync.WaitGroup
 	active  atomic.Int32 // paired data connections still open
 
@@ -243,18 +247,18 @@ func (s *session) command(ctx context.Context, line []byte) error {
 			return s.answer(r)
 		}
 		p.kind, p.epsv = kindPassive, cmd.Verb == "EPSV"
-		p.sent = s.rsAddr.Addr().Is6()
-		verb := "PASV"
-		if p.sent {
-			verb = "EPSV"
+		return s.askPassive(p)
+	case "PORT", "EPRT":
+		target, r, ok := s.activeCheck(cmd)
+		if !ok {
+			return s.answer(r)
 		}
-		s.queue = append(s.queue, p)
-		return s.forward(verb)
-	case "PORT", "EPRT", "LPRT", "LPSV":
-		if s.epsvAll {
-			return s.answer(NewReply(503, "Only EPSV is allowed after EPSV ALL."))
-		}
-		return s.answer(NewReply(502, "Active mode is not supported here; use PASV or EPSV."))
+		p.kind, p.epsv, p.target = kindActive, cmd.Verb == "EPRT", target
+		return s.askPassive(p)
+	case "LPRT", "LPSV":
+		return s.answer(NewReply(502, "LPRT and LPSV are not supported; use EPRT or EPSV."))
+	case "ABOR":
+		s.abortData()
 	case "AUTH", "PBSZ", "PROT", "CCC", "ADAT", "MIC", "CONF", "ENC":
 		return s.answer(NewReply(502, "Security extensions are not available on this server."))
 	case "FEAT":
@@ -263,9 +267,23 @@ func (s *session) command(ctx context.Context, line []byte) error {
 		p.kind = kindQUIT
 	case "RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD":
 		p.kind = kindTransfer
+		s.startActive(ctx)
 	}
 	s.queue = append(s.queue, p)
 	return s.forward(cmd.String())
+}
+
+// askPassive asks the realserver for a passive port: PASV, or EPSV for an
+// IPv6 realserver. Whatever the client uses, algd talks passive to the
+// realserver, so realservers never need a route to clients.
+func (s *session) askPassive(p pending) error {
+	p.sent = s.rsAddr.Addr().Is6()
+	verb := "PASV"
+	if p.sent {
+		verb = "EPSV"
+	}
+	s.queue = append(s.queue, p)
+	return s.forward(verb)
 }
 
 // passiveCheck decides whether a PASV or EPSV can be served at all; when it
@@ -316,6 +334,8 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 	switch p.kind {
 	case kindPassive:
 		r = s.passiveReply(ctx, p, r)
+	case kindActive:
+		r = s.activeReply(p, r)
 	case kindTransfer:
 		s.awaitData(ctx)
 	case kindFEAT:

@@ -62,8 +62,13 @@ func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon
 			DataPorts:        alg.NewDataPorts(fc.Passive.First, fc.Passive.Last),
 			Advertise:        fc.AdvertiseAddr,
 			TrustPASVAddress: fc.TrustPASVAddress,
+			AllowForeignData: fc.AllowForeignData,
+			Active:           fc.Active,
 			Limits:           cfg.Limits,
 			Logger:           log.With("listener", fc.Name),
+		}
+		if r := fc.Active.Range; r.Size() > 1 {
+			h.ActivePorts = alg.NewDataPorts(r.First, r.Last)
 		}
 		d.handlers = append(d.handlers, h)
 		for _, addr := range fc.ListenAddrs {

@@ -1,0 +1,163 @@
+package ftp
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+
+	"github.com/algd/algd/alg"
+)
+
+// activeSetup is a PORT/EPRT the realserver has agreed to serve: the
+// client listens at client, the realserver at backend.
+type activeSetup struct {
+	client  netip.AddrPort
+	backend netip.AddrPort
+}
+
+// activeCheck parses PORT (RFC 959 §4.1.2) or EPRT (RFC 2428 §2) and
+// refuses what algd will not connect to: another host than the control
+// peer or a privileged port (the bounce attack of RFC 2577 §3), unless
+// AllowForeignData is set.
+func (s *session) activeCheck(cmd Command) (netip.AddrPort, Reply, bool) {
+	if s.epsvAll {
+		return netip.AddrPort{}, NewReply(503, "Only EPSV is allowed after EPSV ALL."), false
+	}
+	var (
+		ap  netip.AddrPort
+		err error
+	)
+	if cmd.Verb == "PORT" {
+		ap, err = ParsePORT(cmd.Arg)
+	} else {
+		ap, err = ParseEPRT(cmd.Arg)
+	}
+	if err != nil {
+		return ap, NewReply(501, "Syntax error in "+cmd.Verb+" arguments."), false
+	}
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if ap.Addr().Is4() != s.adv.Is4() {
+		if s.adv.Is4() {
+			return ap, NewReply(522, "Network protocol not supported, use (1)"), false
+		}
+		return ap, NewReply(522, "Network protocol not supported, use (2)"), false
+	}
+	if !s.h.AllowForeignData && (ap.Addr() != s.peer || ap.Port() < 1024) {
+		s.h.Stats.Bounce.Add(1)
+		s.log.Warn("active data to a foreign address refused", "cmd", cmd.Verb, "target", ap.String())
+		return ap, NewReply(504, cmd.Verb+" refused: data connections go only to your own address and to ports from 1024."), false
+	}
+	return ap, Reply{}, true
+}
+
+// activeReply turns the realserver's passive reply into the client's 200
+// for its PORT/EPRT; the data connections are made when the transfer
+// command comes.
+func (s *session) activeReply(p pending, r Reply) Reply {
+	want := 227
+	if p.sent {
+		want = 229
+	}
+	if r.Code != want {
+		if r.Code/100 != 2 {
+			return r
+		}
+		s.badBackend(r, errors.New("unexpected reply code"))
+		return NewReply(425, "Can't open data connection.")
+	}
+	backend, err := s.passiveTarget(p, r)
+	if err != nil {
+		s.badBackend(r, err)
+		return NewReply(425, "Can't open data connection.")
+	}
+	s.mu.Lock()
+	if s.waiting != nil {
+		s.waiting.x.Close() // PORT replaces an unused PASV
+		s.waiting = nil
+	}
+	s.port = &activeSetup{client: p.target, backend: backend}
+	s.mu.Unlock()
+	if p.epsv {
+		return NewReply(200, "EPRT command successful.")
+	}
+	return NewReply(200, "PORT command successful.")
+}
+
+// startActive starts the data connections of a transfer command when the
+// client set up active mode: one to the realserver's passive port and one
+// to the client, then the pipe.
+func (s *session) startActive(ctx context.Context) {
+	s.mu.Lock()
+	a := s.port
+	s.port = nil
+	s.mu.Unlock()
+	if a == nil {
+		return
+	}
+	d := newDataConn(ctx, nil)
+	s.mu.Lock()
+	s.current = d
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go s.serveActive(d, a)
+}
+
+// serveActive connects to the realserver's data port and to the client,
+// from the advertised address and the configured source port, and pipes
+// the two.
+func (s *session) serveActive(d *dataConn, a *activeSetup) {
+	defer s.wg.Done()
+	defer d.finish()
+	bc, err := s.dialBackendData(d.ctx, a.backend)
+	if err != nil {
+		return
+	}
+	src, release, err := s.activeSource()
+	if err != nil {
+		bc.Close()
+		s.log.Warn("no active source port", "err", err)
+		return
+	}
+	defer release()
+	cc, err := alg.DialFrom(d.ctx, netip.AddrPortFrom(s.adv, src), a.client, s.h.Limits.DataConnectTimeout.Duration)
+	if err != nil {
+		bc.Close()
+		s.log.Warn("active data connect to the client failed", "err", err)
+		return
+	}
+	s.pipe(d, cc, bc, a.client)
+}
+
+// activeSource picks the source port of an active data connection; release
+// gives a port taken from a range back.
+func (s *session) activeSource() (uint16, func(), error) {
+	act := s.h.Active
+	switch {
+	case act.ControlMinusOne:
+		return s.ctlPort - 1, func() {}, nil
+	case act.Range.Size() == 1:
+		return act.Range.First, func() {}, nil
+	case act.Range.Size() > 1 && s.h.ActivePorts != nil:
+		ports := s.h.ActivePorts.Ports(s.adv)
+		p, err := ports.Reserve()
+		if err != nil {
+			return 0, nil, err
+		}
+		return p, func() { ports.Release(p) }, nil
+	}
+	return 0, func() {}, nil
+}
+
+// abortData cuts the current data connection when the client sends ABOR
+// (RFC 959 §4.1.3): the realserver then sees its data connection close and
+// answers the aborted transfer (426) and the ABOR (226), in that order.
+// Servers that read ABOR only between transfers (vsftpd without
+// async_abor_enable) need exactly this.
+func (s *session) abortData() {
+	s.mu.Lock()
+	d := s.current
+	s.mu.Unlock()
+	if d != nil {
+		d.cancel()
+	}
+}
