@@ -47,11 +47,21 @@ type proxyOpts struct {
 	first, last uint16 // passive range; default 61100-61199
 	perClient   int
 	health      conf.Health
+	vip         string // the VIP address; default vipIP
+	active      string // active_source_port; default control-1
+	port        uint16 // listen port; default: any free one
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
 // one root folder, as a farm shares its storage.
 func startFTPServers(t *testing.T, n int) []*demo.Server {
+	t.Helper()
+	return startFTPServersAnnouncing(t, n, "")
+}
+
+// startFTPServersAnnouncing is startFTPServers with every server announcing
+// publicHost in its 227 replies (a misconfigured realserver) when set.
+func startFTPServersAnnouncing(t *testing.T, n int, publicHost string) []*demo.Server {
 	t.Helper()
 	root := t.TempDir()
 	var out []*demo.Server
@@ -61,6 +71,7 @@ func startFTPServers(t *testing.T, n int) []*demo.Server {
 			Root:         root,
 			PassiveFirst: uint16(62000 + 100*i),
 			PassiveLast:  uint16(62099 + 100*i),
+			PublicHost:   publicHost,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -74,21 +85,35 @@ func startFTPServers(t *testing.T, n int) []*demo.Server {
 // startProxy runs algd's FTP handler on the VIP in front of servers.
 func startProxy(t *testing.T, servers []*demo.Server, o proxyOpts) *proxy {
 	t.Helper()
+	var addrs []netip.AddrPort
+	for _, s := range servers {
+		addrs = append(addrs, s.Addr())
+	}
+	return startProxyAddrs(t, addrs, o)
+}
+
+// startProxyAddrs runs algd's FTP handler on the VIP in front of the
+// realservers at addrs.
+func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
+	t.Helper()
 	if o.first == 0 {
 		o.first, o.last = 61100, 61199
+	}
+	if o.vip == "" {
+		o.vip = vipIP
 	}
 	if o.health.Kind == "" {
 		o.health = conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: 100 * time.Millisecond},
 			Timeout: conf.Duration{Duration: 90 * time.Millisecond}, Rise: 1, Fall: 1}
 	}
 	var rss []conf.Realserver
-	for _, s := range servers {
-		rss = append(rss, conf.Realserver{Address: s.Addr().String(), AddrPort: s.Addr()})
+	for _, a := range addrs {
+		rss = append(rss, conf.Realserver{Address: a.String()})
 	}
 	cfg := &conf.Config{
 		Pools: []conf.Pool{{Name: "p", Scheduler: "rr", Realservers: rss, Health: o.health}},
-		FTP: []conf.FTP{{Name: "vip", Listen: []string{vipIP + ":2121"}, Pool: "p",
-			PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last)}},
+		FTP: []conf.FTP{{Name: "vip", Listen: []string{netip.AddrPortFrom(netip.MustParseAddr(o.vip), 2121).String()}, Pool: "p",
+			PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last), ActiveSourcePort: o.active}},
 		Limits: conf.Limits{MaxSessionsPerClient: o.perClient},
 	}
 	cfg.SetDefaults()
@@ -107,11 +132,12 @@ func startProxy(t *testing.T, servers []*demo.Server, o proxyOpts) *proxy {
 		Pool:      p,
 		Sessions:  limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
 		DataPorts: alg.NewDataPorts(o.first, o.last),
+		Active:    cfg.FTP[0].Active,
 		Limits:    cfg.Limits,
 		Logger:    log,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := alg.Listen(ctx, netip.MustParseAddrPort(vipIP+":0"))
+	ln, err := alg.Listen(ctx, netip.AddrPortFrom(netip.MustParseAddr(o.vip), o.port))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -134,7 +160,11 @@ func startProxy(t *testing.T, servers []*demo.Server, o proxyOpts) *proxy {
 // dialogue is written to log.
 func dialFTP(t *testing.T, addr netip.AddrPort, epsv bool, log io.Writer) (*ftp.ServerConn, error) {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 10 * time.Second}
+	from := clientIP
+	if addr.Addr().Is6() {
+		from = "::1"
+	}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 10 * time.Second}
 	opts := []ftp.DialOption{ftp.DialWithDialer(d), ftp.DialWithTimeout(30 * time.Second)}
 	if !epsv {
 		opts = append(opts, ftp.DialWithDisabledEPSV(true), ftp.DialWithTrustPasvIP(true))

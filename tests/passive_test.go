@@ -263,3 +263,33 @@ func TestSessionCap(t *testing.T) {
 		c.Quit()
 	}
 }
+
+// TestIPv6ClientIPv4Realserver serves an IPv6 client (EPSV on [::1]) from
+// an IPv4-only pool: algd talks PASV to the realserver and EPSV to the
+// client, and refuses PASV, which cannot name an IPv6 address.
+func TestIPv6ClientIPv4Realserver(t *testing.T) {
+	servers := startFTPServers(t, 1)
+	px := startProxy(t, servers, proxyOpts{vip: "::1", first: 61400, last: 61409})
+	var dialog syncBuffer
+	c, err := dialFTP(t, px.addr, true, &dialog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := roundTrip(c, "v6.bin", randomBytes(300<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(dialog.String(), "229 Entering Extended Passive Mode (|||614") {
+		t.Fatalf("no 229 with a port of the range; dialogue:\n%s", dialog.String())
+	}
+	s := rawDial(t, "::1", px.addr)
+	s.reply()
+	s.cmd("USER demo")
+	s.cmd("PASS demo")
+	if r := s.cmd("PASV"); !strings.HasPrefix(r, "425 ") {
+		t.Fatalf("PASV over IPv6: %q, want 425", r)
+	}
+	if r := s.cmd("EPSV 1"); !strings.HasPrefix(r, "522 ") {
+		t.Fatalf("EPSV 1 over IPv6: %q, want 522", r)
+	}
+}

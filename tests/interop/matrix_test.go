@@ -53,7 +53,7 @@ const (
 )
 
 // masqueraded picks the backend that announces a wrong 227 address.
-func masqueraded(t *testing.T) peers.Kind {
+func masqueraded() peers.Kind {
 	if k := os.Getenv("ALGD_INTEROP_MASQUERADE"); k != "" {
 		return peers.Kind(k)
 	}
@@ -68,7 +68,7 @@ func masqueraded(t *testing.T) peers.Kind {
 // "data done" line belongs to the case that is running.
 func TestMatrix(t *testing.T) {
 	peers.RequireTools(t, peers.ClientTools...)
-	masq := masqueraded(t)
+	masq := masqueraded()
 	t.Logf("%s announces the wrong 227 address %s this run", masq, wrongPASV)
 	for _, b := range backends {
 		t.Run(string(b.kind), func(t *testing.T) {

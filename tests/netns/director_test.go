@@ -152,6 +152,14 @@ func TestDirector(t *testing.T) {
 	if proc != nil && (c["control"] == 0 || c["passive"] == 0) {
 		t.Errorf("counters %v: want packets on port 21 and on the passive range", c)
 	}
+	// The "other" rule must be able to count: a connect from the client to
+	// a closed port on the VIP (discard, 9) has to show up in it.
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	_, _ = tcpProbe(ctx, tp.client, netip.AddrPortFrom(vip, 9), 2*time.Second)
+	cancel()
+	if after := nftCounters(t, tp.director); after["other"] <= c["other"] {
+		t.Errorf("a probe to %s:9 left the other counter at %d: the counting rules are broken", vip, after["other"])
+	}
 }
 
 // checkTransfers asserts algd's "data done" lines for one operation.

@@ -29,25 +29,33 @@ ftpds=(vsftpd pure-ftpd pure-ftpd-common proftpd-core proftpd-mod-crypto)
 
 export DEBIAN_FRONTEND=noninteractive
 
-installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+# candidates prints "package version" for each argument, from one
+# apt-cache call ("(none)" or nothing when apt does not know it).
+candidates() {
+	apt-cache policy "$@" 2>/dev/null | awk '
+		/^[^ ].*:$/ { sub(/:$/, ""); pkg = $0 }
+		/^  Candidate:/ { print pkg, $2 }'
+}
+candidate() { awk -v p="$1" '$1 == p { print $2 }' <<<"$cands"; }
 
 # apt-get update only when the package lists do not know one of our packages.
-need_update=0
-for p in "${tools[@]}" "${libs[@]}" "${ftpds[@]}"; do
-	cand="$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}')"
-	if [ -z "$cand" ] || [ "$cand" = "(none)" ]; then
-		need_update=1
+all=("${tools[@]}" "${libs[@]}" "${ftpds[@]}")
+cands="$(candidates "${all[@]}")"
+for p in "${all[@]}"; do
+	c="$(candidate "$p")"
+	if [ -z "$c" ] || [ "$c" = "(none)" ]; then
+		echo "fetch.sh: apt-get update ($p unknown)"
+		apt-get update -qq
+		cands="$(candidates "${all[@]}")"
 		break
 	fi
 done
-if [ "$need_update" = 1 ]; then
-	echo "fetch.sh: apt-get update"
-	apt-get update -qq
-fi
 
+# Install what dpkg does not list as installed, in one apt-get call.
 missing=()
+status="$(dpkg-query -W -f='${Package} ${Status}\n' "${tools[@]}" "${libs[@]}" 2>/dev/null || true)"
 for p in "${tools[@]}" "${libs[@]}"; do
-	installed "$p" || missing+=("$p")
+	grep -q "^$p install ok installed$" <<<"$status" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
 	echo "fetch.sh: apt-get install ${missing[*]}"
@@ -59,14 +67,22 @@ fi
 # Download and unpack each ftpd at the candidate version; a stamp file per
 # package records what is unpacked, so a rerun does nothing.
 for p in "${ftpds[@]}"; do
-	ver="$(apt-cache policy "$p" | awk '/Candidate:/ {print $2}')"
+	ver="$(candidate "$p")"
 	stamp="$cache/$p/.version"
 	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$ver" ]; then
 		continue
 	fi
 	echo "fetch.sh: download and unpack $p $ver"
 	rm -rf "${cache:?}/$p"
-	(cd "$cache/debs" && rm -f "${p}"_*.deb && apt-get download -qq -o APT::Sandbox::User=root "$p=$ver")
+	# Stale package lists name versions the mirror no longer has: update
+	# once and retry with the new candidate.
+	if ! (cd "$cache/debs" && rm -f "${p}"_*.deb && apt-get download -qq -o APT::Sandbox::User=root "$p=$ver"); then
+		echo "fetch.sh: download of $p $ver failed; apt-get update and retry"
+		apt-get update -qq
+		cands="$(candidates "${all[@]}")"
+		ver="$(candidate "$p")"
+		(cd "$cache/debs" && apt-get download -qq -o APT::Sandbox::User=root "$p=$ver")
+	fi
 	deb="$(ls "$cache/debs/${p}"_*.deb | head -n1)"
 	mkdir -p "$cache/$p"
 	dpkg -x "$deb" "$cache/$p"

@@ -89,6 +89,15 @@ func Start(t testing.TB, kind Kind, o Options) *Server {
 	if !o.Addr.IsValid() || o.PassiveFirst == 0 || o.PassiveLast < o.PassiveFirst {
 		t.Fatalf("peers: start %s: need Addr and a passive range, got %+v", kind, o)
 	}
+	if len(o.Wrap) == 0 {
+		// A leftover server on the address would answer the banner and
+		// take this one's place unseen.
+		ln, err := net.Listen("tcp", o.Addr.String())
+		if err != nil {
+			t.Fatalf("peers: start %s: %s is taken (a leftover server?): %v", kind, o.Addr, err)
+		}
+		ln.Close()
+	}
 	dir, err := os.MkdirTemp("", "algd-"+string(kind)+"-")
 	if err != nil {
 		t.Fatalf("peers: %v", err)
