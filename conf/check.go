@@ -51,6 +51,10 @@ func Check(c *Config, sys System) Report {
 			r.Listens = append(r.Listens, fmt.Sprintf("%s (ftp %q) -> %s", ap, f.Name, describePool(c.Pool(f.Pool))))
 			fw.add(ap.Addr(), strconv.Itoa(int(ap.Port())))
 		}
+		for _, ap := range f.TLS.ImplicitAddrs {
+			r.Listens = append(r.Listens, fmt.Sprintf("%s (ftp %q, implicit FTPS) -> %s", ap, f.Name, describePool(c.Pool(f.Pool))))
+			fw.add(ap.Addr(), strconv.Itoa(int(ap.Port())))
+		}
 		if f.AdvertiseAddr.IsValid() {
 			fw.add(f.AdvertiseAddr, f.Passive.String())
 		} else {

@@ -62,10 +62,10 @@ func TestReportWrite(t *testing.T) {
 	}{
 		{"example", examplePath, hostOK, []string{
 			"listen 203.0.113.10:21 (ftp \"vip-ftp\") -> pool \"ftp\" wlc: 10.0.0.11:21, 10.0.0.12:21\n",
-			"firewall: open tcp 203.0.113.10 21, tcp 203.0.113.10 61000-61999\n",
+			"firewall: open tcp 203.0.113.10 21, tcp 203.0.113.10 990, tcp 203.0.113.10 61000-61999\n",
 		}},
 		{"example on a small host", examplePath, System{EphemeralFirst: 32768, EphemeralLast: 60999, NoFile: 1024}, []string{
-			"firewall: open tcp 203.0.113.10 21, tcp 203.0.113.10 61000-61999\n",
+			"firewall: open tcp 203.0.113.10 21, tcp 203.0.113.10 990, tcp 203.0.113.10 61000-61999\n",
 			"warning: limits.max_sessions = 5000 needs about 10064 open files",
 		}},
 		{"two families", "testdata/dualstack.toml", hostOK, []string{
@@ -76,7 +76,13 @@ func TestReportWrite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := Load(tt.file)
+			var c *Config
+			var err error
+			if tt.file == examplePath {
+				c, err = loadExample(t)
+			} else {
+				c, err = Load(tt.file)
+			}
 			if err != nil {
 				t.Fatalf("Load: %v", err)
 			}

@@ -10,6 +10,8 @@
 package conf
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"strconv"
@@ -130,6 +132,8 @@ type FTP struct {
 	// port such as "20", a range "first-last" handed out per connection, or
 	// "any" (the kernel's choice). Default "control-1".
 	ActiveSourcePort string `toml:"active_source_port"`
+	// TLS terminates FTPS at the VIP (RFC 4217); off without a certificate.
+	TLS TLS `toml:"tls"`
 
 	// ListenAddrs is Listen, parsed.
 	ListenAddrs []netip.AddrPort `toml:"-"`
@@ -141,6 +145,54 @@ type FTP struct {
 	// Active is ActiveSourcePort, parsed.
 	Active ActiveSource `toml:"-"`
 }
+
+// TLS configures FTPS for one [[ftp]] listener: towards clients (explicit
+// AUTH TLS on the listen addresses, implicit on ImplicitListen) and towards
+// the realservers (Backend).
+type TLS struct {
+	// Cert and Key are PEM files: the certificate (chain allowed) and its
+	// private key. Both or neither; without them AUTH is refused with 502.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	// MinVersion is the lowest TLS version accepted from clients: "1.0",
+	// "1.1", "1.2" or "1.3". Default "1.2".
+	MinVersion string `toml:"min_version"`
+	// Required refuses USER and PASS (530) before AUTH TLS. Default false.
+	Required bool `toml:"required"`
+	// ImplicitListen are ip:port addresses for implicit FTPS (port 990
+	// style: TLS from the first byte). Needs Cert.
+	ImplicitListen []string `toml:"implicit_listen"`
+	// RequireReuse refuses a protected data connection that does not resume
+	// the control connection's TLS session. Default false (python's ftplib
+	// never resumes).
+	RequireReuse bool `toml:"require_reuse"`
+	// HandshakeTimeout bounds every TLS handshake with a client. Default 10s.
+	HandshakeTimeout Duration `toml:"handshake_timeout"`
+	// Backend is how algd talks to the realservers: "plain", "explicit"
+	// (AUTH TLS after the greeting) or "implicit". Default "plain".
+	Backend string `toml:"backend"`
+	// BackendVerify checks the realservers' certificates against
+	// BackendCA (or the system roots) and BackendServerName (or the
+	// realserver's IP address). Default true.
+	BackendVerify *bool `toml:"backend_verify"`
+	// BackendCA is a PEM file of CA certificates for BackendVerify.
+	BackendCA string `toml:"backend_ca"`
+	// BackendServerName is the name verified in realserver certificates
+	// and sent as SNI.
+	BackendServerName string `toml:"backend_server_name"`
+
+	// ImplicitAddrs is ImplicitListen, parsed.
+	ImplicitAddrs []netip.AddrPort `toml:"-"`
+	// Pair is Cert and Key, loaded; nil without a certificate.
+	Pair *tls.Certificate `toml:"-"`
+	// Min is MinVersion as a crypto/tls constant.
+	Min uint16 `toml:"-"`
+	// CAPool is BackendCA, loaded; nil for the system roots.
+	CAPool *x509.CertPool `toml:"-"`
+}
+
+// Verify returns BackendVerify with its default applied.
+func (t TLS) Verify() bool { return t.BackendVerify == nil || *t.BackendVerify }
 
 // ActiveSource is where active-mode data connections to clients come from.
 type ActiveSource struct {

@@ -31,6 +31,13 @@ func (c *Config) SetDefaults() {
 		if f.ActiveSourcePort == "" {
 			f.ActiveSourcePort = "control-1"
 		}
+		if f.TLS.MinVersion == "" {
+			f.TLS.MinVersion = "1.2"
+		}
+		if f.TLS.Backend == "" {
+			f.TLS.Backend = "plain"
+		}
+		setDuration(&f.TLS.HandshakeTimeout, 10*time.Second)
 	}
 	for i := range c.Pools {
 		p := &c.Pools[i]

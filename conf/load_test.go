@@ -4,6 +4,8 @@ import (
 	"errors"
 	"io/fs"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -99,8 +101,26 @@ func TestSetDefaultsKeepsValues(t *testing.T) {
 	}
 }
 
+// loadExample parses the example config with the certificate files it
+// names under /etc/algd made in a temporary folder.
+func loadExample(t *testing.T) (*Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	certPEM, keyPEM := selfSigned(t)
+	for name, b := range map[string][]byte{"vip.pem": certPEM, "vip.key": keyPEM, "realservers-ca.pem": certPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse([]byte(strings.ReplaceAll(string(raw), "/etc/algd/", dir+"/")), "algd.toml")
+}
+
 func TestExampleLoads(t *testing.T) {
-	c, err := Load(examplePath)
+	c, err := loadExample(t)
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}

@@ -65,6 +65,12 @@ func (c *Config) validateFTP(p *problems) {
 			p.add(at+".pool", "unknown pool %q%s", f.Pool, knownPools(c))
 		}
 
+		validateTLS(p, &f.TLS, at)
+		for j, ap := range f.TLS.ImplicitAddrs {
+			listens = append(listens, binding{ftp: i, addr: ap.Addr(), ports: PortRange{ap.Port(), ap.Port()},
+				path: fmt.Sprintf("%s.tls.implicit_listen[%d]", at, j), raw: f.TLS.ImplicitListen[j]})
+		}
+
 		f.Active = ActiveSource{}
 		switch f.ActiveSourcePort {
 		case "control-1", "":
