@@ -9,6 +9,13 @@ import (
 	"time"
 )
 
+// Conn is a connection whose write side can be shut on its own:
+// *net.TCPConn, and *tls.Conn (which sends close_notify first).
+type Conn interface {
+	net.Conn
+	CloseWrite() error
+}
+
 // Pipe copies a→b and b→a until both directions have ended, then closes
 // both connections. A direction ends at EOF, after which the other
 // connection's write side is shut (CloseWrite), so the far end sees EOF
@@ -18,14 +25,15 @@ import (
 // are closed. An error in either direction, or ctx being done, closes both
 // at once.
 //
-// The copies run io.Copy between the two *net.TCPConn, which the Go runtime
-// turns into splice(2): file bytes do not pass through a user-space buffer.
+// The copies run io.Copy; between two *net.TCPConn the Go runtime turns it
+// into splice(2), so file bytes do not pass through a user-space buffer
+// (TLS connections are copied through one, necessarily).
 // ab and ba count the bytes copied a→b and b→a; err is the first error that
 // is not an ordinary end (EOF, use of a closed connection, reset at
 // teardown). When baDone is not nil it is closed as soon as the b→a
 // direction has ended, so a caller can tell when everything b sent has been
 // handed to a.
-func Pipe(ctx context.Context, a, b *net.TCPConn, linger time.Duration, baDone chan<- struct{}) (ab, ba int64, err error) {
+func Pipe(ctx context.Context, a, b Conn, linger time.Duration, baDone chan<- struct{}) (ab, ba int64, err error) {
 	closeBoth := func() {
 		a.Close()
 		b.Close()
@@ -78,7 +86,7 @@ func Pipe(ctx context.Context, a, b *net.TCPConn, linger time.Duration, baDone c
 }
 
 // copyHalf copies src to dst until EOF, then shuts dst's write side.
-func copyHalf(dst, src *net.TCPConn) (int64, error) {
+func copyHalf(dst, src Conn) (int64, error) {
 	n, err := io.Copy(dst, src)
 	if err == nil {
 		dst.CloseWrite()

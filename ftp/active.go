@@ -94,7 +94,7 @@ func (s *session) startActive(ctx context.Context) {
 	if a == nil {
 		return
 	}
-	d := newDataConn(ctx, nil)
+	d := s.newDataConn(ctx, nil)
 	s.mu.Lock()
 	s.current = d
 	s.mu.Unlock()

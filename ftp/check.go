@@ -3,6 +3,7 @@ package ftp
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/netip"
@@ -18,6 +19,9 @@ var _ pool.Checker = (*BannerChecker)(nil)
 type BannerChecker struct {
 	// Dialer connects to the realserver.
 	Dialer net.Dialer
+	// TLS, when set, is used for implicit FTPS realservers: the greeting
+	// comes after a handshake.
+	TLS *tls.Config
 }
 
 // Check connects, reads the greeting, says QUIT and closes.
@@ -31,6 +35,17 @@ func (b *BannerChecker) Check(ctx context.Context, addr netip.AddrPort) error {
 	defer stop()
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
+	}
+	if b.TLS != nil {
+		cfg := b.TLS.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = addr.Addr().String()
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return fmt.Errorf("TLS: %w", err)
+		}
+		c = tc
 	}
 	r, err := ReadReply(bufio.NewReaderSize(c, 512), 4096, 100)
 	if err != nil {

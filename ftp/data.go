@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -19,15 +20,16 @@ import (
 // released everything. cancel cuts it (ABOR, session end).
 type dataConn struct {
 	x          *alg.Expectation // nil in active mode
+	prot       byte             // the client's PROT when the data was set up
 	ctx        context.Context
 	cancel     context.CancelFunc
 	fromServer chan struct{}
 	done       chan struct{}
 }
 
-func newDataConn(ctx context.Context, x *alg.Expectation) *dataConn {
+func (s *session) newDataConn(ctx context.Context, x *alg.Expectation) *dataConn {
 	ctx, cancel := context.WithCancel(ctx)
-	return &dataConn{x: x, ctx: ctx, cancel: cancel, fromServer: make(chan struct{}), done: make(chan struct{})}
+	return &dataConn{x: x, prot: s.prot, ctx: ctx, cancel: cancel, fromServer: make(chan struct{}), done: make(chan struct{})}
 }
 
 // finish releases the data connection's context and tells waiters.
@@ -75,7 +77,7 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		s.log.Warn("passive listen failed", "err", err)
 		return NewReply(425, "Can't open data connection.")
 	}
-	d := newDataConn(ctx, x)
+	d := s.newDataConn(ctx, x)
 	s.mu.Lock()
 	if s.waiting != nil {
 		s.waiting.x.Close() // a new PASV replaces an unused one
@@ -182,8 +184,30 @@ func (s *session) dialBackendData(ctx context.Context, target netip.AddrPort) (*
 func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
+	var bside alg.Conn = bc
+	if s.bkTLS != nil {
+		tc := tls.Client(bc, s.bkTLS)
+		hctx, cancel := context.WithTimeout(d.ctx, s.h.Limits.BackendConnectTimeout.Duration)
+		err := tc.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			s.log.Warn("realserver data TLS handshake failed", "err", err)
+			c.Close()
+			bc.Close()
+			return
+		}
+		bside = tc
+	}
+	cside, err := s.protectData(d, c)
+	if err != nil {
+		s.log.Warn("client data connection refused", "at", at.String(), "err", err)
+		c.Close()
+		bc.SetLinger(0) // reset: the realserver fails the transfer (426) instead of taking an empty file
+		bc.Close()
+		return
+	}
 	s.h.Stats.DataConns.Add(1)
-	up, down, err := alg.Pipe(d.ctx, c, bc, dataLinger, d.fromServer)
+	up, down, err := alg.Pipe(d.ctx, cside, bside, dataLinger, d.fromServer)
 	s.h.Stats.BytesUp.Add(up)
 	s.h.Stats.BytesDown.Add(down)
 	s.mu.Lock()

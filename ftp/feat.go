@@ -16,7 +16,7 @@ var hiddenFeatures = map[string]bool{
 // rewriteFEAT drops the features algd does not offer from a 211 FEAT reply
 // and lists EPSV and EPRT, which algd serves whatever the realserver
 // supports.
-func rewriteFEAT(r Reply) Reply {
+func rewriteFEAT(r Reply, tls bool) Reply {
 	if r.Code != 211 || len(r.Lines) < 2 {
 		return r
 	}
@@ -32,7 +32,11 @@ func rewriteFEAT(r Reply) Reply {
 		have[name] = true
 		out.Lines = append(out.Lines, l)
 	}
-	for _, f := range []string{"EPRT", "EPSV"} {
+	extra := []string{"EPRT", "EPSV"}
+	if tls {
+		extra = append(extra, "AUTH TLS", "PBSZ", "PROT")
+	}
+	for _, f := range extra {
 		if !have[f] {
 			out.Lines = append(out.Lines, " "+f)
 		}

@@ -44,6 +44,8 @@ type Handler struct {
 	// ActivePorts hands out source ports when Active is a range; nil
 	// otherwise.
 	ActivePorts *alg.DataPorts
+	// TLS enables FTPS; nil means plain FTP only (AUTH is refused).
+	TLS *TLS
 	// Limits are the resolved [limits].
 	Limits conf.Limits
 	// Logger is the base logger; nil means slog.Default().
@@ -74,13 +76,21 @@ type Stats struct {
 	// Bounce counts PORT/EPRT refused for naming another host than the
 	// control peer or a privileged port.
 	Bounce atomic.Int64
+	// TLSHandshakes counts completed handshakes with clients (control and
+	// data), TLSFailures failed ones (garbage, stalls, versions), and
+	// TLSReuseRefused protected data connections refused for not resuming
+	// the control session.
+	TLSHandshakes, TLSFailures, TLSReuseRefused atomic.Int64
 	// BadBackendReplies counts PASV/EPSV replies from a realserver that
 	// could not be used (unparsable or naming a foreign address).
 	BadBackendReplies atomic.Int64
 }
 
 // Serve runs one control session on c until either side ends it.
-func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
+func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) { h.serve(ctx, c, false) }
+
+// serve runs a session; implicit starts it with a TLS handshake.
+func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	log := h.Logger
 	if log == nil {
 		log = slog.Default()
@@ -103,15 +113,43 @@ func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
 	}
 	defer release()
 
+	var conn net.Conn = c
+	if implicit {
+		tc, err := h.clientHandshake(ctx, c)
+		if err != nil {
+			log.Info("implicit TLS handshake failed", "err", err)
+			c.Close()
+			return
+		}
+		conn = tc
+	}
+
 	timeout := h.Limits.BackendConnectTimeout.Duration
-	lease, backend, err := h.connectBackend(ctx, client.Addr(), timeout, log)
+	lease, raw, err := h.connectBackend(ctx, client.Addr(), timeout, log)
 	if err != nil {
 		h.Stats.Refused.Add(1)
 		log.Warn("no realserver", "err", err)
-		refuse(c, NewReply(421, "Service not available, no server reachable."))
+		refuse(conn, NewReply(421, "Service not available, no server reachable."))
 		return
 	}
 	defer lease.Release()
+	bkTLS := h.backendTLS(lease.Realserver().Addr())
+	mode := ""
+	if bkTLS != nil {
+		mode = h.TLS.Backend
+	}
+	backend, greeting, err := secureBackend(ctx, raw, bkTLS, mode, timeout)
+	if err != nil || backend == nil {
+		raw.Close()
+		if greeting != nil {
+			refuse(conn, *greeting)
+			return
+		}
+		h.Stats.Refused.Add(1)
+		log.Warn("realserver TLS setup failed", "realserver", lease.Realserver().Addr().String(), "err", err)
+		refuse(conn, NewReply(421, "Service not available, no server reachable."))
+		return
+	}
 	h.Stats.Active.Add(1)
 	defer h.Stats.Active.Add(-1)
 
@@ -122,20 +160,27 @@ func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
 	s := &session{
 		h:        h,
 		log:      log.With("realserver", lease.Realserver().Addr().String()),
-		client:   c,
+		client:   conn,
 		backend:  backend,
+		bkTLS:    bkTLS,
+		tlsOn:    implicit,
 		peer:     client.Addr(),
 		adv:      adv,
 		ctlPort:  local.Port(),
 		rsAddr:   lease.Realserver().Addr(),
-		bkLocal:  alg.AddrPortOf(backend.LocalAddr()).Addr(),
+		bkLocal:  alg.AddrPortOf(raw.LocalAddr()).Addr(),
 		maxLine:  h.Limits.MaxLineBytes,
 		idle:     h.Limits.ControlIdleTimeout.Duration,
 		dataWait: h.Limits.DataConnectTimeout.Duration,
 	}
-	s.log.Info("session start", "listen", local.String())
+	if implicit {
+		s.prot = 'P'
+	} else {
+		s.prot = 'C'
+	}
+	s.log.Info("session start", "listen", local.String(), "tls", implicit, "backend_tls", mode)
 	start := time.Now()
-	err = s.run(ctx)
+	err = s.run(ctx, greeting)
 	s.log.Info("session end", "duration", time.Since(start).Round(time.Millisecond), "reason", reason(err),
 		"down", s.down, "up", s.up, "transfers", s.transfers)
 }
@@ -171,7 +216,7 @@ func (h *Handler) connectBackend(ctx context.Context, client netip.Addr, timeout
 }
 
 // refuse answers r on a connection that gets no session, and closes it.
-func refuse(c *net.TCPConn, r Reply) {
+func refuse(c net.Conn, r Reply) {
 	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	c.Write(r.AppendWire(nil))
 	c.Close()

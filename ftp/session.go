@@ -3,7 +3,9 @@ package ftp
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -48,10 +50,10 @@ const (
 type pending struct {
 	verb   string
 	kind   kind
-	epsv   bool  // kindPassive: the client asked with EPSV (answer 229); kindActive: with EPRT
-	sent   bool  // kindPassive, kindActive: EPSV was sent to the realserver (expect 229)
+	epsv   bool           // kindPassive: the client asked with EPSV (answer 229); kindActive: with EPRT
+	sent   bool           // kindPassive, kindActive: EPSV was sent to the realserver (expect 229)
 	target netip.AddrPort // kindActive: where the client listens
-	local  Reply // kindLocal
+	local  Reply          // kindLocal
 	issued time.Time
 }
 
@@ -61,8 +63,9 @@ type pending struct {
 type session struct {
 	h        *Handler
 	log      *slog.Logger
-	client   *net.TCPConn
-	backend  *net.TCPConn
+	client   net.Conn       // *net.TCPConn, or *tls.Conn after AUTH TLS
+	backend  net.Conn       // *net.TCPConn, or *tls.Conn towards a TLS realserver
+	bkTLS    *tls.Config    // the realserver leg's TLS for data connections; nil: plain
 	peer     netip.Addr     // the client's address: the only data peer
 	adv      netip.Addr     // announced to the client, bound by expectations
 	ctlPort  uint16         // the port the client connected to
@@ -75,10 +78,13 @@ type session struct {
 	queue    []pending
 	epsvAll  bool
 	lastCode int
+	tlsOn    bool // the client's control connection is under TLS
+	pbsz     bool
+	prot     byte // 'C' or 'P' (RFC 2228 §3 PROT)
 
 	mu      sync.Mutex
-	waiting *dataConn // the latest expectation not yet paired
-	current *dataConn // the latest paired data connection
+	waiting *dataConn    // the latest expectation not yet paired
+	current *dataConn    // the latest paired data connection
 	port    *activeSetup // set by PORT/EPRT, used by the next transfer command
 	wg      sync.WaitGroup
 	active  atomic.Int32 // paired data connections still open
@@ -90,6 +96,10 @@ type session struct {
 type clientMsg struct {
 	line []byte
 	err  error
+	// upgrade is set for AUTH lines: the reader waits on it for the
+	// connection to read from next (the TLS one, or the same after a
+	// refusal), because the handshake must not race with its reads.
+	upgrade chan net.Conn
 }
 
 type backendMsg struct {
@@ -99,7 +109,7 @@ type backendMsg struct {
 
 // run relays the control channel until the session ends and then tears
 // down everything the session owns.
-func (s *session) run(ctx context.Context) error {
+func (s *session) run(ctx context.Context, greeting *Reply) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
 		cancel()
@@ -112,9 +122,14 @@ func (s *session) run(ctx context.Context) error {
 		s.backend.Close()
 	})
 
+	if greeting != nil { // read during the realserver's TLS setup
+		if err := s.send(*greeting); err != nil {
+			return err
+		}
+	}
 	cmds := make(chan clientMsg)
 	replies := make(chan backendMsg)
-	go s.readClient(ctx, cmds)
+	go s.readClient(ctx, s.client, cmds)
 	go s.readBackend(ctx, replies)
 
 	idle := time.NewTimer(s.idle)
@@ -136,6 +151,12 @@ func (s *session) run(ctx context.Context) error {
 			if m.err != nil {
 				return s.clientError(m.err)
 			}
+			if m.upgrade != nil {
+				if err := s.auth(ctx, m); err != nil {
+					return err
+				}
+				continue
+			}
 			if err := s.command(ctx, m.line); err != nil {
 				return err
 			}
@@ -153,19 +174,39 @@ func (s *session) run(ctx context.Context) error {
 
 // readClient feeds client lines to the run loop until an error, which it
 // passes on last.
-func (s *session) readClient(ctx context.Context, out chan<- clientMsg) {
-	br := bufio.NewReaderSize(s.client, min(s.maxLine, 4096))
+func (s *session) readClient(ctx context.Context, c net.Conn, out chan<- clientMsg) {
+	br := bufio.NewReaderSize(c, min(s.maxLine, 4096))
 	for {
 		line, err := ReadLine(br, s.maxLine)
+		m := clientMsg{line: line, err: err}
+		if err == nil && isAUTH(line) {
+			m.upgrade = make(chan net.Conn, 1)
+		}
 		select {
-		case out <- clientMsg{line, err}:
+		case out <- m:
 		case <-ctx.Done():
 			return
 		}
 		if err != nil {
 			return
 		}
+		if m.upgrade != nil {
+			select {
+			case next := <-m.upgrade:
+				if next != c {
+					c = next
+					br.Reset(c) // nothing is buffered: the client waits for 234
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
 	}
+}
+
+// isAUTH reports an AUTH command line, whatever its case.
+func isAUTH(line []byte) bool {
+	return ParseCommand(line).Verb == "AUTH"
 }
 
 // readBackend feeds realserver replies to the run loop until an error.
@@ -259,8 +300,15 @@ func (s *session) command(ctx context.Context, line []byte) error {
 		return s.answer(NewReply(502, "LPRT and LPSV are not supported; use EPRT or EPSV."))
 	case "ABOR":
 		s.abortData()
-	case "AUTH", "PBSZ", "PROT", "CCC", "ADAT", "MIC", "CONF", "ENC":
+	case "PBSZ", "PROT", "CCC":
+		r, _ := s.security(cmd)
+		return s.answer(r)
+	case "ADAT", "MIC", "CONF", "ENC":
 		return s.answer(NewReply(502, "Security extensions are not available on this server."))
+	case "USER", "PASS", "ACCT":
+		if s.h.TLS != nil && s.h.TLS.Required && !s.tlsOn {
+			return s.answer(NewReply(530, "TLS required: send AUTH TLS first."))
+		}
 	case "FEAT":
 		p.kind = kindFEAT
 	case "QUIT":
@@ -271,6 +319,29 @@ func (s *session) command(ctx context.Context, line []byte) error {
 	}
 	s.queue = append(s.queue, p)
 	return s.forward(cmd.String())
+}
+
+// auth answers an AUTH command and, when accepted, runs the handshake
+// before the reader goes on (RFC 4217 §4).
+func (s *session) auth(ctx context.Context, m clientMsg) error {
+	cmd := ParseCommand(m.line)
+	r, upgrade := s.security(cmd)
+	if upgrade && len(s.queue) > 0 {
+		r, upgrade = NewReply(503, "AUTH while other commands are pending; send it alone."), false
+	}
+	if err := s.answer(r); err != nil || !upgrade {
+		m.upgrade <- s.client
+		return err
+	}
+	tc, err := s.h.clientHandshake(ctx, s.client)
+	if err != nil {
+		return fmt.Errorf("TLS handshake: %w", err)
+	}
+	s.client = tc
+	s.tlsOn = true
+	s.log.Debug("control connection under TLS", "version", tls.VersionName(tc.ConnectionState().Version))
+	m.upgrade <- tc
+	return nil
 }
 
 // askPassive asks the realserver for a passive port: PASV, or EPSV for an
@@ -337,9 +408,15 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 	case kindActive:
 		r = s.activeReply(p, r)
 	case kindTransfer:
-		s.awaitData(ctx)
+		if r.Code < 400 {
+			s.awaitData(ctx)
+		} else {
+			// The transfer failed: no byte is owed, and a realserver may
+			// keep its end of the data connection open after an error.
+			s.abortData()
+		}
 	case kindFEAT:
-		r = rewriteFEAT(r)
+		r = rewriteFEAT(r, s.h.TLS != nil && s.h.TLS.Server != nil)
 	}
 	if err := s.send(r); err != nil {
 		return false, err

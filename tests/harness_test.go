@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -37,9 +38,10 @@ const (
 
 // proxy is an in-process algd FTP listener in front of a pool.
 type proxy struct {
-	addr    netip.AddrPort
-	handler *algftp.Handler
-	pool    *pool.Pool
+	addr     netip.AddrPort
+	implicit netip.AddrPort // the implicit FTPS listener, when tls is set
+	handler  *algftp.Handler
+	pool     *pool.Pool
 }
 
 // proxyOpts tune startProxy.
@@ -50,6 +52,7 @@ type proxyOpts struct {
 	vip         string // the VIP address; default vipIP
 	active      string // active_source_port; default control-1
 	port        uint16 // listen port; default: any free one
+	tls         *algftp.TLS
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -63,6 +66,13 @@ func startFTPServers(t *testing.T, n int) []*demo.Server {
 // publicHost in its 227 replies (a misconfigured realserver) when set.
 func startFTPServersAnnouncing(t *testing.T, n int, publicHost string) []*demo.Server {
 	t.Helper()
+	return startFTPServersWith(t, n, publicHost, nil)
+}
+
+// startFTPServersWith starts n servers announcing publicHost (when set)
+// and offering AUTH TLS with tlsCfg (when set).
+func startFTPServersWith(t *testing.T, n int, publicHost string, tlsCfg *tls.Config) []*demo.Server {
+	t.Helper()
 	root := t.TempDir()
 	var out []*demo.Server
 	for i := range n {
@@ -72,6 +82,7 @@ func startFTPServersAnnouncing(t *testing.T, n int, publicHost string) []*demo.S
 			PassiveFirst: uint16(62000 + 100*i),
 			PassiveLast:  uint16(62099 + 100*i),
 			PublicHost:   publicHost,
+			TLS:          tlsCfg,
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -133,6 +144,7 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		Sessions:  limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
 		DataPorts: alg.NewDataPorts(o.first, o.last),
 		Active:    cfg.FTP[0].Active,
+		TLS:       o.tls,
 		Limits:    cfg.Limits,
 		Logger:    log,
 	}
@@ -146,12 +158,24 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 	wg.Add(2)
 	go func() { defer wg.Done(); p.Run(ctx) }()
 	go func() { defer wg.Done(); srv.Serve(ctx, ln) }()
+	px := &proxy{addr: alg.AddrPortOf(ln.Addr()), handler: h, pool: p}
+	isrv := &alg.Server{Handler: h.Implicit(), Logger: log}
+	if o.tls != nil && o.tls.Server != nil {
+		iln, err := alg.Listen(ctx, netip.AddrPortFrom(netip.MustParseAddr(o.vip), 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		px.implicit = alg.AddrPortOf(iln.Addr())
+		wg.Add(1)
+		go func() { defer wg.Done(); isrv.Serve(ctx, iln) }()
+	}
 	t.Cleanup(func() {
 		cancel()
 		wg.Wait()
 		srv.Wait()
+		isrv.Wait()
 	})
-	return &proxy{addr: alg.AddrPortOf(ln.Addr()), handler: h, pool: p}
+	return px
 }
 
 // dialFTP logs in through the proxy from the client address. epsv false

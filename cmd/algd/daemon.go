@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 // bound for them.
 type daemon struct {
 	log      *slog.Logger
+	certs    map[string]*certStore // by listener name
 	pools    []*pool.Pool
 	handlers []*ftp.Handler
 	servers  []*alg.Server
@@ -26,25 +28,37 @@ type daemon struct {
 }
 
 // checker returns the health checker for a pool's health kind.
-func checker(kind string) (pool.Checker, error) {
+// tlsCfg, when set, is for realservers that speak implicit FTPS.
+func checker(kind string, tlsCfg *tls.Config) (pool.Checker, error) {
 	switch kind {
 	case "tcp":
 		return &pool.TCPChecker{}, nil
 	case "ftp":
-		return &ftp.BannerChecker{}, nil
+		return &ftp.BannerChecker{TLS: tlsCfg}, nil
 	case "none":
 		return pool.NoChecker{}, nil
 	}
 	return nil, fmt.Errorf("health kind %q has no checker", kind)
 }
 
+// implicitBackend returns the TLS client settings for a pool whose
+// listener talks implicit FTPS to it, so the banner check can get through.
+func implicitBackend(cfg *conf.Config, pool string) *tls.Config {
+	for _, f := range cfg.FTP {
+		if f.Pool == pool && f.TLS.Backend == "implicit" {
+			return newTLS(f.TLS, &certStore{}).BackendConfig
+		}
+	}
+	return nil
+}
+
 // newDaemon builds everything cfg describes and binds its listeners, so that
 // an address in use is an error before anything is served.
 func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon, error) {
-	d := &daemon{log: log}
+	d := &daemon{log: log, certs: make(map[string]*certStore)}
 	byName := make(map[string]*pool.Pool)
 	for _, pc := range cfg.Pools {
-		ch, err := checker(pc.Health.Kind)
+		ch, err := checker(pc.Health.Kind, implicitBackend(cfg, pc.Name))
 		if err != nil {
 			return nil, fmt.Errorf("pool %q: %w", pc.Name, err)
 		}
@@ -63,6 +77,7 @@ func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon
 			Advertise:        fc.AdvertiseAddr,
 			TrustPASVAddress: fc.TrustPASVAddress,
 			AllowForeignData: fc.AllowForeignData,
+			TLS:              newTLS(fc.TLS, d.certStore(fc.Name)),
 			Active:           fc.Active,
 			Limits:           cfg.Limits,
 			Logger:           log.With("listener", fc.Name),
@@ -80,8 +95,39 @@ func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon
 			d.lns = append(d.lns, ln)
 			d.servers = append(d.servers, &alg.Server{Handler: h, Logger: log})
 		}
+		for _, addr := range fc.TLS.ImplicitAddrs {
+			ln, err := alg.Listen(ctx, addr)
+			if err != nil {
+				d.closeListeners()
+				return nil, err
+			}
+			d.lns = append(d.lns, ln)
+			d.servers = append(d.servers, &alg.Server{Handler: h.Implicit(), Logger: log})
+		}
 	}
 	return d, nil
+}
+
+func (d *daemon) certStore(name string) *certStore {
+	s, ok := d.certs[name]
+	if !ok {
+		s = &certStore{}
+		d.certs[name] = s
+	}
+	return s
+}
+
+// reloadCerts swaps in the certificates of cfg, a freshly loaded (and so
+// validated) configuration. Sessions are not touched.
+func (d *daemon) reloadCerts(cfg *conf.Config) {
+	for _, f := range cfg.FTP {
+		s, ok := d.certs[f.Name]
+		if !ok || f.TLS.Pair == nil {
+			continue
+		}
+		s.cert.Store(f.TLS.Pair)
+		d.log.Info("certificate reloaded", "listener", f.Name, "cert", f.TLS.Cert)
+	}
 }
 
 func (d *daemon) closeListeners() {

@@ -71,7 +71,7 @@ func cmdDemo(args []string) error {
 		return err
 	}
 	printDemo(vip, root)
-	return serve(cfg, log.With("component", "algd"))
+	return serve(cfg, "", log.With("component", "algd"))
 }
 
 func printDemo(vip netip.AddrPort, root string) {

@@ -99,17 +99,41 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(cfg, newLogger(cfg.Log, os.Stderr))
+	return serve(cfg, path, newLogger(cfg.Log, os.Stderr))
 }
 
-// serve runs cfg until SIGINT or SIGTERM.
-func serve(cfg *conf.Config, log *slog.Logger) error {
+// serve runs cfg until SIGINT or SIGTERM. On SIGHUP it reads path again
+// (when set) and swaps in the new certificates; a file with errors changes
+// nothing and is logged.
+func serve(cfg *conf.Config, path string, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	d, err := newDaemon(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				if path == "" {
+					log.Warn("SIGHUP: no configuration file to reload")
+					continue
+				}
+				next, err := conf.Load(path)
+				if err != nil {
+					log.Error("reload refused, keeping the running configuration", "file", path, "err", err)
+					continue
+				}
+				d.reloadCerts(next)
+			}
+		}
+	}()
 	err = d.run(ctx)
 	log.Info("stopped")
 	return err

@@ -1,0 +1,219 @@
+package ftp
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/algd/algd/alg"
+)
+
+// TLS configures FTPS (RFC 4217) on a listener: algd terminates TLS from
+// clients, so it keeps reading and rewriting the control channel, and
+// speaks TLS or plain FTP to the realservers as configured.
+type TLS struct {
+	// Server is the configuration for client connections (control and
+	// data). Its GetCertificate may swap certificates at run time.
+	Server *tls.Config
+	// Required refuses USER, PASS and ACCT before AUTH TLS.
+	Required bool
+	// RequireReuse refuses protected data connections that do not resume
+	// the control connection's session.
+	RequireReuse bool
+	// HandshakeTimeout bounds every handshake with a client.
+	HandshakeTimeout time.Duration
+	// Backend is "plain", "explicit" or "implicit".
+	Backend string
+	// BackendConfig is the template for realserver connections; each
+	// session clones it with its own session cache, so data connections
+	// resume the session of their control connection (vsftpd's
+	// require_ssl_reuse insists).
+	BackendConfig *tls.Config
+}
+
+// serveImplicit is the Handler of an implicit FTPS listener.
+type serveImplicit struct{ h *Handler }
+
+// Implicit returns the handler for the listener's implicit FTPS addresses:
+// TLS from the first byte, then a session as after AUTH TLS, with data
+// protection on.
+func (h *Handler) Implicit() alg.Handler { return serveImplicit{h} }
+
+// Serve runs one implicit FTPS session.
+func (i serveImplicit) Serve(ctx context.Context, c *net.TCPConn) { i.h.serve(ctx, c, true) }
+
+// handshake runs a server handshake on c within the configured timeout.
+func (t *TLS) handshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
+	tc := tls.Server(c, t.Server)
+	hctx, cancel := context.WithTimeout(ctx, t.HandshakeTimeout)
+	defer cancel()
+	if err := tc.HandshakeContext(hctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+// clientHandshake upgrades a client connection and accounts the result.
+func (h *Handler) clientHandshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
+	tc, err := h.TLS.handshake(ctx, c)
+	if err != nil {
+		h.Stats.TLSFailures.Add(1)
+		return nil, err
+	}
+	h.Stats.TLSHandshakes.Add(1)
+	return tc, nil
+}
+
+// security handles AUTH, PBSZ, PROT and CCC (RFC 2228 §3, RFC 4217 §§4-9),
+// which algd answers itself: the client's TLS and the realserver's are
+// separate legs. upgrade is true when the reply must be followed by a
+// handshake.
+func (s *session) security(cmd Command) (r Reply, upgrade bool) {
+	t := s.h.TLS
+	if t == nil || t.Server == nil {
+		return NewReply(502, "Security extensions are not available on this server."), false
+	}
+	arg := strings.ToUpper(strings.TrimSpace(cmd.Arg))
+	switch cmd.Verb {
+	case "AUTH":
+		if s.tlsOn {
+			return NewReply(503, "TLS is already on."), false
+		}
+		switch arg {
+		case "TLS", "TLS-C":
+			return NewReply(234, "AUTH "+arg+" successful."), true
+		case "SSL", "TLS-P":
+			s.prot = 'P' // these mechanisms protect data too
+			return NewReply(234, "AUTH "+arg+" successful."), true
+		}
+		return NewReply(504, "Unknown security mechanism; use AUTH TLS."), false
+	case "PBSZ":
+		if !s.tlsOn {
+			return NewReply(503, "PBSZ needs AUTH TLS first."), false
+		}
+		s.pbsz = true
+		return NewReply(200, "PBSZ=0"), false
+	case "PROT":
+		if !s.tlsOn {
+			return NewReply(503, "PROT needs AUTH TLS first."), false
+		}
+		switch arg {
+		case "P", "C":
+			s.prot = arg[0]
+			return NewReply(200, "Protection level set to "+arg+"."), false
+		case "S", "E":
+			return NewReply(536, "Protection level "+arg+" not supported."), false
+		}
+		return NewReply(504, "Unknown protection level."), false
+	case "CCC":
+		return NewReply(534, "CCC refused: the control channel stays encrypted."), false
+	}
+	return NewReply(502, "Command not implemented."), false
+}
+
+// protectData wraps the client side of a data connection in TLS when the
+// client asked for PROT P. With RequireReuse a connection that did not
+// resume the control session is refused.
+func (s *session) protectData(d *dataConn, c *net.TCPConn) (alg.Conn, error) {
+	if d.prot != 'P' {
+		return c, nil
+	}
+	tc, err := s.h.clientHandshake(d.ctx, c)
+	if err != nil {
+		return nil, fmt.Errorf("data TLS handshake: %w", err)
+	}
+	if s.h.TLS.RequireReuse && !tc.ConnectionState().DidResume {
+		s.h.Stats.TLSReuseRefused.Add(1)
+		tc.Close()
+		return nil, errors.New("data TLS did not resume the control session (require_reuse)")
+	}
+	return tc, nil
+}
+
+// backendTLS is the realserver leg's TLS: the per-session configuration
+// (its own session cache, the name verified) or nil for plain FTP.
+func (h *Handler) backendTLS(rs netip.AddrPort) *tls.Config {
+	if h.TLS == nil || h.TLS.Backend == "" || h.TLS.Backend == "plain" {
+		return nil
+	}
+	cfg := h.TLS.BackendConfig.Clone()
+	if cfg.ServerName == "" {
+		// Also the session cache's key: set, so that data connections to
+		// other ports find the control connection's session.
+		cfg.ServerName = rs.Addr().String()
+	}
+	cfg.ClientSessionCache = tls.NewLRUClientSessionCache(4)
+	return cfg
+}
+
+// secureBackend puts the realserver control connection under TLS as
+// configured. For explicit TLS it reads the greeting first and returns it,
+// then asks AUTH TLS, PBSZ 0 and PROT P, so every data connection to the
+// realserver is protected as well.
+func secureBackend(ctx context.Context, c *net.TCPConn, cfg *tls.Config, mode string, timeout time.Duration) (net.Conn, *Reply, error) {
+	if cfg == nil {
+		return c, nil, nil
+	}
+	c.SetDeadline(time.Now().Add(timeout))
+	defer c.SetDeadline(time.Time{})
+	var greeting *Reply
+	if mode == "explicit" {
+		br := bufio.NewReaderSize(c, 512)
+		r, err := ReadReply(br, 8192, 100)
+		if err != nil {
+			return nil, nil, fmt.Errorf("greeting: %w", err)
+		}
+		if r.Code != 220 {
+			return nil, &r, nil // relayed as it is (421 and the like)
+		}
+		greeting = &r
+		if err := expect(c, br, "AUTH TLS", 234); err != nil {
+			return nil, nil, err
+		}
+	}
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, nil, fmt.Errorf("TLS handshake with realserver: %w", err)
+	}
+	br := bufio.NewReaderSize(tc, 512)
+	if mode == "implicit" {
+		r, err := ReadReply(br, 8192, 100)
+		if err != nil {
+			return nil, nil, fmt.Errorf("greeting: %w", err)
+		}
+		greeting = &r
+	}
+	// Reading these replies also takes in a TLS 1.3 session ticket, which
+	// arrives after the handshake: data connections can then resume.
+	if err := expect(tc, br, "PBSZ 0", 200); err != nil {
+		return nil, nil, err
+	}
+	if err := expect(tc, br, "PROT P", 200); err != nil {
+		return nil, nil, err
+	}
+	if br.Buffered() > 0 {
+		return nil, nil, errors.New("realserver sent more than was asked during TLS setup")
+	}
+	return tc, greeting, nil
+}
+
+// expect sends one command and requires a reply code.
+func expect(c net.Conn, br *bufio.Reader, cmd string, code int) error {
+	if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+		return err
+	}
+	r, err := ReadReply(br, 8192, 100)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cmd, err)
+	}
+	if r.Code != code {
+		return fmt.Errorf("%s: realserver answered %d %q", cmd, r.Code, r.Text())
+	}
+	return nil
+}

@@ -1,0 +1,292 @@
+package tests
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"math/big"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	algftp "github.com/algd/algd/ftp"
+)
+
+// testCert makes a self-signed certificate for the test addresses (the
+// VIP, the realservers, ::1) and a pool that trusts it.
+func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "algd test"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses: []net.IP{net.ParseIP(vipIP), net.ParseIP("127.0.0.21"), net.ParseIP("127.0.0.22"),
+			net.ParseIP("::1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+}
+
+// tlsSettings is algd's FTPS for tests: the test certificate to clients,
+// and backend to the realservers, verified against the same certificate.
+func tlsSettings(cert tls.Certificate, roots *x509.CertPool, backend string) *algftp.TLS {
+	return &algftp.TLS{
+		Server:           &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		HandshakeTimeout: 2 * time.Second,
+		Backend:          backend,
+		BackendConfig:    &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+	}
+}
+
+// dialTLS logs in over FTPS: explicit (AUTH TLS) or implicit, EPSV or PASV
+// following the 227 address; with a session cache the client resumes the
+// control session on data connections.
+func dialTLS(t *testing.T, addr netip.AddrPort, implicit, epsv bool, roots *x509.CertPool, cache tls.ClientSessionCache) (*ftp.ServerConn, error) {
+	t.Helper()
+	cfg := &tls.Config{RootCAs: roots, ServerName: vipIP, ClientSessionCache: cache}
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 10 * time.Second}
+	opts := []ftp.DialOption{ftp.DialWithDialer(d), ftp.DialWithTimeout(30 * time.Second)}
+	if implicit {
+		opts = append(opts, ftp.DialWithTLS(cfg))
+	} else {
+		opts = append(opts, ftp.DialWithExplicitTLS(cfg))
+	}
+	if !epsv {
+		opts = append(opts, ftp.DialWithDisabledEPSV(true), ftp.DialWithTrustPasvIP(true))
+	}
+	c, err := ftp.Dial(addr.String(), opts...)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Login("demo", "demo"); err != nil {
+		c.Quit()
+		return nil, err
+	}
+	return c, nil
+}
+
+// TestFTPS runs sha256 round trips over FTPS in every combination of the
+// client leg (explicit, implicit) and the realserver leg (plain, explicit
+// TLS to ftpserverlib), in EPSV and PASV.
+func TestFTPS(t *testing.T) {
+	cert, roots := testCert(t)
+	for _, backend := range []string{"plain", "explicit"} {
+		var srvTLS *tls.Config
+		if backend != "plain" {
+			srvTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		}
+		servers := startFTPServersWith(t, 1, "", srvTLS)
+		px := startProxy(t, servers, proxyOpts{first: 61700, last: 61799, tls: tlsSettings(cert, roots, backend)})
+		for _, implicit := range []bool{false, true} {
+			for _, epsv := range []bool{true, false} {
+				name := fmt.Sprintf("backend=%s/implicit=%v/epsv=%v", backend, implicit, epsv)
+				t.Run(name, func(t *testing.T) {
+					addr := px.addr
+					if implicit {
+						addr = px.implicit
+					}
+					c, err := dialTLS(t, addr, implicit, epsv, roots, nil)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer c.Quit()
+					for _, n := range []int{0, 1, 3 << 20} {
+						if err := roundTrip(c, fmt.Sprintf("tls-%s-%v-%v-%d", backend, implicit, epsv, n), randomBytes(n)); err != nil {
+							t.Fatal(err)
+						}
+					}
+				})
+			}
+		}
+		if px.handler.Stats.TLSHandshakes.Load() == 0 || px.handler.Stats.BytesDown.Load() < 4*(3<<20) {
+			t.Fatalf("backend %s: handshakes %d, bytes down %d: the traffic did not cross algd under TLS",
+				backend, px.handler.Stats.TLSHandshakes.Load(), px.handler.Stats.BytesDown.Load())
+		}
+	}
+}
+
+// TestFTPSPlainClientTLSBackend serves a plain client from a realserver
+// reached over TLS.
+func TestFTPSPlainClientTLSBackend(t *testing.T) {
+	cert, roots := testCert(t)
+	servers := startFTPServersWith(t, 1, "", &tls.Config{Certificates: []tls.Certificate{cert}})
+	settings := tlsSettings(cert, roots, "explicit")
+	settings.Server = nil // no certificate towards clients
+	px := startProxy(t, servers, proxyOpts{first: 61800, last: 61809, tls: settings})
+	c, err := dialFTP(t, px.addr, false, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := roundTrip(c, "plain-to-tls", randomBytes(1<<20)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestFTPSReuse: with require_reuse a data connection must resume the
+// control session; a client with a session cache does, one without is
+// refused and counted.
+func TestFTPSReuse(t *testing.T) {
+	cert, roots := testCert(t)
+	servers := startFTPServers(t, 1)
+	settings := tlsSettings(cert, roots, "plain")
+	settings.RequireReuse = true
+	settings.Server.MaxVersion = tls.VersionTLS12 // resumption right after the handshake
+	px := startProxy(t, servers, proxyOpts{first: 61810, last: 61819, tls: settings})
+	c, err := dialTLS(t, px.addr, false, true, roots, tls.NewLRUClientSessionCache(8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := roundTrip(c, "reuse", randomBytes(100000)); err != nil {
+		t.Fatalf("a resuming client was refused: %v", err)
+	}
+	c.Quit()
+	c, err = dialTLS(t, px.addr, false, true, roots, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := roundTrip(c, "noreuse", randomBytes(1000)); err == nil {
+		t.Fatal("a data connection without resumption was accepted under require_reuse")
+	}
+	if px.handler.Stats.TLSReuseRefused.Load() == 0 {
+		t.Fatal("refusal not counted")
+	}
+}
+
+// TestFTPSCommands checks the security commands' replies and tls.required.
+func TestFTPSCommands(t *testing.T) {
+	cert, roots := testCert(t)
+	servers := startFTPServers(t, 1)
+	settings := tlsSettings(cert, roots, "plain")
+	settings.Required = true
+	px := startProxy(t, servers, proxyOpts{first: 61820, last: 61829, tls: settings})
+	s := rawDial(t, clientIP, px.addr)
+	s.reply()
+	for _, tc := range []struct{ cmd, want string }{
+		{"USER demo", "530 "},
+		{"PBSZ 0", "503 "},
+		{"PROT P", "503 "},
+		{"AUTH KERBEROS", "504 "},
+		{"FEAT", "211 "},
+		{"CCC", "534 "},
+	} {
+		if r := s.cmd(tc.cmd); !strings.HasPrefix(r, tc.want) {
+			t.Fatalf("%s: %q, want %s", tc.cmd, r, tc.want)
+		}
+	}
+	if r := s.cmd("AUTH TLS"); !strings.HasPrefix(r, "234 ") {
+		t.Fatalf("AUTH TLS: %q", r)
+	}
+	tc := tls.Client(s.c, &tls.Config{RootCAs: roots, ServerName: vipIP})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	s.c = tc
+	for _, c := range []struct{ cmd, want string }{
+		{"AUTH TLS", "503 "},
+		{"PBSZ 0", "200 "},
+		{"PROT S", "536 "},
+		{"PROT P", "200 "},
+		{"USER demo", "331 "},
+		{"PASS demo", "230 "},
+	} {
+		if r := s.cmd(c.cmd); !strings.HasPrefix(r, c.want) {
+			t.Fatalf("%s under TLS: %q, want %s", c.cmd, r, c.want)
+		}
+	}
+}
+
+// TestFTPSHostileHandshakes sends garbage instead of a ClientHello and
+// stalls handshakes, on the implicit listener and after AUTH TLS: they are
+// dropped after the handshake timeout while a transfer goes on.
+func TestFTPSHostileHandshakes(t *testing.T) {
+	cert, roots := testCert(t)
+	servers := startFTPServers(t, 1)
+	settings := tlsSettings(cert, roots, "plain")
+	settings.HandshakeTimeout = 300 * time.Millisecond
+	px := startProxy(t, servers, proxyOpts{first: 61830, last: 61839, tls: settings})
+
+	var wg sync.WaitGroup
+	wg.Add(1)
+	honest := make(chan error, 1)
+	go func() {
+		defer wg.Done()
+		c, err := dialTLS(t, px.implicit, true, true, roots, nil)
+		if err != nil {
+			honest <- err
+			return
+		}
+		defer c.Quit()
+		for i := range 5 {
+			if err := roundTrip(c, fmt.Sprintf("honest-%d", i), randomBytes(2<<20)); err != nil {
+				honest <- err
+				return
+			}
+		}
+		honest <- nil
+	}()
+	dropped := func(c net.Conn) {
+		t.Helper()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 4096)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatal("connection still open 5 s after a 300 ms handshake timeout")
+				}
+				return
+			}
+		}
+	}
+	garbage := rawDial(t, clientIP, px.implicit)
+	garbage.c.Write([]byte("GET / HTTP/1.0\r\n\r\n"))
+	dropped(garbage.c)
+	stall := rawDial(t, clientIP, px.implicit)
+	dropped(stall.c)
+	auth := rawDial(t, clientIP, px.addr)
+	auth.reply()
+	if r := auth.cmd("AUTH TLS"); !strings.HasPrefix(r, "234 ") {
+		t.Fatalf("AUTH TLS: %q", r)
+	}
+	dropped(auth.c)
+	wg.Wait()
+	if err := <-honest; err != nil {
+		t.Fatalf("the honest client failed meanwhile: %v", err)
+	}
+	// A timed-out handshake closes the connection before it returns, so
+	// the count may trail the close by a moment.
+	for deadline := time.Now().Add(5 * time.Second); px.handler.Stats.TLSFailures.Load() < 3 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if px.handler.Stats.TLSFailures.Load() < 3 {
+		t.Fatalf("TLS failures counted %d, want at least 3", px.handler.Stats.TLSFailures.Load())
+	}
+}
