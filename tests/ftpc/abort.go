@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"syscall"
 	"time"
@@ -25,20 +26,22 @@ const (
 // MSG_OOB, which marks its last byte, the LF, urgent (a server reading
 // without SO_OOBINLINE never sees that LF).
 //
-// It then closes the data connection and reads replies until the one that
-// answers ABOR: a 426 or 451 for the transfer may come first, then a 226
-// or 225; some servers send only the 226. It stops at the first 2xx, or
-// after two replies (the second one then answered ABOR, and is returned
-// with a *ReplyError). When the data ended before after bytes, the
-// transfer's own final reply is read first. It returns every reply read
-// after sending ABOR and the number of data bytes received.
+// Like lftp it keeps the data connection open after ABOR, for the server
+// to close; unlike lftp it keeps reading (and discarding) it, so that a
+// server that notices ABOR only at the end of the transfer (vsftpd without
+// async_abor_enable) does not stall. It reads replies until the first 2xx:
+// a 426 or 451 (or other error) for the transfer may come first, then the
+// 226 or 225; some servers send only a 226. Since a 226 may also be the
+// transfer's own end, followed by the answer to ABOR, it then sends NOOP
+// and reads up to its 200, so that nothing is left unread: the replies
+// before that 200 are returned too, the 200 is not. It returns every reply
+// read after sending ABOR and the number of data bytes received in all.
 func (c *Client) AbortRetr(mode Mode, path string, after int, pythonStyle bool) ([]Reply, int, error) {
-	cmd := "RETR " + path
-	conn, _, err := c.start(mode, noRest, cmd)
+	conn, _, err := c.start(mode, noRest, "RETR "+path)
 	if err != nil {
 		return nil, 0, err
 	}
-	n, complete, err := c.readN(conn, after)
+	n, err := c.readN(conn, after)
 	if err != nil {
 		_ = conn.Close()
 		return nil, n, err
@@ -48,49 +51,74 @@ func (c *Client) AbortRetr(mode Mode, path string, after int, pythonStyle bool) 
 	} else {
 		err = c.sendSynch()
 	}
-	_ = conn.Close() // the abort is sent: stop receiving, as lftp does
 	if err != nil {
+		_ = conn.Close()
 		return nil, n, err
 	}
+	drained := make(chan int, 1)
+	go func() {
+		k, _ := c.readN(conn, math.MaxInt) // ends at EOF, reset or Close
+		drained <- k
+	}()
+	replies, err := c.abortReplies()
+	_ = conn.Close()
+	n += <-drained
+	return replies, n, err
+}
+
+// abortReplies reads the replies after ABOR: up to the first 2xx, then
+// up to the 200 of a NOOP.
+func (c *Client) abortReplies() ([]Reply, error) {
+	const most = 3 // replies tolerated before the expected one
 	var replies []Reply
-	if complete {
+	for i := 0; ; i++ {
 		rep, err := c.ReadReply()
 		if err != nil {
-			return replies, n, err
-		}
-		replies = append(replies, rep)
-	}
-	for range 2 {
-		rep, err := c.ReadReply()
-		if err != nil {
-			return replies, n, err
+			return replies, err
 		}
 		replies = append(replies, rep)
 		if rep.Code/100 == 2 {
-			return replies, n, nil
+			break
+		}
+		if i == most-1 {
+			return replies, fmt.Errorf("ftpc: %w", &ReplyError{Cmd: "ABOR", Reply: rep})
 		}
 	}
-	return replies, n, fmt.Errorf("ftpc: %w", &ReplyError{Cmd: "ABOR", Reply: replies[len(replies)-1]})
+	if err := c.send([]byte("NOOP\r\n")); err != nil {
+		return replies, err
+	}
+	for range most {
+		rep, err := c.ReadReply()
+		if err != nil {
+			return replies, err
+		}
+		if rep.Code == 200 {
+			return replies, nil
+		}
+		replies = append(replies, rep)
+	}
+	return replies, fmt.Errorf("ftpc: %w", &ReplyError{Cmd: "NOOP", Reply: replies[len(replies)-1]})
 }
 
-// readN reads up to n bytes from conn and discards them; complete reports
-// that the data ended (EOF) first.
-func (c *Client) readN(conn *net.TCPConn, n int) (got int, complete bool, err error) {
+// readN reads up to n bytes from conn and discards them; it stops early,
+// without an error, at EOF.
+func (c *Client) readN(conn *net.TCPConn, n int) (int, error) {
 	buf := make([]byte, dataBuf)
+	got := 0
 	for got < n {
 		if err := conn.SetReadDeadline(time.Now().Add(c.timeout)); err != nil {
-			return got, false, fmt.Errorf("ftpc: read data: %w", err)
+			return got, fmt.Errorf("ftpc: read data: %w", err)
 		}
 		k, err := conn.Read(buf[:min(len(buf), n-got)])
 		got += k
 		if errors.Is(err, io.EOF) {
-			return got, true, nil
+			return got, nil
 		}
 		if err != nil {
-			return got, false, fmt.Errorf("ftpc: read data: %w", err)
+			return got, fmt.Errorf("ftpc: read data: %w", err)
 		}
 	}
-	return got, false, nil
+	return got, nil
 }
 
 // sendSynch sends IAC IP IAC in-band, DM as urgent data, then "ABOR\r\n".
