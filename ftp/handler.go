@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -124,31 +125,22 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		conn = tc
 	}
 
-	timeout := h.Limits.BackendConnectTimeout.Duration
-	lease, raw, err := h.connectBackend(ctx, client.Addr(), timeout, log)
+	bk, refusal, err := h.openBackend(ctx, client.Addr(), log)
 	if err != nil {
 		h.Stats.Refused.Add(1)
 		log.Warn("no realserver", "err", err)
-		refuse(conn, NewReply(421, "Service not available, no server reachable."))
+		if refusal == nil {
+			r := NewReply(421, "Service not available, no server reachable.")
+			refusal = &r
+		}
+		refuse(conn, *refusal)
 		return
 	}
-	defer lease.Release()
-	bkTLS := h.backendTLS(lease.Realserver().Addr())
+	defer bk.lease.Release()
+	lease, backend, raw, bkTLS, greeting := bk.lease, bk.conn, bk.raw, bk.tls, bk.greeting
 	mode := ""
 	if bkTLS != nil {
 		mode = h.TLS.Backend
-	}
-	backend, greeting, err := secureBackend(ctx, raw, bkTLS, mode, timeout)
-	if err != nil || backend == nil {
-		raw.Close()
-		if greeting != nil {
-			refuse(conn, *greeting)
-			return
-		}
-		h.Stats.Refused.Add(1)
-		log.Warn("realserver TLS setup failed", "realserver", lease.Realserver().Addr().String(), "err", err)
-		refuse(conn, NewReply(421, "Service not available, no server reachable."))
-		return
 	}
 	h.Stats.Active.Add(1)
 	defer h.Stats.Active.Add(-1)
@@ -180,37 +172,73 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	}
 	s.log.Info("session start", "listen", local.String(), "tls", implicit, "backend_tls", mode)
 	start := time.Now()
-	err = s.run(ctx, greeting)
+	err = s.run(ctx, &greeting)
 	s.log.Info("session end", "duration", time.Since(start).Round(time.Millisecond), "reason", reason(err),
 		"down", s.down, "up", s.up, "transfers", s.transfers)
 }
 
-// connectBackend picks a realserver and connects to it, failing over to the
-// others (each at most once) when a connect fails.
-func (h *Handler) connectBackend(ctx context.Context, client netip.Addr, timeout time.Duration, log *slog.Logger) (*pool.Lease, *net.TCPConn, error) {
-	var tried []*pool.Realserver
+// backendConn is a realserver control connection, greeted (and under TLS
+// when configured), ready for a session.
+type backendConn struct {
+	lease    *pool.Lease
+	raw      *net.TCPConn // the TCP connection under conn
+	conn     net.Conn     // raw, or TLS over raw
+	tls      *tls.Config  // the realserver leg's TLS for data connections; nil: plain
+	greeting Reply        // the realserver's 220, relayed to the client
+}
+
+// openBackend picks a realserver, connects and waits for its greeting,
+// failing over to the others (each at most once) when a realserver does not
+// accept, does not greet within the connect timeout, fails its TLS setup or
+// greets with a refusal (a full ftpd answers 421). When every realserver
+// refused, refusal is the last refusal, for the client.
+func (h *Handler) openBackend(ctx context.Context, client netip.Addr, log *slog.Logger) (bk *backendConn, refusal *Reply, err error) {
+	timeout := h.Limits.BackendConnectTimeout.Duration
 	d := h.Dialer
 	if d == nil {
 		d = &net.Dialer{}
 	}
+	var tried []*pool.Realserver
 	for {
 		lease, err := h.Pool.Pick(client, tried...)
 		if err != nil {
-			return nil, nil, err
+			return nil, refusal, err
 		}
 		rs := lease.Realserver()
+		tried = append(tried, rs)
 		dctx, cancel := context.WithTimeout(ctx, timeout)
 		c, err := d.DialContext(dctx, "tcp", rs.Addr().String())
 		cancel()
-		if err == nil {
-			return lease, c.(*net.TCPConn), nil
+		if err != nil {
+			lease.Release()
+			h.Pool.MarkFailed(rs, err)
+			log.Warn("realserver connect failed", "realserver", rs.Addr().String(), "err", err)
+			if ctx.Err() != nil {
+				return nil, refusal, ctx.Err()
+			}
+			continue
 		}
+		raw := c.(*net.TCPConn)
+		cfg := h.backendTLS(rs.Addr())
+		mode := ""
+		if cfg != nil {
+			mode = h.TLS.Backend
+		}
+		conn, greeting, err := greet(ctx, raw, cfg, mode, timeout)
+		switch {
+		case err != nil:
+			h.Pool.MarkFailed(rs, err)
+			log.Warn("realserver greeting failed", "realserver", rs.Addr().String(), "err", err)
+		case greeting.Code != 220:
+			log.Warn("realserver refused the session", "realserver", rs.Addr().String(), "reply", greeting.Text())
+			refusal = &greeting
+		default:
+			return &backendConn{lease: lease, raw: raw, conn: conn, tls: cfg, greeting: greeting}, nil, nil
+		}
+		raw.Close()
 		lease.Release()
-		h.Pool.MarkFailed(rs, err)
-		log.Warn("realserver connect failed", "realserver", rs.Addr().String(), "err", err)
-		tried = append(tried, rs)
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, refusal, ctx.Err()
 		}
 	}
 }

@@ -152,55 +152,57 @@ func (h *Handler) backendTLS(rs netip.AddrPort) *tls.Config {
 	return cfg
 }
 
-// secureBackend puts the realserver control connection under TLS as
-// configured. For explicit TLS it reads the greeting first and returns it,
-// then asks AUTH TLS, PBSZ 0 and PROT P, so every data connection to the
-// realserver is protected as well.
-func secureBackend(ctx context.Context, c *net.TCPConn, cfg *tls.Config, mode string, timeout time.Duration) (net.Conn, *Reply, error) {
-	if cfg == nil {
-		return c, nil, nil
-	}
+// greet reads the realserver's greeting within timeout and, as configured,
+// puts the control connection under TLS: for implicit TLS the handshake
+// comes first; for explicit TLS algd asks AUTH TLS after a 220, then PBSZ 0
+// and PROT P, so every data connection to the realserver is protected as
+// well. A greeting other than 220 is returned with no error: the caller
+// decides (a full ftpd says 421).
+func greet(ctx context.Context, c *net.TCPConn, cfg *tls.Config, mode string, timeout time.Duration) (net.Conn, Reply, error) {
 	c.SetDeadline(time.Now().Add(timeout))
 	defer c.SetDeadline(time.Time{})
-	var greeting *Reply
-	if mode == "explicit" {
-		br := bufio.NewReaderSize(c, 512)
-		r, err := ReadReply(br, 8192, 100)
-		if err != nil {
-			return nil, nil, fmt.Errorf("greeting: %w", err)
-		}
-		if r.Code != 220 {
-			return nil, &r, nil // relayed as it is (421 and the like)
-		}
-		greeting = &r
-		if err := expect(c, br, "AUTH TLS", 234); err != nil {
-			return nil, nil, err
-		}
-	}
-	tc := tls.Client(c, cfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, nil, fmt.Errorf("TLS handshake with realserver: %w", err)
-	}
-	br := bufio.NewReaderSize(tc, 512)
+	var conn net.Conn = c
 	if mode == "implicit" {
-		r, err := ReadReply(br, 8192, 100)
-		if err != nil {
-			return nil, nil, fmt.Errorf("greeting: %w", err)
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, Reply{}, fmt.Errorf("TLS handshake: %w", err)
 		}
-		greeting = &r
+		conn = tc
 	}
-	// Reading these replies also takes in a TLS 1.3 session ticket, which
-	// arrives after the handshake: data connections can then resume.
-	if err := expect(tc, br, "PBSZ 0", 200); err != nil {
-		return nil, nil, err
+	br := bufio.NewReaderSize(conn, 512)
+	r, err := ReadReply(br, 8192, 100)
+	if err != nil {
+		return nil, r, fmt.Errorf("greeting: %w", err)
 	}
-	if err := expect(tc, br, "PROT P", 200); err != nil {
-		return nil, nil, err
+	if r.Code != 220 {
+		return conn, r, nil
+	}
+	if mode == "explicit" {
+		if err := expect(conn, br, "AUTH TLS", 234); err != nil {
+			return nil, r, err
+		}
+		tc := tls.Client(c, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, r, fmt.Errorf("TLS handshake: %w", err)
+		}
+		conn = tc
+		br = bufio.NewReaderSize(conn, 512)
+	}
+	if mode != "" {
+		// Reading these replies also takes in a TLS 1.3 session ticket,
+		// which arrives after the handshake: data connections can then
+		// resume.
+		if err := expect(conn, br, "PBSZ 0", 200); err != nil {
+			return nil, r, err
+		}
+		if err := expect(conn, br, "PROT P", 200); err != nil {
+			return nil, r, err
+		}
 	}
 	if br.Buffered() > 0 {
-		return nil, nil, errors.New("realserver sent more than was asked during TLS setup")
+		return nil, r, errors.New("realserver sent more than its greeting before any command")
 	}
-	return tc, greeting, nil
+	return conn, r, nil
 }
 
 // expect sends one command and requires a reply code.

@@ -53,6 +53,9 @@ type proxyOpts struct {
 	active      string // active_source_port; default control-1
 	port        uint16 // listen port; default: any free one
 	tls         *algftp.TLS
+	// connectTimeout is backend_connect_timeout (and so the greeting's);
+	// default 5s.
+	connectTimeout time.Duration
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -125,7 +128,8 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		Pools: []conf.Pool{{Name: "p", Scheduler: "rr", Realservers: rss, Health: o.health}},
 		FTP: []conf.FTP{{Name: "vip", Listen: []string{netip.AddrPortFrom(netip.MustParseAddr(o.vip), 2121).String()}, Pool: "p",
 			PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last), ActiveSourcePort: o.active}},
-		Limits: conf.Limits{MaxSessionsPerClient: o.perClient},
+		Limits: conf.Limits{MaxSessionsPerClient: o.perClient,
+			BackendConnectTimeout: conf.Duration{Duration: o.connectTimeout}},
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {

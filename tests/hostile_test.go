@@ -2,15 +2,32 @@ package tests
 
 import (
 	"bufio"
+	"fmt"
+	"github.com/algd/algd/conf"
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // fakeFTPD is a scripted realserver that answers PASV with pasv, whatever
 // it is: the hostile or broken realserver no real ftpd imitates on demand.
 func fakeFTPD(t *testing.T, pasv string) netip.AddrPort {
+	t.Helper()
+	return scriptedFTPD(t, "220 scripted", pasv)
+}
+
+// fakeFTPDGreeting is a scripted realserver greeting with greeting.
+func fakeFTPDGreeting(t *testing.T, greeting string) netip.AddrPort {
+	t.Helper()
+	return scriptedFTPD(t, greeting, "227 Entering Passive Mode (127,0,0,31,250,1)")
+}
+
+// scriptedFTPD answers every connection with greeting, then a fixed
+// script; PASV gets pasv.
+func scriptedFTPD(t *testing.T, greeting, pasv string) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.31:0")
 	if err != nil {
@@ -25,7 +42,7 @@ func fakeFTPD(t *testing.T, pasv string) netip.AddrPort {
 			}
 			go func() {
 				defer c.Close()
-				c.Write([]byte("220 scripted\r\n"))
+				c.Write([]byte(greeting + "\r\n"))
 				r := bufio.NewReader(c)
 				for {
 					line, err := r.ReadString('\n')
@@ -80,5 +97,66 @@ func TestUnusablePASVReply(t *testing.T) {
 				t.Fatalf("bad replies counted %d, want 1", n)
 			}
 		})
+	}
+}
+
+// silentServer accepts connections and never says a word.
+func silentServer(t *testing.T, addr string) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// TestFailoverOnGreeting sends every session to a working realserver
+// although the pool also holds one that never greets and one that greets
+// with 421 (full): algd waits for a 220 within the connect timeout and
+// tries the next realserver. With only broken ones the client gets the
+// last refusal.
+func TestFailoverOnGreeting(t *testing.T) {
+	good := startFTPServers(t, 1)[0]
+	silent := silentServer(t, "127.0.0.32:0")
+	full := fakeFTPDGreeting(t, "421 Too many users, try later.")
+	none := conf.Health{Kind: "none"}
+	px := startProxyAddrs(t, []netip.AddrPort{silent, full, good.Addr()},
+		proxyOpts{first: 61670, last: 61679, health: none, connectTimeout: 300 * time.Millisecond})
+	for i := range 3 {
+		c, err := dialFTP(t, px.addr, true, nil)
+		if err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		if err := roundTrip(c, fmt.Sprintf("failover-%d", i), randomBytes(1000)); err != nil {
+			t.Fatalf("session %d: %v", i, err)
+		}
+		c.Quit()
+	}
+	broken := startProxyAddrs(t, []netip.AddrPort{silent, full},
+		proxyOpts{first: 61680, last: 61689, health: none, connectTimeout: 300 * time.Millisecond})
+	s := rawDial(t, clientIP, broken.addr)
+	if r := s.reply(); !strings.HasPrefix(r, "421 Too many users") {
+		t.Fatalf("with no working realserver: %q, want the realserver's 421", r)
 	}
 }
