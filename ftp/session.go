@@ -31,6 +31,10 @@ const (
 	// dataLinger is how long a data connection may stay half-open after one
 	// direction has ended before both are closed.
 	dataLinger = 30 * time.Second
+	// readBuffer is the read buffer of each control connection. Commands
+	// and replies are short; ReadLine accumulates longer lines (up to
+	// max_line_bytes) itself, so an idle session keeps only this much.
+	readBuffer = 512
 )
 
 // kind says what a forwarded or local command needs from its reply.
@@ -175,7 +179,7 @@ func (s *session) run(ctx context.Context, greeting *Reply) error {
 // readClient feeds client lines to the run loop until an error, which it
 // passes on last.
 func (s *session) readClient(ctx context.Context, c net.Conn, out chan<- clientMsg) {
-	br := bufio.NewReaderSize(c, min(s.maxLine, 4096))
+	br := bufio.NewReaderSize(c, readBuffer)
 	for {
 		line, err := ReadLine(br, s.maxLine)
 		m := clientMsg{line: line, err: err}
@@ -211,7 +215,7 @@ func isAUTH(line []byte) bool {
 
 // readBackend feeds realserver replies to the run loop until an error.
 func (s *session) readBackend(ctx context.Context, out chan<- backendMsg) {
-	br := bufio.NewReaderSize(s.backend, 4096)
+	br := bufio.NewReaderSize(s.backend, readBuffer)
 	maxLine := max(s.maxLine, 8192)
 	for {
 		r, err := ReadReply(br, maxLine, maxReplyLines)
