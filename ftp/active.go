@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"time"
 
 	"github.com/algd/algd/alg"
 )
@@ -36,6 +37,11 @@ func (s *session) activeCheck(cmd Command) (netip.AddrPort, Reply, bool) {
 		return ap, NewReply(501, "Syntax error in "+cmd.Verb+" arguments."), false
 	}
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if ap.Addr().IsUnspecified() {
+		// "EPRT |2|::|port|" (lftp on IPv6) and PORT 0,0,0,0: the
+		// client's own address, as the server sees it.
+		ap = netip.AddrPortFrom(s.peer, ap.Port())
+	}
 	if ap.Addr().Is4() != s.adv.Is4() {
 		if s.adv.Is4() {
 			return ap, NewReply(522, "Network protocol not supported, use (1)"), false
@@ -148,16 +154,31 @@ func (s *session) activeSource() (uint16, func(), error) {
 	return 0, func() {}, nil
 }
 
-// abortData cuts the current data connection when the client sends ABOR
-// (RFC 959 §4.1.3): the realserver then sees its data connection close and
-// answers the aborted transfer (426) and the ABOR (226), in that order.
-// Servers that read ABOR only between transfers (vsftpd without
-// async_abor_enable) need exactly this.
+// abortGrace is how long algd lets a realserver act on ABOR before it
+// cuts the data connection itself.
+const abortGrace = 250 * time.Millisecond
+
+// abortData cuts the current data connection.
 func (s *session) abortData() {
 	s.mu.Lock()
 	d := s.current
 	s.mu.Unlock()
 	if d != nil {
 		d.cancel()
+	}
+}
+
+// abortLater handles the client's ABOR (RFC 959 §4.1.3), which is passed on
+// to the realserver: servers that read ABOR during a transfer (pure-ftpd,
+// proftpd) stop and answer 426 then 226 by themselves, and cutting the data
+// connection under them first confuses their replies; servers that read it
+// only between transfers (vsftpd without async_abor_enable) wait for the
+// data connection to close, so algd cuts it after abortGrace.
+func (s *session) abortLater() {
+	s.mu.Lock()
+	d := s.current
+	s.mu.Unlock()
+	if d != nil {
+		time.AfterFunc(abortGrace, d.cancel)
 	}
 }

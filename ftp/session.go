@@ -138,11 +138,21 @@ func (s *session) run(ctx context.Context, greeting *Reply) error {
 
 	idle := time.NewTimer(s.idle)
 	defer idle.Stop()
+	drain, drainTk := s.drainChan(), (<-chan time.Time)(nil) // see registry.go
 	for {
 		select {
 		case <-ctx.Done():
 			s.send(NewReply(421, "Service closing control connection."))
 			return ctx.Err()
+		case <-drain:
+			drain, drainTk = nil, drainTick()
+			if s.drainIdle() {
+				return s.drainEnd()
+			}
+		case <-drainTk:
+			if s.drainIdle() {
+				return s.drainEnd()
+			}
 		case <-idle.C:
 			if s.active.Load() > 0 {
 				idle.Reset(s.idle)
@@ -303,7 +313,7 @@ func (s *session) command(ctx context.Context, line []byte) error {
 	case "LPRT", "LPSV":
 		return s.answer(NewReply(502, "LPRT and LPSV are not supported; use EPRT or EPSV."))
 	case "ABOR":
-		s.abortData()
+		s.abortLater()
 	case "PBSZ", "PROT", "CCC":
 		r, _ := s.security(cmd)
 		return s.answer(r)
@@ -343,6 +353,7 @@ func (s *session) auth(ctx context.Context, m clientMsg) error {
 	}
 	s.client = tc
 	s.tlsOn = true
+	s.markTLS()
 	s.log.Debug("control connection under TLS", "version", tls.VersionName(tc.ConnectionState().Version))
 	m.upgrade <- tc
 	return nil
@@ -399,6 +410,13 @@ func (s *session) passiveCheck(cmd Command) (Reply, bool) {
 // reply handles one reply from the realserver. done is true when the
 // session should end after it (QUIT).
 func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
+	if (r.Code == 227 || r.Code == 229) && (len(s.queue) == 0 || (s.queue[0].kind != kindPassive && s.queue[0].kind != kindActive)) {
+		// A passive reply nobody asked for (a realserver out of step)
+		// would hand the client the realserver's own address.
+		s.h.Stats.BadBackendReplies.Add(1)
+		s.log.Warn("unexpected passive reply from realserver withheld", "reply", r.Text())
+		r = NewReply(425, "Can't open data connection.")
+	}
 	if !r.Final() || len(s.queue) == 0 {
 		// Preliminary replies, the banner and unsolicited replies (such as
 		// a realserver's own 421) go through as they are.

@@ -158,6 +158,14 @@ func TestBounceRefused(t *testing.T) {
 	if _, err := c.Expect("NOOP", 200); err != nil {
 		t.Fatal(err)
 	}
+	// The unspecified address names the client itself (lftp on IPv6 sends
+	// "EPRT |2|::|port|"): not a bounce.
+	if _, err := c.Expect("EPRT |1|0.0.0.0|40000|", 200); err != nil {
+		t.Fatal(err)
+	}
+	if n := px.handler.Stats.Bounce.Load(); n != 3 {
+		t.Fatalf("bounce counter = %d after an unspecified EPRT, want 3", n)
+	}
 }
 
 // TestAbort aborts a 40 MiB download in both ways clients send ABOR (lftp:

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"sync"
 )
 
@@ -12,6 +13,10 @@ import (
 type Transfer struct {
 	// Down is bytes from server to client, Up from client to server.
 	Down, Up int64
+	// At is the client-side endpoint algd names in the line: its passive
+	// port for PASV/EPSV, the client's own address and port for
+	// PORT/EPRT; invalid when the line has none.
+	At netip.AddrPort
 	// Line is the raw JSON line.
 	Line string
 }
@@ -37,7 +42,13 @@ func ParseTransfers(log []byte) []Transfer {
 		if !okd || !oku {
 			continue
 		}
-		out = append(out, Transfer{Down: down, Up: up, Line: string(line)})
+		tr := Transfer{Down: down, Up: up, Line: string(line)}
+		if at, ok := findString(m, "at"); ok {
+			if ap, err := netip.ParseAddrPort(at); err == nil {
+				tr.At = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			}
+		}
+		out = append(out, tr)
 	}
 	return out
 }
@@ -58,6 +69,22 @@ func findInt(m map[string]any, key string) (int64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// findString returns the first string attribute named key in m or its
+// nested groups.
+func findString(m map[string]any, key string) (string, bool) {
+	if v, ok := m[key].(string); ok {
+		return v, true
+	}
+	for _, v := range m {
+		if g, ok := v.(map[string]any); ok {
+			if s, ok := findString(g, key); ok {
+				return s, true
+			}
+		}
+	}
+	return "", false
 }
 
 // logBuffer collects a child's stderr; safe for concurrent use.

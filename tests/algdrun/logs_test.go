@@ -21,6 +21,29 @@ func TestParseTransfers(t *testing.T) {
 			`{"msg":"data done","down":3,"up":4}`, [][2]int64{{3, 4}}},
 		{"missing up", `{"msg":"data done","down":3}`, nil},
 	}
+	// The "at" attribute, where it is and what it names.
+	ats := []struct {
+		name string
+		log  string
+		want string
+	}{
+		{"passive port", `{"msg":"data done","at":"127.0.0.10:63000","down":1,"up":0}`, "127.0.0.10:63000"},
+		{"active client over IPv6", `{"msg":"data done","data":{"at":"[::1]:40001","down":1,"up":0}}`, "[::1]:40001"},
+		{"mapped", `{"msg":"data done","at":"[::ffff:127.0.0.5]:40001","down":1,"up":0}`, "127.0.0.5:40001"},
+		{"absent", `{"msg":"data done","down":1,"up":0}`, "invalid AddrPort"},
+		{"garbage", `{"msg":"data done","at":"x:y","down":1,"up":0}`, "invalid AddrPort"},
+	}
+	for _, tt := range ats {
+		t.Run("at/"+tt.name, func(t *testing.T) {
+			got := ParseTransfers([]byte(tt.log))
+			if len(got) != 1 {
+				t.Fatalf("ParseTransfers found %d lines, want 1", len(got))
+			}
+			if got[0].At.String() != tt.want {
+				t.Errorf("At = %s, want %s", got[0].At, tt.want)
+			}
+		})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got [][2]int64

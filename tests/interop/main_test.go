@@ -14,7 +14,9 @@
 // exists; CI never sets it. ALGD_BIN=FILE runs a prebuilt algd instead of
 // building ./cmd/algd. ALGD_INTEROP_MASQUERADE=vsftpd|pure-ftpd|proftpd
 // chooses the backend that announces a wrong 227 address (default: one
-// chosen per run from the process id, logged).
+// chosen per run from the process id, logged). ALGD_MATRIX_OUT=FILE
+// writes the results as Markdown tables (servers × clients × modes, ABOR,
+// bounce, IPv6) to FILE, for the README.
 package interop
 
 import (
@@ -51,5 +53,12 @@ func run(m *testing.M) int {
 	if algdBin == "" {
 		fmt.Fprintln(os.Stderr, "interop: ALGD_INTEROP_DIRECT=1: algd is not run, only the direct cases")
 	}
-	return m.Run()
+	code := m.Run()
+	if err := writeReport(); err != nil {
+		fmt.Fprintln(os.Stderr, "interop:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
 }

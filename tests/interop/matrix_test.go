@@ -37,12 +37,19 @@ type backend struct {
 }
 
 // backends: pure-ftpd gets 200 ports because it caps clients at half its
-// passive range.
+// passive range. The VIP ports are two apart: algd's active data leaves
+// from the listen port minus one (active_source_port "control-1"), which
+// must not be another listener's port.
 var backends = []backend{
 	{peers.Vsftpd, netip.MustParseAddrPort("127.0.0.21:2121"), 64000, 64099, netip.AddrPortFrom(vip, 2100), 63000, 63099},
-	{peers.PureFTPd, netip.MustParseAddrPort("127.0.0.22:2122"), 64100, 64299, netip.AddrPortFrom(vip, 2101), 63100, 63199},
-	{peers.ProFTPd, netip.MustParseAddrPort("127.0.0.23:2123"), 64300, 64399, netip.AddrPortFrom(vip, 2102), 63200, 63299},
+	{peers.PureFTPd, netip.MustParseAddrPort("127.0.0.22:2122"), 64100, 64299, netip.AddrPortFrom(vip, 2102), 63100, 63199},
+	{peers.ProFTPd, netip.MustParseAddrPort("127.0.0.23:2123"), 64300, 64399, netip.AddrPortFrom(vip, 2104), 63200, 63299},
 }
+
+// directActivePort is the source port each ftpd's own active data
+// connections come from (0: any, the kernel's choice): vsftpd and proftpd
+// take an ephemeral port, pure-ftpd always 20 (as root).
+var directActivePort = map[peers.Kind]uint16{peers.PureFTPd: 20}
 
 // via says which path a case takes.
 type via string
@@ -61,19 +68,40 @@ func masqueraded() peers.Kind {
 	return kinds[os.Getpid()%len(kinds)]
 }
 
-// TestMatrix runs {curl, lftp, ftplib} × {PASV, EPSV} × {upload,
-// download, list} × {direct, algd} against vsftpd, pure-ftpd and proftpd.
-// Subtests are named peer/client/mode/op-size/via. Backends run in
-// parallel; cases of one backend run one after another, so that each algd
-// "data done" line belongs to the case that is running.
+// TestMatrix runs {curl, lftp, ftplib} × {PASV, EPSV, PORT, EPRT} ×
+// {upload, download, list} × {direct, algd} against vsftpd, pure-ftpd and
+// proftpd (lftp never sends EPRT over IPv4). Subtests are named
+// peer/client/mode/op-size/via. Backends run in parallel; cases of one
+// backend run one after another, so that each algd "data done" line
+// belongs to the case that is running.
 func TestMatrix(t *testing.T) {
 	peers.RequireTools(t, peers.ClientTools...)
 	masq := masqueraded()
 	t.Logf("%s announces the wrong 227 address %s this run", masq, wrongPASV)
+	var cols []string
+	for _, v := range []via{direct, through} {
+		for _, op := range peers.Ops() {
+			cols = append(cols, fmt.Sprintf("%s %s", v, op))
+		}
+	}
+	tab := results.table("Clients × servers × modes",
+		fmt.Sprintf("Each file operation with 0 B, 1 B and 5 MiB, checked by sha256, and the data connections checked: "+
+			"227/229 name the VIP and a port of algd's range; in PORT/EPRT algd connects to the client from the VIP "+
+			"and the listen port − 1. `direct` is the client talking to the ftpd itself. "+
+			"This run %s announced a wrong 227 address (%s): a direct PASV client that trusts it must fail, (✗).",
+			masq, wrongPASV),
+		[]string{"server", "client", "mode"}, cols)
+	for _, b := range backends {
+		for _, c := range peers.Clients() {
+			for _, m := range peers.Modes() {
+				results.row(tab, string(b.kind), string(c), string(m))
+			}
+		}
+	}
 	for _, b := range backends {
 		t.Run(string(b.kind), func(t *testing.T) {
 			t.Parallel()
-			b.run(t, b.kind == masq)
+			b.run(t, b.kind == masq, tab)
 		})
 	}
 }
@@ -91,7 +119,7 @@ type env struct {
 	listing []string // names every listing must show
 }
 
-func (b backend) run(t *testing.T, masq bool) {
+func (b backend) run(t *testing.T, masq bool, tab *table) {
 	o := peers.Options{Addr: b.addr, PassiveFirst: b.passiveFirst, PassiveLast: b.passiveLast}
 	if masq {
 		o.Masquerade = wrongPASV
@@ -123,6 +151,9 @@ func (b backend) run(t *testing.T, masq bool) {
 	}
 	for _, c := range peers.Clients() {
 		for _, m := range peers.Modes() {
+			if !peers.Supports(c, m, false) {
+				continue
+			}
 			for _, op := range peers.Ops() {
 				sizes := peers.Sizes
 				if op == peers.List {
@@ -130,13 +161,25 @@ func (b backend) run(t *testing.T, masq bool) {
 				}
 				for _, s := range sizes {
 					t.Run(fmt.Sprintf("%s/%s/%s-%s", c, m, op, s.Name), func(t *testing.T) {
-						results := map[via]outcome{}
+						outs := map[via]outcome{}
 						for _, v := range vias {
-							t.Run(string(v), func(t *testing.T) {
-								results[v] = e.runCase(t, v, c, m, op, s)
+							ok := t.Run(string(v), func(t *testing.T) {
+								outs[v] = e.runCase(t, v, c, m, op, s)
 							})
+							st := failed
+							switch {
+							case ok && outs[v].mustFail:
+								st = expected
+							case ok:
+								st = passed
+							}
+							row := []string{string(b.kind), string(c), string(m)}
+							col := fmt.Sprintf("%s %s", v, op)
+							results.mark(tab, row, col, st)
 						}
-						e.compare(t, results)
+						if !e.compare(t, outs) {
+							results.mark(tab, []string{string(b.kind), string(c), string(m)}, fmt.Sprintf("%s %s", through, op), failed)
+						}
 					})
 				}
 			}
@@ -150,6 +193,7 @@ type outcome struct {
 	sum      string   // sha256 of the file that arrived (download, upload)
 	names    []string // listed names (list)
 	dataOpen int      // 150/125 replies: data connections the server opened
+	mustFail bool     // the case failed as it must (see runCase)
 }
 
 // runCase runs one client operation on one path and checks it.
@@ -195,7 +239,7 @@ func (e *env) runCase(t *testing.T, v via, c peers.Client, m peers.Mode, op peer
 		if res.PASV.Addr() != wrongPASV {
 			t.Fatalf("client saw 227 address %v, want the wrong %v", res.PASV, wrongPASV)
 		}
-		return outcome{}
+		return outcome{mustFail: true}
 	}
 	if res.Err != nil {
 		t.Fatalf("%v", res.Err)
@@ -221,9 +265,18 @@ func (e *env) runCase(t *testing.T, v via, c peers.Client, m peers.Mode, op peer
 		if !inRange(res.EPSVPort) {
 			t.Errorf("229 named port %d, want one in %d-%d", res.EPSVPort, first, last)
 		}
+	case peers.PORT, peers.EPRT:
+		if n := res.Count(227, 229); n != 0 {
+			t.Errorf("%s mode: the client saw %d 227/229 replies, want none", m, n)
+		}
+		if other := map[peers.Mode]string{peers.PORT: "EPRT", peers.EPRT: "PORT"}[m]; res.Sent(string(m)) == 0 || res.Sent(other) != 0 {
+			t.Errorf("%s mode: the client sent %d %s and %d %s", m, res.Sent(string(m)), m, res.Sent(other), other)
+		}
 	}
 	opened := res.Count(150, 125)
-	if len(res.Data) < opened {
+	if m.Active() {
+		e.checkAccepted(t, v, c, res, opened, target)
+	} else if len(res.Data) < opened {
 		t.Errorf("client traced %d data connects for %d opened transfers", len(res.Data), opened)
 	}
 	for _, d := range res.Data {
@@ -266,15 +319,44 @@ func (e *env) runCase(t *testing.T, v via, c peers.Client, m peers.Mode, op peer
 		}
 	}
 	if v == through {
-		e.checkBytes(t, before, opened, op, s)
+		e.checkBytes(t, before, opened, m, op, s)
 	}
 	return out
+}
+
+// checkAccepted asserts where the data connections a client accepted in
+// active mode came from: through algd the VIP and the listen port minus
+// one; directly the ftpd's own address (and port 20 for pure-ftpd). curl
+// cannot trace it (see peers.Seen.Accepted); checkBytes covers it from
+// algd's side.
+func (e *env) checkAccepted(t *testing.T, v via, c peers.Client, res peers.Result, opened int, target netip.AddrPort) {
+	t.Helper()
+	if c != peers.Curl && len(res.Accepted) < opened {
+		t.Errorf("client traced %d accepted data connections for %d opened transfers", len(res.Accepted), opened)
+	}
+	wantPort := directActivePort[e.kind]
+	if v == through {
+		wantPort = target.Port() - 1
+	}
+	for _, a := range res.Accepted {
+		if a.Addr() != target.Addr() || (wantPort != 0 && a.Port() != wantPort) {
+			t.Errorf("active data came from %v, want %v port %s", a, target.Addr(), portText(wantPort))
+		}
+	}
+}
+
+// portText is a port for a message, 0 as "any".
+func portText(p uint16) string {
+	if p == 0 {
+		return "any"
+	}
+	return fmt.Sprint(p)
 }
 
 // checkBytes asserts algd's "data done" lines for the case that just ran:
 // one per transfer the server opened, adding up to the file size in the
 // right direction.
-func (e *env) checkBytes(t *testing.T, before, opened int, op peers.Op, s peers.Size) {
+func (e *env) checkBytes(t *testing.T, before, opened int, m peers.Mode, op peers.Op, s peers.Size) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -291,6 +373,14 @@ func (e *env) checkBytes(t *testing.T, before, opened int, op peers.Op, s peers.
 	for _, tr := range got {
 		down += tr.Down
 		up += tr.Up
+		// The client-side end algd names: its passive port on the VIP,
+		// or the client's own listening address in active mode.
+		if m.Active() && tr.At.Addr() != clientIP {
+			t.Errorf("algd connected active data to %v, want %v", tr.At, clientIP)
+		}
+		if !m.Active() && (tr.At.Addr() != vip || tr.At.Port() < e.algdFirst || tr.At.Port() > e.algdLast) {
+			t.Errorf("algd logged passive data at %v, want %v port %d-%d", tr.At, vip, e.algdFirst, e.algdLast)
+		}
 	}
 	switch op {
 	case peers.Upload:
@@ -308,22 +398,28 @@ func (e *env) checkBytes(t *testing.T, before, opened int, op peers.Op, s peers.
 	}
 }
 
-// compare checks that both paths did the same thing.
-func (e *env) compare(t *testing.T, r map[via]outcome) {
+// compare checks that both paths did the same thing; it reports false
+// when they did not.
+func (e *env) compare(t *testing.T, r map[via]outcome) bool {
 	d, okd := r[direct]
 	a, oka := r[through]
 	if !okd || !oka || !d.ok || !a.ok {
-		return // a failed or expected-to-fail half was reported by its subtest
+		return true // a failed or expected-to-fail half was reported by its subtest
 	}
+	same := true
 	if d.sum != a.sum {
 		t.Errorf("sha256 direct %s, through algd %s", d.sum, a.sum)
+		same = false
 	}
 	if strings.Join(d.names, ",") != strings.Join(a.names, ",") {
 		t.Errorf("listing direct %v, through algd %v", d.names, a.names)
+		same = false
 	}
 	if d.dataOpen != a.dataOpen {
 		t.Errorf("data transfers direct %d, through algd %d", d.dataOpen, a.dataOpen)
+		same = false
 	}
+	return same
 }
 
 // listed returns which of want appear as the last field of a line of a

@@ -16,20 +16,24 @@ import (
 
 // Ranges; inside private namespaces, so they collide with nothing else.
 const (
-	passiveFirst, passiveLast = 61000, 61099 // algd, on the VIP
-	realFirst, realLast       = 64000, 64099 // vsftpd
+	passiveFirst, passiveLast   = 61000, 61099 // algd, on the VIP
+	passive6First, passive6Last = 61100, 61199 // algd, on the IPv6 VIP
+	realFirst, realLast         = 64000, 64099 // vsftpd
 )
 
 // TestDirector: the client reaches the realserver's vsftpd only through
-// algd on the director's VIP, with curl in PASV and EPSV mode, uploads and
-// downloads checked by sha256; DIRECT runs the same operation from the
-// director namespace (the only one that can reach the realserver). The
-// director's nftables counters prove the client sent packets only to port
-// 21 and the passive range.
+// algd on the director's VIP, with curl in PASV, EPSV, PORT and EPRT
+// mode, and over IPv6 (the VIP's fd00:231:1::10, in front of the IPv4
+// realserver) in EPSV and EPRT mode; uploads and downloads checked by
+// sha256. DIRECT runs the same operation from the director namespace (the
+// only one that can reach the realserver). The director's nftables
+// counters prove the client sent packets only to port 21, the passive
+// range and, in active mode, back to algd's connects from port 20.
 func TestDirector(t *testing.T) {
 	peers.RequireTools(t, "timeout", "curl")
 	tp := newTopology(t)
 	ctrl := netip.AddrPortFrom(vip, 21)
+	ctrl6 := netip.AddrPortFrom(vip6, 21)
 	srv := peers.Start(t, peers.Vsftpd, peers.Options{
 		Addr:         netip.AddrPortFrom(realserver, 21),
 		PassiveFirst: realFirst, PassiveLast: realLast,
@@ -54,11 +58,14 @@ func TestDirector(t *testing.T) {
 		proc = algdrun.Start(t, algdBin, algdrun.Config{Listeners: []algdrun.Listener{{
 			Name: "director", Listen: ctrl, Realservers: []netip.AddrPort{srv.Addr},
 			PassiveFirst: passiveFirst, PassiveLast: passiveLast,
+		}, {
+			Name: "director6", Listen: ctrl6, Realservers: []netip.AddrPort{srv.Addr},
+			PassiveFirst: passive6First, PassiveLast: passive6Last,
 		}}}, algdrun.Options{Wrap: nsWrap(tp.director), Ready: bannerIn(tp.client)})
 	} else {
 		t.Log("ALGD_INTEROP_DIRECT=1: only the direct cases run")
 	}
-	loadNft(t, tp.director, nftRuleset(clientIP.String(), passiveFirst, passiveLast))
+	loadNft(t, tp.director, nftRuleset(clientIP.String(), clientIP6.String(), passiveFirst, passive6Last))
 
 	dir := t.TempDir()
 	local, sums := map[string]string{}, map[string]string{}
@@ -84,9 +91,13 @@ func TestDirector(t *testing.T) {
 					}{
 						{"direct", tp.director, srv.Addr, directorR, realFirst, realLast},
 						{"algd", tp.client, ctrl, clientIP, passiveFirst, passiveLast},
+						{"algd-ipv6", tp.client, ctrl6, clientIP6, passive6First, passive6Last},
 					}
 					for _, p := range paths {
-						if p.name == "algd" && proc == nil {
+						if p.name != "direct" && proc == nil {
+							continue
+						}
+						if !peers.Supports(peers.Curl, m, p.target.Addr().Is6()) {
 							continue
 						}
 						t.Run(p.name, func(t *testing.T) {
@@ -104,7 +115,7 @@ func TestDirector(t *testing.T) {
 								check = req.Local
 							}
 							before := 0
-							if p.name == "algd" {
+							if p.name != "direct" {
 								before = len(proc.Transfers())
 							}
 							ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -131,8 +142,16 @@ func TestDirector(t *testing.T) {
 									t.Errorf("curl connected data to %v, want %v", d, p.target.Addr())
 								}
 							}
-							if p.name == "algd" {
-								checkTransfers(t, proc, before, res.Count(150, 125), op, s.Bytes)
+							if m.Active() && res.Sent(string(m)) == 0 {
+								t.Errorf("curl never sent %s", m)
+							}
+							if p.name != "direct" {
+								// algd connects active data to the client's own address.
+								at := p.target.Addr()
+								if m.Active() {
+									at = p.src
+								}
+								checkTransfers(t, proc, before, res.Count(150, 125), op, s.Bytes, at)
 							}
 							if t.Failed() {
 								t.Logf("transcript:\n%s", res.Transcript)
@@ -146,11 +165,14 @@ func TestDirector(t *testing.T) {
 
 	c := nftCounters(t, tp.director)
 	t.Logf("director input counters from the client: %v", c)
-	if c["other"] != 0 {
-		t.Errorf("the client sent %d packets to the director outside port 21 and %d-%d", c["other"], passiveFirst, passiveLast)
+	if c["other"] != 0 || c["other6"] != 0 {
+		t.Errorf("the client sent %d (IPv4) and %d (IPv6) packets to the director outside port 21, the passive ranges and replies to port 20",
+			c["other"], c["other6"])
 	}
-	if proc != nil && (c["control"] == 0 || c["passive"] == 0) {
-		t.Errorf("counters %v: want packets on port 21 and on the passive range", c)
+	for _, k := range []string{"control", "passive", "active", "control6", "passive6", "active6"} {
+		if proc != nil && c[k] == 0 {
+			t.Errorf("counters %v: want packets counted as %s", c, k)
+		}
 	}
 	// The "other" rule must be able to count: a connect from the client to
 	// a closed port on the VIP (discard, 9) has to show up in it.
@@ -162,8 +184,10 @@ func TestDirector(t *testing.T) {
 	}
 }
 
-// checkTransfers asserts algd's "data done" lines for one operation.
-func checkTransfers(t *testing.T, proc *algdrun.Proc, before, opened int, op peers.Op, size int64) {
+// checkTransfers asserts algd's "data done" lines for one operation: the
+// byte counts, and that the client-side end is at (the VIP for passive
+// modes, the client's own address for active ones).
+func checkTransfers(t *testing.T, proc *algdrun.Proc, before, opened int, op peers.Op, size int64, at netip.Addr) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -175,6 +199,9 @@ func checkTransfers(t *testing.T, proc *algdrun.Proc, before, opened int, op pee
 	var down, up int64
 	for _, tr := range all[before:] {
 		down, up = down+tr.Down, up+tr.Up
+		if tr.At.Addr() != at {
+			t.Errorf("algd logged data at %v, want %v", tr.At, at)
+		}
 	}
 	want := [2]int64{size, 0}
 	if op == peers.Upload {

@@ -16,17 +16,26 @@ import (
 // and accepts; it filters nothing.
 const nftTable = "algd_test"
 
-// nftRuleset returns the nft -f text for client and the passive range.
-func nftRuleset(client string, first, last uint16) string {
+// nftRuleset returns the nft -f text for the client's IPv4 and IPv6
+// addresses and the passive range. "active" counts the client's side of
+// the data connections algd opened to it (replies to algd's connects
+// from port 20, conntrack's reply direction); the client cannot open
+// anything there.
+func nftRuleset(client, client6 string, first, last uint16) string {
 	return fmt.Sprintf(`table inet %[1]s {
 	chain input {
 		type filter hook input priority 0; policy accept;
 		ip saddr %[2]s tcp dport 21 counter accept comment "control"
 		ip saddr %[2]s tcp dport %[3]d-%[4]d counter accept comment "passive"
+		ip saddr %[2]s tcp dport 20 ct direction reply counter accept comment "active"
 		ip saddr %[2]s counter accept comment "other"
+		ip6 saddr %[5]s tcp dport 21 counter accept comment "control6"
+		ip6 saddr %[5]s tcp dport %[3]d-%[4]d counter accept comment "passive6"
+		ip6 saddr %[5]s tcp dport 20 ct direction reply counter accept comment "active6"
+		ip6 saddr %[5]s meta l4proto tcp counter accept comment "other6"
 	}
 }
-`, nftTable, client, first, last)
+`, nftTable, client, first, last, client6)
 }
 
 // loadNft installs the counting table in namespace ns.

@@ -20,6 +20,13 @@ var (
 	vip        = netip.MustParseAddr("10.231.1.10") // on the client side
 	directorR  = netip.MustParseAddr("10.231.2.1")  // director, realserver side
 	realserver = netip.MustParseAddr("10.231.2.2")
+
+	// IPv6 (ULA, only inside the namespaces): the client and the VIP get
+	// addresses too, so IPv6 clients reach the IPv4 realserver through
+	// algd (mixed families).
+	clientIP6  = netip.MustParseAddr("fd00:231:1::2")
+	directorC6 = netip.MustParseAddr("fd00:231:1::1")
+	vip6       = netip.MustParseAddr("fd00:231:1::10")
 )
 
 // topology is the three namespaces and their links.
@@ -82,6 +89,16 @@ func newTopology(t *testing.T) *topology {
 		sh(t, "ip", "-n", a.ns, "addr", "add", a.addr.String()+"/24", "dev", a.dev)
 		sh(t, "ip", "-n", a.ns, "link", "set", a.dev, "up")
 	}
+	// IPv6 on the client side; nodad makes them usable at once (duplicate
+	// address detection would hold them tentative for a second or two).
+	for _, a := range []struct {
+		ns, dev string
+		addr    netip.Addr
+	}{{tp.client, "c0", clientIP6}, {tp.director, "d0", directorC6}, {tp.director, "d0", vip6}} {
+		sh(t, "ip", "-n", a.ns, "-6", "addr", "add", a.addr.String()+"/64", "dev", a.dev, "nodad")
+	}
+	sh(t, "ip", "-n", tp.client, "-6", "route", "add", "default", "via", directorC6.String())
+	sh(t, append(nsWrap(tp.director), "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=0")...)
 	// The client routes everything through the director, so only the
 	// director's missing forwarding keeps it from the realserver.
 	sh(t, "ip", "-n", tp.client, "route", "add", "default", "via", directorC.String())

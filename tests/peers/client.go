@@ -24,10 +24,11 @@ const (
 // Clients lists every client, in a stable order.
 func Clients() []Client { return []Client{Curl, LFTP, Ftplib} }
 
-// Mode is the passive command the client must use.
+// Mode is the data connection command the client must use.
 type Mode string
 
-// The passive modes.
+// The modes: two passive (the client connects), two active (the server,
+// or algd, connects to the client).
 const (
 	// PASV makes the client send PASV and connect to the address in the
 	// 227 reply (each client is told to trust it, see the per-client
@@ -35,10 +36,30 @@ const (
 	PASV Mode = "PASV"
 	// EPSV makes the client send EPSV (RFC 2428), even over IPv4.
 	EPSV Mode = "EPSV"
+	// PORT makes the client listen on its own address and send PORT
+	// (RFC 959): IPv4 only.
+	PORT Mode = "PORT"
+	// EPRT makes the client listen and send EPRT (RFC 2428), even over
+	// IPv4 where some clients would send PORT.
+	EPRT Mode = "EPRT"
 )
 
-// Modes lists both passive modes.
-func Modes() []Mode { return []Mode{PASV, EPSV} }
+// Modes lists every mode, passive first.
+func Modes() []Mode { return []Mode{PASV, EPSV, PORT, EPRT} }
+
+// Active reports whether m is an active mode (PORT, EPRT).
+func (m Mode) Active() bool { return m == PORT || m == EPRT }
+
+// Supports reports whether client can be made to use mode over the
+// address family of server (ipv6). lftp 4.9 never sends EPRT over IPv4;
+// PASV and PORT carry IPv4 addresses only, and the harness runs no
+// client in them over IPv6.
+func Supports(client Client, mode Mode, ipv6 bool) bool {
+	if ipv6 {
+		return mode == EPSV || mode == EPRT
+	}
+	return !(client == LFTP && mode == EPRT)
+}
 
 // Op is a client operation.
 type Op string
@@ -52,6 +73,17 @@ const (
 	// List writes the listing of the remote directory into the local
 	// file (LIST).
 	List Op = "list"
+	// Abort starts downloading the remote path, aborts the transfer
+	// with ABOR part way (lftp: Telnet IP, urgent DM, ABOR; ftplib: ABOR
+	// with MSG_OOB), then checks that the session still answers and
+	// downloads the whole file into the local file on the same session.
+	// lftp and ftplib only.
+	Abort Op = "abort"
+	// Bounce asks for active data connections to a third party (PORT
+	// and EPRT naming Request.Bounce, and a PORT to port 22 of the
+	// client's own address), then a LIST, and prints each reply code as
+	// a "result:" line (see Seen.Results). ftplib only.
+	Bounce Op = "bounce"
 )
 
 // Ops lists every operation.
@@ -82,7 +114,36 @@ type Request struct {
 	// Timeout bounds the whole run; the command runs under timeout(1).
 	// Default 60s.
 	Timeout time.Duration
+	// Bounce is the third-party address a Bounce run names
+	// in its PORT and EPRT.
+	Bounce netip.AddrPort
+	// AbortAfter is how many bytes an Abort run reads before it aborts
+	// (ftplib). Default 1 MiB.
+	AbortAfter int64
+	// TLS is the FTPS flavour: none (plain FTP), Explicit or Implicit.
+	// Every FTPS run protects its data connections (PROT P).
+	TLS TLSMode
+	// CAFile, when set, is the CA the client verifies the server's
+	// certificate with (curl --cacert, ftplib's SSL context); empty turns
+	// verification off (curl -k). lftp never verifies (its GnuTLS build
+	// is not told about IP addresses in certificates).
+	CAFile string
 }
+
+// TLSMode is how a client uses FTPS (RFC 4217).
+type TLSMode string
+
+// The FTPS flavours.
+const (
+	// NoTLS is plain FTP.
+	NoTLS TLSMode = ""
+	// Explicit sends AUTH TLS after the greeting (curl --ssl-reqd, lftp
+	// ftp:ssl-force, ftplib.FTP_TLS), then PBSZ 0 and PROT P.
+	Explicit TLSMode = "explicit"
+	// Implicit handshakes first (ftps:// URLs of curl and lftp; ftplib
+	// has no implicit mode).
+	Implicit TLSMode = "implicit"
+)
 
 // Result is what a client run did and saw.
 type Result struct {
@@ -107,9 +168,9 @@ func Run(ctx context.Context, req Request) Result {
 	)
 	switch req.Client {
 	case Curl:
-		args = curlArgs(req)
+		args, err = curlArgs(req)
 	case LFTP:
-		args = lftpArgs(req)
+		args, err = lftpArgs(req)
 	case Ftplib:
 		args, err = ftplibArgs(req)
 	default:
@@ -118,7 +179,7 @@ func Run(ctx context.Context, req Request) Result {
 	if err != nil {
 		return Result{Err: fmt.Errorf("%s: %w", req.Client, err)}
 	}
-	if req.Op == Download || req.Op == List {
+	if req.Op == Download || req.Op == List || req.Op == Abort {
 		// A client that receives zero bytes may not create the file.
 		_ = os.Remove(req.Local)
 	}
@@ -143,7 +204,7 @@ func Run(ctx context.Context, req Request) Result {
 		res.Err = fmt.Errorf("%s %s %s: %w", req.Client, req.Mode, req.Op, runErr)
 		return res
 	}
-	if req.Op == Download || req.Op == List {
+	if req.Op == Download || req.Op == List || req.Op == Abort {
 		if _, err := os.Stat(req.Local); errors.Is(err, os.ErrNotExist) {
 			if err := os.WriteFile(req.Local, nil, 0o644); err != nil {
 				res.Err = fmt.Errorf("%s: %w", req.Client, err)

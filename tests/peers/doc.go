@@ -7,9 +7,11 @@
 // to a temporary directory, a login with a writable "upload" directory, a
 // passive port range outside the kernel's ephemeral range and, on request, a
 // wrong address in its 227 replies. The clients (curl, lftp, python ftplib)
-// run as commands from a chosen source address, in PASV or EPSV mode, and
-// their transcripts are parsed for what they saw (the 227 address, the 229
-// port, the data connections they made, the reply codes).
+// run as commands from a chosen source address, in PASV, EPSV, PORT or
+// EPRT mode, over IPv4 or IPv6, for transfers, an aborted download (ABOR)
+// or a bounce attempt, and their transcripts are parsed for what they saw
+// (the 227 address, the 229 port, the data connections they made or
+// accepted, the commands they sent, the reply codes).
 //
 // A missing peer is a test failure naming fetch.sh, never a skip: these
 // suites exist to run in CI.

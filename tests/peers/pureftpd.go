@@ -21,6 +21,9 @@ const cryptAlgd = "$5$abcdefgh$Y4am1nVjDWpnrogSEoasQLAiIvH1KwkYmljVu1EL7D/"
 // -P the forced 227 address; -C/-c client caps (pure-ftpd caps clients at
 // half its passive range anyway).
 func (s *Server) pureFTPd(bin string) ([]string, error) {
+	if !s.Addr.Addr().Is4() {
+		return nil, fmt.Errorf("%s: the harness runs it on IPv4 only, not %s", s.Kind, s.Addr)
+	}
 	pw, err := cached(purePW)
 	if err != nil {
 		return nil, err
@@ -47,6 +50,13 @@ func (s *Server) pureFTPd(bin string) ([]string, error) {
 	}
 	if s.Masquerade.IsValid() {
 		args = append(args, "-P", s.Masquerade.String())
+	}
+	if s.TLS != nil {
+		if s.RequireReuse {
+			return nil, fmt.Errorf("pure-ftpd has no setting that requires TLS session reuse")
+		}
+		// -Y 1: TLS optional; -2: the key and certificate file.
+		args = append(args, "-Y", "1", "-2", s.TLS.Combined)
 	}
 	return args, nil
 }

@@ -52,6 +52,16 @@ type Options struct {
 	Ready func(ctx context.Context, addr netip.AddrPort) error
 	// StartTimeout bounds the wait for the banner. Default 15s.
 	StartTimeout time.Duration
+	// TLS, when set, turns on explicit FTPS (AUTH TLS) with these
+	// certificate files: vsftpd ssl_enable, pure-ftpd -Y 1, proftpd
+	// mod_tls. TLS stays optional, so plain clients still log in.
+	TLS *TLSFiles
+	// RequireReuse makes the server refuse a protected data connection
+	// that does not resume the control connection's TLS session: vsftpd
+	// require_ssl_reuse=YES (its default), proftpd's default (without
+	// TLSOptions NoSessionReuseRequired). pure-ftpd has no such setting.
+	// Without it both servers accept any data connection.
+	RequireReuse bool
 }
 
 // Server is a running FTP server started by Start.
@@ -69,6 +79,9 @@ type Server struct {
 	Masquerade netip.Addr
 	// PassiveFirst and PassiveLast are the server's passive range.
 	PassiveFirst, PassiveLast uint16
+	// TLS and RequireReuse are the options the server runs with.
+	TLS          *TLSFiles
+	RequireReuse bool
 
 	dir  string
 	logf string
@@ -117,6 +130,8 @@ func Start(t testing.TB, kind Kind, o Options) *Server {
 		Masquerade:   o.Masquerade,
 		PassiveFirst: o.PassiveFirst,
 		PassiveLast:  o.PassiveLast,
+		TLS:          o.TLS,
+		RequireReuse: o.RequireReuse,
 		dir:          dir,
 		logf:         filepath.Join(dir, "server.log"),
 		done:         make(chan struct{}),
@@ -231,7 +246,7 @@ func (s *Server) PID() int { return s.cmd.Process.Pid }
 // Log returns what the server wrote to stdout, stderr and its log file.
 func (s *Server) Log() string {
 	var b strings.Builder
-	for _, p := range []string{s.logf, filepath.Join(s.dir, "xfer.log")} {
+	for _, p := range []string{s.logf, filepath.Join(s.dir, "xfer.log"), filepath.Join(s.dir, "tls.log")} {
 		if data, err := os.ReadFile(p); err == nil {
 			b.Write(data)
 		}

@@ -18,6 +18,26 @@ type Seen struct {
 	EPSVPort uint16
 	// Data are the addresses the client connected its data connections to.
 	Data []netip.AddrPort
+	// Accepted are the peers of the data connections the client accepted
+	// in active mode (lftp and ftplib; curl 7.88 cannot print them).
+	Accepted []netip.AddrPort
+	// Commands are the verbs the client sent, in order ("PORT", "ABOR").
+	Commands []string
+	// Results are the reply codes of the ftplib Bounce run by label
+	// ("PORT", "EPRT", "PORT22", "LIST-after-PORT"); 0 when the attempt
+	// ended without a reply (a timeout, a closed connection).
+	Results map[string]int
+}
+
+// Sent returns how many times the client sent verb.
+func (s Seen) Sent(verb string) int {
+	n := 0
+	for _, c := range s.Commands {
+		if c == verb {
+			n++
+		}
+	}
+	return n
 }
 
 // Count returns how many replies had one of codes.
@@ -51,6 +71,22 @@ var (
 		LFTP:   regexp.MustCompile(`Connecting data socket to \((\S+)\) port (\d+)`),
 		Ftplib: regexp.MustCompile(`^data: connecting to (\S+) port (\d+)`),
 	}
+	// acceptLine finds a data connection a client accepted: lftp
+	// "---- Accepted data connection from (127.0.0.10) port 2099" and our
+	// ftplib script's "data: accepted from 127.0.0.10 port 2099".
+	acceptLine = map[Client]*regexp.Regexp{
+		LFTP:   regexp.MustCompile(`Accepted data connection from \((\S+)\) port (\d+)`),
+		Ftplib: regexp.MustCompile(`^data: accepted from (\S+) port (\d+)`),
+	}
+	// commandLine finds a command the client sent: curl "> PORT ...",
+	// lftp "---> PORT ...", ftplib "*cmd* 'PORT ...'".
+	commandLine = map[Client]*regexp.Regexp{
+		Curl:   regexp.MustCompile(`^> ([A-Z]{3,4})\b`),
+		LFTP:   regexp.MustCompile(`^---> ([A-Z]{3,4})\b`),
+		Ftplib: regexp.MustCompile(`^\*cmd\* ['"]([A-Z]{3,4})\b`),
+	}
+	// resultLine is a "result: LABEL CODE" line of the ftplib Bounce run.
+	resultLine = regexp.MustCompile(`^result: (\S+) ?(\S*)`)
 	// The six numbers of a 227 reply, wherever the server puts them.
 	pasvNumbers = regexp.MustCompile(`(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3}),(\d{1,3})`)
 	// The port of a 229 reply, (|||port|) with any delimiter.
@@ -84,15 +120,44 @@ func ParseTranscript(client Client, text string) Seen {
 			}
 			continue
 		}
-		if m := dl.FindStringSubmatch(line); m != nil {
-			a, err := netip.ParseAddr(m[1])
-			p, perr := strconv.ParseUint(m[2], 10, 16)
-			if err == nil && perr == nil {
-				s.Data = append(s.Data, netip.AddrPortFrom(a, uint16(p)))
+		if m := commandLine[client].FindStringSubmatch(line); m != nil {
+			s.Commands = append(s.Commands, m[1])
+			continue
+		}
+		if m := resultLine.FindStringSubmatch(line); m != nil && client == Ftplib {
+			if s.Results == nil {
+				s.Results = map[string]int{}
 			}
+			code, _ := strconv.Atoi(m[2])
+			s.Results[m[1]] = code
+			continue
+		}
+		if a, ok := addrPort(dl, line); ok {
+			s.Data = append(s.Data, a)
+		}
+		if a, ok := addrPort(acceptLine[client], line); ok {
+			s.Accepted = append(s.Accepted, a)
 		}
 	}
 	return s
+}
+
+// addrPort returns the address and port that re's first two groups
+// match in line.
+func addrPort(re *regexp.Regexp, line string) (netip.AddrPort, bool) {
+	if re == nil {
+		return netip.AddrPort{}, false
+	}
+	m := re.FindStringSubmatch(line)
+	if m == nil {
+		return netip.AddrPort{}, false
+	}
+	a, err := netip.ParseAddr(m[1])
+	p, perr := strconv.ParseUint(m[2], 10, 16)
+	if err != nil || perr != nil {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(p)), true
 }
 
 // parse227 reads h1,h2,h3,h4,p1,p2 anywhere in the text of a 227 reply.
