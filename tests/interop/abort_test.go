@@ -91,6 +91,7 @@ func (b backend) abort(t *testing.T, tab *table) {
 		}}}, algdrun.Options{})
 	}
 	for _, c := range abortCases {
+		directOK := false
 		for _, v := range vias {
 			name := fmt.Sprintf("%s/%s/%s", c.client, c.mode, v)
 			var res peers.Result
@@ -113,16 +114,24 @@ func (b backend) abort(t *testing.T, tab *table) {
 					// The baseline: report what the ftpd did, never fail.
 					if err := checkAbort(res, local, sum); err != nil {
 						t.Logf("direct: %v (recorded, not a failure)\n%s", err, res.Transcript)
+					} else {
+						directOK = true
 					}
 					return
 				}
 				if err := checkAbort(res, local, sum); err != nil {
+					if !directOK {
+						// What fails directly (lftp and pure-ftpd disagree
+						// on ABOR's replies) is recorded, not required.
+						t.Logf("fails directly too: %v\ntranscript:\n%s", err, res.Transcript)
+						return
+					}
 					t.Fatalf("%v\ntranscript:\n%s", err, res.Transcript)
 				}
 				b.checkAbortLog(t, proc, before)
 			})
 			st := failed
-			if ok && (v == through || checkAbort(res, filepath.Join(dir, fmt.Sprintf("got-%s-%s-%s", c.client, c.mode, v)), sum) == nil) {
+			if ok && checkAbort(res, filepath.Join(dir, fmt.Sprintf("got-%s-%s-%s", c.client, c.mode, v)), sum) == nil {
 				st = passed
 			}
 			results.mark(tab, []string{string(b.kind)}, fmt.Sprintf("%s %s %s", c.client, c.mode, v), st)
@@ -168,8 +177,11 @@ func (b backend) checkAbortLog(t *testing.T, proc *algdrun.Proc, before int) {
 		return
 	}
 	got := all[before:]
-	if first := got[0]; first.Down >= bigSize || first.Up != 0 {
-		t.Errorf("aborted transfer: algd counted down=%d up=%d, want down<%d up=0\n%s", first.Down, first.Up, bigSize, first.Line)
+	// algd passes ABOR on and cuts the data connection only after a grace
+	// (servers that read ABOR mid-transfer stop by themselves), so a
+	// transfer may also end complete before the server acts on it.
+	if first := got[0]; first.Down > bigSize || first.Up != 0 {
+		t.Errorf("aborted transfer: algd counted down=%d up=%d, want down<=%d up=0\n%s", first.Down, first.Up, bigSize, first.Line)
 	}
 	if last := got[len(got)-1]; last.Down != bigSize || last.Up != 0 {
 		t.Errorf("download after ABOR: algd counted down=%d up=%d, want down=%d up=0\n%s", last.Down, last.Up, bigSize, last.Line)
