@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -30,7 +31,13 @@ type DataPorts struct {
 
 	mu     sync.Mutex
 	byAddr map[netip.Addr]*limits.Ports
+	proxy  atomic.Pointer[Proxy]
 }
+
+// SetProxy makes later expectations require a PROXY header on connections
+// from p's balancers, whose client address is then the one checked
+// against the expected peer; nil turns that off. A reload calls it.
+func (d *DataPorts) SetProxy(p *Proxy) { d.proxy.Store(p) }
 
 // NewDataPorts returns the data ports of the inclusive range first-last.
 func NewDataPorts(first, last uint16) *DataPorts {
@@ -81,6 +88,7 @@ type Expectation struct {
 	ln    *net.TCPListener
 	port  uint16
 	ports *limits.Ports
+	proxy *Proxy // nil: no PROXY header expected
 	once  sync.Once
 }
 
@@ -104,7 +112,7 @@ func (d *DataPorts) Expect(e Expect) (*Expectation, error) {
 			}
 			return nil, fmt.Errorf("expect on %s: %w", e.Local, err)
 		}
-		return &Expectation{e: e, ln: ln.(*net.TCPListener), port: port, ports: ports}, nil
+		return &Expectation{e: e, ln: ln.(*net.TCPListener), port: port, ports: ports, proxy: d.proxy.Load()}, nil
 	}
 	return nil, fmt.Errorf("expect on %s: %d ports busy: %w", e.Local, bindTries, lastErr)
 }
@@ -116,8 +124,11 @@ func (x *Expectation) Port() uint16 { return x.port }
 func (x *Expectation) AddrPort() netip.AddrPort { return netip.AddrPortFrom(x.e.Local, x.port) }
 
 // Accept waits for the first connection from the expected peer. Connections
-// from any other address are closed and reported to OnRefused. Accept always
-// closes the listener and releases the port before it returns.
+// from any other address are closed and reported to OnRefused. With a
+// PROXY policy (DataPorts.SetProxy) a connection must come from one of its
+// balancers with a header, and the header's client is what is compared;
+// others are dropped and counted in Proxy.Refused. Accept always closes the
+// listener and releases the port before it returns.
 func (x *Expectation) Accept(ctx context.Context) (*net.TCPConn, error) {
 	defer x.Close()
 	stop := context.AfterFunc(ctx, func() { x.ln.Close() })
@@ -139,6 +150,17 @@ func (x *Expectation) Accept(ctx context.Context) (*net.TCPConn, error) {
 			return nil, err
 		}
 		from := AddrPortOf(c.RemoteAddr())
+		if x.proxy != nil {
+			// Behind a balancer the data connection comes from it too;
+			// its header names the client, checked like a direct peer.
+			client, err := x.proxy.Client(c, x.e.Deadline)
+			if err != nil {
+				c.SetLinger(0)
+				c.Close()
+				continue
+			}
+			from = client
+		}
 		if from.Addr() != peer {
 			c.SetLinger(0) // reset: the thief learns nothing
 			c.Close()

@@ -74,6 +74,7 @@ func Check(c *Config, sys System) Report {
 				f.Name, f.Passive, eph, common, common))
 		}
 	}
+	c.checkRTSP(&r, fw, sys)
 	r.Firewall = fw.lines()
 
 	if need := uint64(c.Limits.MaxSessions)*2 + fdSpare; need > sys.NoFile {
@@ -137,6 +138,11 @@ func poolUsed(c *Config, name string) bool {
 			return true
 		}
 	}
+	for _, r := range c.RTSP {
+		if r.Pool == name {
+			return true
+		}
+	}
 	return false
 }
 
@@ -174,7 +180,11 @@ func (f *firewall) lines() []string {
 		}
 		parts := make([]string, len(f.ports[a]))
 		for i, p := range f.ports[a] {
-			parts[i] = "tcp " + host + " " + p
+			proto := "tcp"
+			if rest, ok := strings.CutPrefix(p, udpMark); ok { // see addUDP
+				proto, p = "udp", rest
+			}
+			parts[i] = proto + " " + host + " " + p
 		}
 		out = append(out, "open "+strings.Join(parts, ", "))
 	}

@@ -24,10 +24,19 @@ type Config struct {
 	Pools []Pool `toml:"pool"`
 	// FTP are the FTP listeners (one [[ftp]] table each).
 	FTP []FTP `toml:"ftp"`
+	// RTSP are the RTSP listeners (one [[rtsp]] table each, see rtsp.go).
+	RTSP []RTSP `toml:"rtsp"`
 	// Limits bounds every resource; zero values take the documented defaults.
 	Limits Limits `toml:"limits"`
 	// Log configures logging.
 	Log Log `toml:"log"`
+	// Groups are the fwmark groups handed to kernel IPVS (see group.go).
+	Groups []Group `toml:"group"`
+	// IPVS configures how the groups are programmed into the kernel.
+	IPVS IPVS `toml:"ipvs"`
+	// Admin configures the admin HTTP listener, the pid file and the
+	// SIGTERM drain (see admin.go).
+	Admin Admin `toml:"admin"`
 }
 
 // Pool returns the pool called name, or nil. The pointer is into c.Pools.
@@ -53,6 +62,10 @@ type Pool struct {
 	Health Health `toml:"health"`
 	// Realservers are the pool's members; at least one.
 	Realservers []Realserver `toml:"realservers"`
+	// SendProxyProtocol sends a PROXY protocol header ("v1" or "v2") with
+	// the client's address first on every control connection to the
+	// realservers. Default "off".
+	SendProxyProtocol string `toml:"send_proxy_protocol"`
 }
 
 // Health configures a pool's health checks.
@@ -134,6 +147,13 @@ type FTP struct {
 	ActiveSourcePort string `toml:"active_source_port"`
 	// TLS terminates FTPS at the VIP (RFC 4217); off without a certificate.
 	TLS TLS `toml:"tls"`
+	// ProxyProtocol requires a PROXY protocol header ("v1" or "v2") on
+	// every control and passive data connection from ProxyProtocolFrom,
+	// and drops connections from anyone else. Default "off".
+	ProxyProtocol string `toml:"proxy_protocol"`
+	// ProxyProtocolFrom are the balancers allowed to send PROXY headers:
+	// addresses or CIDRs. Required when ProxyProtocol is on.
+	ProxyProtocolFrom []string `toml:"proxy_protocol_from"`
 
 	// ListenAddrs is Listen, parsed.
 	ListenAddrs []netip.AddrPort `toml:"-"`
@@ -144,6 +164,8 @@ type FTP struct {
 	Passive PortRange `toml:"-"`
 	// Active is ActiveSourcePort, parsed.
 	Active ActiveSource `toml:"-"`
+	// ProxyFrom is ProxyProtocolFrom, parsed.
+	ProxyFrom []netip.Prefix `toml:"-"`
 }
 
 // TLS configures FTPS for one [[ftp]] listener: towards clients (explicit

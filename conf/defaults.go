@@ -23,6 +23,8 @@ const (
 // that default. It leaves invalid values (negative numbers, unknown names)
 // for Validate to report, and may be called more than once.
 func (c *Config) SetDefaults() {
+	c.setGroupDefaults()
+	c.setRTSPDefaults()
 	for i := range c.FTP {
 		f := &c.FTP[i]
 		if f.Name == "" && len(f.Listen) > 0 {
@@ -82,6 +84,7 @@ func (c *Config) SetDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = defaultLogFormat
 	}
+	c.setAdminDefaults()
 }
 
 func setInt(v *int, def int) {

@@ -9,7 +9,7 @@ import (
 // Names accepted by the enumerated fields.
 var (
 	schedulers  = []string{"rr", "wrr", "lc", "wlc", "sh"}
-	healthKinds = []string{"tcp", "ftp", "none"}
+	healthKinds = []string{"tcp", "ftp", "rtsp", "none"}
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	logFormats  = []string{"text", "json"}
 )
@@ -20,8 +20,13 @@ var (
 func (c *Config) Validate() error {
 	var p problems
 	c.validatePools(&p)
-	c.validateFTP(&p)
+	if len(c.FTP) > 0 || (len(c.Groups) == 0 && len(c.RTSP) == 0) { // groups or RTSP alone are something to serve
+		c.validateFTP(&p)
+	}
+	c.validateRTSP(&p)
+	c.validateGroups(&p)
 	c.validateLimits(&p)
+	c.validateAdmin(&p)
 	if !slices.Contains(logLevels, c.Log.Level) {
 		p.add("log.level", "unknown level %q: want one of %q", c.Log.Level, logLevels)
 	}

@@ -57,7 +57,7 @@ func TestParseRejects(t *testing.T) {
 			"[limits]\nmax_session = 3\n[log]\nLevel = \"info\"\n",
 			[]string{`bad.toml:1: foo: unknown key "foo"`, `pool[0].realservers[0].wieght: unknown key "wieght"`,
 				`ftp[1].bogus: unknown key "bogus"`, `limits.max_session: unknown key`, `log.Level: unknown key "Level" (did you mean "level"?)`}},
-		{"unknown table", okPool + okFTP + "[admin]\nlisten = \"127.0.0.1:9090\"\n", []string{`admin: unknown key "admin"`}},
+		{"unknown table", okPool + okFTP + "[adminx]\nlisten = \"127.0.0.1:9090\"\n", []string{`adminx: unknown key "adminx"`}},
 		{"active source port garbage", okPool + ftpWith(`listen = ["203.0.113.10:21"]`, `pool = "ftp"`, `passive_ports = "61000-61999"`, `active_source_port = "twenty"`),
 			[]string{`ftp[0].active_source_port: "twenty": want "control-1"`}},
 		{"active range overlaps passive", okPool + ftpWith(`listen = ["203.0.113.10:21"]`, `pool = "ftp"`, `passive_ports = "61000-61999"`, `active_source_port = "61900-62000"`),

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -55,6 +54,12 @@ type Handler struct {
 	Dialer *net.Dialer
 	// Stats counts what the listener did.
 	Stats Stats
+	// SendProxy, when 1 or 2, starts every realserver control connection
+	// with a PROXY protocol header of that version naming the client.
+	SendProxy byte
+	// Registry, when set, lists the live sessions (for the status page),
+	// numbers them and drains them; it may be shared by several handlers.
+	Registry *Registry
 
 	ids atomic.Uint64
 }
@@ -96,9 +101,9 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	if log == nil {
 		log = slog.Default()
 	}
-	client := alg.AddrPortOf(c.RemoteAddr())
+	client := alg.ClientOf(ctx, c) // a PROXY header's client, else the peer
 	local := alg.AddrPortOf(c.LocalAddr())
-	id := fmt.Sprintf("%s-%d", h.Name, h.ids.Add(1))
+	id := h.sessionID()
 	log = log.With("session", id, "client", client.String())
 	h.Stats.Sessions.Add(1)
 	if err := alg.SetOOBInline(c); err != nil {
@@ -125,7 +130,7 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		conn = tc
 	}
 
-	bk, refusal, err := h.openBackend(ctx, client.Addr(), log)
+	bk, refusal, err := h.openBackend(ctx, client, local, log)
 	if err != nil {
 		h.Stats.Refused.Add(1)
 		log.Warn("no realserver", "err", err)
@@ -170,6 +175,7 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	} else {
 		s.prot = 'C'
 	}
+	defer s.register(id, client, implicit)()
 	s.log.Info("session start", "listen", local.String(), "tls", implicit, "backend_tls", mode)
 	start := time.Now()
 	err = s.run(ctx, &greeting)
@@ -192,7 +198,7 @@ type backendConn struct {
 // accept, does not greet within the connect timeout, fails its TLS setup or
 // greets with a refusal (a full ftpd answers 421). When every realserver
 // refused, refusal is the last refusal, for the client.
-func (h *Handler) openBackend(ctx context.Context, client netip.Addr, log *slog.Logger) (bk *backendConn, refusal *Reply, err error) {
+func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort, log *slog.Logger) (bk *backendConn, refusal *Reply, err error) {
 	timeout := h.Limits.BackendConnectTimeout.Duration
 	d := h.Dialer
 	if d == nil {
@@ -200,7 +206,7 @@ func (h *Handler) openBackend(ctx context.Context, client netip.Addr, log *slog.
 	}
 	var tried []*pool.Realserver
 	for {
-		lease, err := h.Pool.Pick(client, tried...)
+		lease, err := h.Pool.Pick(client.Addr(), tried...)
 		if err != nil {
 			return nil, refusal, err
 		}
@@ -224,7 +230,13 @@ func (h *Handler) openBackend(ctx context.Context, client netip.Addr, log *slog.
 		if cfg != nil {
 			mode = h.TLS.Backend
 		}
-		conn, greeting, err := greet(ctx, raw, cfg, mode, timeout)
+		var (
+			conn     net.Conn
+			greeting Reply
+		)
+		if err = h.sendProxy(raw, client, local); err == nil {
+			conn, greeting, err = greet(ctx, raw, cfg, mode, timeout)
+		}
 		switch {
 		case err != nil:
 			h.Pool.MarkFailed(rs, err)

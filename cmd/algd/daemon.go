@@ -7,8 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
+	"sync/atomic"
+	"time"
 
+	"github.com/algd/algd/admin"
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/ftp"
@@ -16,16 +20,56 @@ import (
 	"github.com/algd/algd/pool"
 )
 
-// daemon is one running configuration: pools, handlers and the listeners
-// bound for them.
+// daemon is the running configuration: pools, handlers and the listeners
+// bound for them. A reload (reload.go) replaces what changed while
+// sessions in flight keep the handler, pool and limits they started with.
 type daemon struct {
 	log      *slog.Logger
-	certs    map[string]*certStore // by listener name
-	pools    []*pool.Pool
-	handlers []*ftp.Handler
-	servers  []*alg.Server
-	lns      []*net.TCPListener
+	started  time.Time
+	registry *ftp.Registry    // every live session, across reloads
+	sessions *limits.Sessions // shared caps; SetLimits on reload
+	draining atomic.Bool
+
+	mu        sync.Mutex
+	cfg       *conf.Config
+	ctx       context.Context                 // the sessions' context, set by run; nil before
+	closed    bool                            // stopped accepting (drain): no listener comes back
+	certs     map[string]*certStore           // by listener name
+	pools     map[string]*poolRun             // by pool name
+	listeners map[netip.AddrPort]*listenerRun // by control address
+	handlers  []*ftp.Handler                  // current, in cfg.FTP order
+	proxies   []*alg.Proxy                    // current, in cfg.FTP order; nil entries when off
+	ports     map[string]*alg.DataPorts       // by listener name and range
+	book      statsBook
+	reloads   admin.Reloads
+	wg        sync.WaitGroup // Serve and health goroutines
+	ipvs      *ipvsRun       // kernel IPVS for [[group]]s (ipvs.go); nil without groups
 }
+
+// poolRun is one pool and the cancel of its health checks.
+type poolRun struct {
+	cfg  conf.Pool
+	p    *pool.Pool
+	stop context.CancelFunc // nil until started
+}
+
+// listenerRun is one bound control address and the handler it serves now.
+type listenerRun struct {
+	ln  *net.TCPListener
+	srv *alg.Server
+	sw  *switchHandler
+}
+
+// switchHandler hands each new connection to the handler current at
+// accept time; a reload swaps it, sessions already running keep theirs.
+type switchHandler struct {
+	cur atomic.Pointer[handlerBox]
+}
+
+type handlerBox struct{ h alg.Handler }
+
+// Serve passes c to the current handler.
+func (s *switchHandler) Serve(ctx context.Context, c *net.TCPConn) { s.cur.Load().h.Serve(ctx, c) }
 
 // checker returns the health checker for a pool's health kind.
 // tlsCfg, when set, is for realservers that speak implicit FTPS.
@@ -35,6 +79,8 @@ func checker(kind string, tlsCfg *tls.Config) (pool.Checker, error) {
 		return &pool.TCPChecker{}, nil
 	case "ftp":
 		return &ftp.BannerChecker{TLS: tlsCfg}, nil
+	case "rtsp":
+		return rtspChecker(), nil
 	case "none":
 		return pool.NoChecker{}, nil
 	}
@@ -55,56 +101,28 @@ func implicitBackend(cfg *conf.Config, pool string) *tls.Config {
 // newDaemon builds everything cfg describes and binds its listeners, so that
 // an address in use is an error before anything is served.
 func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon, error) {
-	d := &daemon{log: log, certs: make(map[string]*certStore)}
-	byName := make(map[string]*pool.Pool)
-	for _, pc := range cfg.Pools {
-		ch, err := checker(pc.Health.Kind, implicitBackend(cfg, pc.Name))
-		if err != nil {
-			return nil, fmt.Errorf("pool %q: %w", pc.Name, err)
-		}
-		p := pool.New(pc, ch)
-		p.Logger = log.With("pool", pc.Name)
-		byName[pc.Name] = p
-		d.pools = append(d.pools, p)
+	d := &daemon{
+		log:       log,
+		started:   time.Now(),
+		registry:  ftp.NewRegistry(),
+		sessions:  limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
+		certs:     make(map[string]*certStore),
+		pools:     make(map[string]*poolRun),
+		listeners: make(map[netip.AddrPort]*listenerRun),
+		ports:     make(map[string]*alg.DataPorts),
 	}
-	sessions := limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient)
-	for _, fc := range cfg.FTP {
-		h := &ftp.Handler{
-			Name:             fc.Name,
-			Pool:             byName[fc.Pool],
-			Sessions:         sessions,
-			DataPorts:        alg.NewDataPorts(fc.Passive.First, fc.Passive.Last),
-			Advertise:        fc.AdvertiseAddr,
-			TrustPASVAddress: fc.TrustPASVAddress,
-			AllowForeignData: fc.AllowForeignData,
-			TLS:              newTLS(fc.TLS, d.certStore(fc.Name)),
-			Active:           fc.Active,
-			Limits:           cfg.Limits,
-			Logger:           log.With("listener", fc.Name),
-		}
-		if r := fc.Active.Range; r.Size() > 1 {
-			h.ActivePorts = alg.NewDataPorts(r.First, r.Last)
-		}
-		d.handlers = append(d.handlers, h)
-		for _, addr := range fc.ListenAddrs {
-			ln, err := alg.Listen(ctx, addr)
-			if err != nil {
-				d.closeListeners()
-				return nil, err
-			}
-			d.lns = append(d.lns, ln)
-			d.servers = append(d.servers, &alg.Server{Handler: h, Logger: log})
-		}
-		for _, addr := range fc.TLS.ImplicitAddrs {
-			ln, err := alg.Listen(ctx, addr)
-			if err != nil {
-				d.closeListeners()
-				return nil, err
-			}
-			d.lns = append(d.lns, ln)
-			d.servers = append(d.servers, &alg.Server{Handler: h.Implicit(), Logger: log})
-		}
+	var err error
+	if d.ipvs, err = newIPVSRun(cfg, log); err != nil {
+		return nil, err
 	}
+	if err := d.apply(ctx, cfg); err != nil {
+		return nil, err
+	}
+	if err := d.startRTSP(ctx, cfg); err != nil { // rtsp.go
+		d.stopAccepting()
+		return nil, err
+	}
+	d.ipvs.start(ctx, cfg, d.wg.Go, log)
 	return d, nil
 }
 
@@ -117,48 +135,79 @@ func (d *daemon) certStore(name string) *certStore {
 	return s
 }
 
-// reloadCerts swaps in the certificates of cfg, a freshly loaded (and so
-// validated) configuration. Sessions are not touched.
-func (d *daemon) reloadCerts(cfg *conf.Config) {
-	for _, f := range cfg.FTP {
-		s, ok := d.certs[f.Name]
-		if !ok || f.TLS.Pair == nil {
-			continue
-		}
-		s.cert.Store(f.TLS.Pair)
-		d.log.Info("certificate reloaded", "listener", f.Name, "cert", f.TLS.Cert)
-	}
-}
-
-func (d *daemon) closeListeners() {
-	for _, ln := range d.lns {
-		ln.Close()
-	}
-}
-
 // run serves until ctx is done, then waits for sessions to end (they are
-// cancelled through ctx).
+// cancelled through ctx). Listeners and pools added by a reload start as
+// they come.
 func (d *daemon) run(ctx context.Context) error {
-	var wg sync.WaitGroup
-	for _, p := range d.pools {
-		wg.Add(1)
-		go func() { defer wg.Done(); p.Run(ctx) }()
+	d.mu.Lock()
+	d.ctx = ctx
+	for _, pr := range d.pools {
+		d.startPool(pr)
 	}
-	errs := make(chan error, len(d.servers))
-	for i, s := range d.servers {
-		ln := d.lns[i]
-		d.log.Info("listening", "addr", ln.Addr().String())
-		wg.Add(1)
-		go func() { defer wg.Done(); errs <- s.Serve(ctx, ln) }()
+	for _, lr := range d.listeners {
+		d.startListener(lr)
 	}
-	wg.Wait()
-	for _, s := range d.servers {
+	d.mu.Unlock()
+	<-ctx.Done()
+	d.stopAccepting()
+	d.wg.Wait()
+	d.mu.Lock()
+	servers := make([]*alg.Server, 0, len(d.listeners))
+	for _, lr := range d.listeners {
+		servers = append(servers, lr.srv)
+	}
+	d.mu.Unlock()
+	for _, s := range servers {
 		s.Wait()
 	}
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	return errors.Join(all...)
+	return nil
 }
+
+// startPool starts pr's health checks; d.mu is held and run has begun.
+func (d *daemon) startPool(pr *poolRun) {
+	if d.ctx == nil || pr.stop != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(d.ctx)
+	pr.stop = cancel
+	d.wg.Go(func() { pr.p.Run(ctx) })
+}
+
+// startListener starts accepting on lr; d.mu is held and run has begun.
+// Sessions get the daemon's context, not one of the listener: closing a
+// listener (a reload removed it, or a drain) ends no session.
+func (d *daemon) startListener(lr *listenerRun) {
+	if d.ctx == nil {
+		return
+	}
+	d.log.Info("listening", "addr", lr.ln.Addr().String())
+	ctx := d.ctx
+	d.wg.Go(func() {
+		if err := lr.srv.Serve(ctx, lr.ln); err != nil {
+			d.log.Error("listener failed", "addr", lr.ln.Addr().String(), "err", err)
+		}
+	})
+}
+
+// stopAccepting closes every control listener for good; sessions go on.
+func (d *daemon) stopAccepting() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	for _, lr := range d.listeners {
+		lr.ln.Close()
+	}
+}
+
+// drain stops accepting, asks every session to end once idle (transfers in
+// flight finish first) and waits for them until ctx is done. It reports
+// whether every session ended in time.
+func (d *daemon) drain(ctx context.Context) bool {
+	d.draining.Store(true)
+	d.stopAccepting()
+	d.registry.Drain()
+	return d.registry.Wait(ctx) == nil
+}
+
+// errClosed refuses a reload after the drain began.
+var errClosed = errors.New("shutting down")

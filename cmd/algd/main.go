@@ -5,15 +5,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/algd/algd/conf"
 )
@@ -27,6 +24,9 @@ commands:
   run -c FILE     serve the configuration in FILE
   check -c FILE   validate FILE, print what would listen where and the firewall ports
   demo            run two embedded FTP servers behind algd on loopback
+  status [-admin ADDR] [-json]   print a running algd's pools, listeners and sessions
+  reload [-c FILE | -pid FILE]   make a running algd reload its configuration (SIGHUP)
+  ipvs plan -c FILE | status [-c FILE]   print the IPVS/nftables plan of the [[group]]s, or the kernel's state
   version         print the version
 `
 
@@ -43,6 +43,12 @@ func main() {
 		err = cmdCheck(os.Args[2:], os.Stdout)
 	case "demo":
 		err = cmdDemo(os.Args[2:])
+	case "status":
+		err = cmdStatus(os.Args[2:], os.Stdout)
+	case "reload":
+		err = cmdReload(os.Args[2:])
+	case "ipvs":
+		err = cmdIPVS(os.Args[2:], os.Stdout)
 	case "version", "-version", "--version":
 		fmt.Println("algd", version)
 	case "help", "-h", "-help", "--help":
@@ -100,43 +106,6 @@ func cmdRun(args []string) error {
 		return err
 	}
 	return serve(cfg, path, newLogger(cfg.Log, os.Stderr))
-}
-
-// serve runs cfg until SIGINT or SIGTERM. On SIGHUP it reads path again
-// (when set) and swaps in the new certificates; a file with errors changes
-// nothing and is logged.
-func serve(cfg *conf.Config, path string, log *slog.Logger) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	d, err := newDaemon(ctx, cfg, log)
-	if err != nil {
-		return err
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	go func() {
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-hup:
-				if path == "" {
-					log.Warn("SIGHUP: no configuration file to reload")
-					continue
-				}
-				next, err := conf.Load(path)
-				if err != nil {
-					log.Error("reload refused, keeping the running configuration", "file", path, "err", err)
-					continue
-				}
-				d.reloadCerts(next)
-			}
-		}
-	}()
-	err = d.run(ctx)
-	log.Info("stopped")
-	return err
 }
 
 // newLogger builds the slog logger [log] asks for.

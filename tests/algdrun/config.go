@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Config is the part of algd.toml the suites use: JSON logs, one pool and
@@ -25,6 +26,70 @@ type Listener struct {
 	Realservers []netip.AddrPort
 	// PassiveFirst and PassiveLast are the client-side passive range.
 	PassiveFirst, PassiveLast uint16
+	// TLS, when set, is the listener's [ftp.tls] table.
+	TLS *TLS
+}
+
+// TLS is one listener's [ftp.tls]: FTPS towards clients and the
+// realserver leg. Zero values leave algd's defaults.
+type TLS struct {
+	// Cert and Key are the PEM files algd presents to clients.
+	Cert, Key string
+	// Implicit are the implicit FTPS addresses (implicit_listen).
+	Implicit []netip.AddrPort
+	// Backend is "plain", "explicit" or "implicit".
+	Backend string
+	// BackendCA is the CA algd verifies realservers with (backend_ca);
+	// NoBackendVerify turns verification off (backend_verify = false).
+	BackendCA       string
+	NoBackendVerify bool
+	// BackendServerName is the name verified in realserver certificates.
+	BackendServerName string
+	// MinVersion is min_version ("1.2").
+	MinVersion string
+	// Required refuses USER and PASS before AUTH TLS.
+	Required bool
+	// RequireReuse refuses protected data connections that do not resume
+	// the control session.
+	RequireReuse bool
+	// HandshakeTimeout bounds client handshakes.
+	HandshakeTimeout time.Duration
+}
+
+// toml renders t as an [ftp.tls] table for the [[ftp]] just written.
+func (t *TLS) toml(b *strings.Builder) {
+	b.WriteString("\n  [ftp.tls]\n")
+	str := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(b, "  %s = %q\n", k, v)
+		}
+	}
+	boolean := func(k string, v bool) {
+		if v {
+			fmt.Fprintf(b, "  %s = true\n", k)
+		}
+	}
+	str("cert", t.Cert)
+	str("key", t.Key)
+	if len(t.Implicit) > 0 {
+		addrs := make([]string, len(t.Implicit))
+		for i, a := range t.Implicit {
+			addrs[i] = fmt.Sprintf("%q", a.String())
+		}
+		fmt.Fprintf(b, "  implicit_listen = [%s]\n", strings.Join(addrs, ", "))
+	}
+	str("backend", t.Backend)
+	str("backend_ca", t.BackendCA)
+	if t.NoBackendVerify {
+		b.WriteString("  backend_verify = false\n")
+	}
+	str("backend_server_name", t.BackendServerName)
+	str("min_version", t.MinVersion)
+	boolean("required", t.Required)
+	boolean("require_reuse", t.RequireReuse)
+	if t.HandshakeTimeout > 0 {
+		str("handshake_timeout", t.HandshakeTimeout.String())
+	}
 }
 
 // TOML renders c as an algd configuration file. Health checks read the
@@ -51,6 +116,9 @@ func (c Config) TOML() string {
 		fmt.Fprintf(&b, "realservers = [ %s ]\n", strings.Join(rs, ", "))
 		fmt.Fprintf(&b, "\n[[ftp]]\nname = %q\nlisten = [%q]\npool = %q\npassive_ports = \"%d-%d\"\n",
 			l.Name, l.Listen.String(), l.Name, l.PassiveFirst, l.PassiveLast)
+		if l.TLS != nil {
+			l.TLS.toml(&b)
+		}
 	}
 	return b.String()
 }

@@ -106,3 +106,33 @@ func (l *logBuffer) Bytes() []byte {
 	defer l.mu.Unlock()
 	return bytes.Clone(l.buf.Bytes())
 }
+
+// Entry is one decoded JSON log line.
+type Entry map[string]any
+
+// Str returns the string attribute key, at the top level or inside a
+// group, or "" when there is none.
+func (e Entry) Str(key string) string {
+	s, _ := findString(e, key)
+	return s
+}
+
+// Entries returns the JSON lines of log whose message is msg, decoded, in
+// order. Lines that are not JSON are ignored.
+func Entries(log []byte, msg string) []Entry {
+	var out []Entry
+	sc := bufio.NewScanner(bytes.NewReader(log))
+	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(msg)) {
+			continue
+		}
+		var m map[string]any
+		if err := json.Unmarshal(line, &m); err != nil || m["msg"] != msg {
+			continue
+		}
+		out = append(out, Entry(m))
+	}
+	return out
+}

@@ -56,3 +56,29 @@ func TestParseTransfers(t *testing.T) {
 		})
 	}
 }
+
+func TestEntries(t *testing.T) {
+	log := `{"msg":"session start","listen":"127.0.0.10:2160","backend_tls":"explicit"}` + "\n" +
+		"not json session start\n" +
+		`{"msg":"session start ","listen":"x"}` + "\n" +
+		`{"msg":"session end","reason":"TLS handshake: context deadline exceeded"}` + "\n" +
+		`{"msg":"session start","session":{"listen":"127.0.0.10:2164","backend_tls":""}}` + "\n"
+	tests := []struct {
+		msg, key string
+		want     []string
+	}{
+		{"session start", "listen", []string{"127.0.0.10:2160", "127.0.0.10:2164"}},
+		{"session start", "backend_tls", []string{"explicit", ""}},
+		{"session end", "reason", []string{"TLS handshake: context deadline exceeded"}},
+		{"data done", "at", nil},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, e := range Entries([]byte(log), tt.msg) {
+			got = append(got, e.Str(tt.key))
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("Entries(%q) %s = %q, want %q", tt.msg, tt.key, got, tt.want)
+		}
+	}
+}

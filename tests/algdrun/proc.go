@@ -143,3 +143,6 @@ func (p *Proc) WaitTransfers(ctx context.Context, n int) ([]Transfer, error) {
 		}
 	}
 }
+
+// Entries returns every log line logged so far whose message is msg.
+func (p *Proc) Entries(msg string) []Entry { return Entries(p.log.Bytes(), msg) }

@@ -5,7 +5,11 @@
 // once DIRECT (client → ftpd) and once THROUGH algd (client → VIP → ftpd),
 // and compares: file hashes, the address the client saw in 227 replies,
 // the port of 229 replies, where the client connected its data, and algd's
-// "data done" byte counts.
+// "data done" byte counts. TestFTPS does the same over FTPS (explicit and
+// implicit towards algd, TLS or plain towards the ftpds, certificates
+// from a CA the test makes), and TestFTPSHostile checks that clients
+// that fail or stall their TLS handshake are dropped after algd's
+// handshake_timeout while an honest FTPS transfer runs.
 //
 // Run: tests/peers/fetch.sh && go test -race -tags interop ./tests/interop/
 //
@@ -16,7 +20,7 @@
 // chooses the backend that announces a wrong 227 address (default: one
 // chosen per run from the process id, logged). ALGD_MATRIX_OUT=FILE
 // writes the results as Markdown tables (servers × clients × modes, ABOR,
-// bounce, IPv6) to FILE, for the README.
+// bounce, IPv6, FTPS) to FILE, for the README.
 package interop
 
 import (

@@ -120,6 +120,9 @@ type Request struct {
 	// AbortAfter is how many bytes an Abort run reads before it aborts
 	// (ftplib). Default 1 MiB.
 	AbortAfter int64
+	// LimitRate, when positive, caps the transfer in bytes per second
+	// (curl --limit-rate, lftp net:limit-rate), so that it lasts.
+	LimitRate int64
 	// TLS is the FTPS flavour: none (plain FTP), Explicit or Implicit.
 	// Every FTPS run protects its data connections (PROT P).
 	TLS TLSMode

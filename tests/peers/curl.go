@@ -36,6 +36,9 @@ func curlArgs(req Request) ([]string, error) {
 			args = append(args, "--disable-eprt")
 		}
 	}
+	if req.LimitRate > 0 {
+		args = append(args, "--limit-rate", fmt.Sprint(req.LimitRate))
+	}
 	scheme := "ftp"
 	switch req.TLS {
 	case Explicit:

@@ -6,9 +6,12 @@
 // process on a given address and port with a private configuration written
 // to a temporary directory, a login with a writable "upload" directory, a
 // passive port range outside the kernel's ephemeral range and, on request, a
-// wrong address in its 227 replies. The clients (curl, lftp, python ftplib)
+// wrong address in its 227 replies, or explicit FTPS with certificates
+// from a test CA (NewCA, CA.Issue) and, for vsftpd and proftpd, TLS
+// session reuse required on data connections. The clients (curl, lftp, python ftplib)
 // run as commands from a chosen source address, in PASV, EPSV, PORT or
-// EPRT mode, over IPv4 or IPv6, for transfers, an aborted download (ABOR)
+// EPRT mode, over IPv4 or IPv6, in plain FTP or FTPS (explicit AUTH TLS
+// or implicit, data protected with PROT P), for transfers, an aborted download (ABOR)
 // or a bounce attempt, and their transcripts are parsed for what they saw
 // (the 227 address, the 229 port, the data connections they made or
 // accepted, the commands they sent, the reply codes).

@@ -19,7 +19,7 @@ mkdir -p "$cache/debs"
 # Tools the suites run, plus the libraries the unpacked ftpds need at run
 # time (from the Depends of vsftpd, pure-ftpd, proftpd-core and
 # proftpd-mod-crypto in Debian 12).
-tools=(lftp curl nftables iproute2 python3 coreutils procps)
+tools=(lftp curl nftables iproute2 python3 coreutils procps ffmpeg chromium)
 libs=(libc6 libcap2 libpam0g libpam-modules libssl3 libwrap0 libsodium23
 	libcrypt1 libacl1 libhiredis0.14 libidn2-0 libmemcached11
 	libmemcachedutil2 libncursesw6 libpcre2-8-0 libpcre2-posix3 libtinfo6
@@ -96,6 +96,11 @@ for b in vsftpd/usr/sbin/vsftpd pure-ftpd/usr/sbin/pure-ftpd proftpd-core/usr/sb
 		exit 1
 	fi
 done
+# proftpd's TLS module (the FTPS suite loads it with ModulePath).
+if [ ! -f "$cache/proftpd-mod-crypto/usr/lib/proftpd/mod_tls.so" ]; then
+	echo "fetch.sh: missing $cache/proftpd-mod-crypto/usr/lib/proftpd/mod_tls.so after unpacking" >&2
+	exit 1
+fi
 
 echo "fetch.sh: peers in $cache"
 for p in "${ftpds[@]}"; do

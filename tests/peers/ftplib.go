@@ -20,15 +20,21 @@ import (
 // bounce sends PORT and EPRT naming a third party and a PORT to port 22
 // of the client's own address; it prints "result: LABEL CODE" for each,
 // and, for any the server accepts, for the LIST that would use it.
+//
+// With tls set ("explicit") it is ftplib.FTP_TLS: AUTH TLS before USER,
+// then PBSZ 0 and PROT P, every data connection a new TLS session (ftplib
+// never resumes the control session). cafile, when set, is the CA it
+// verifies the server with; otherwise it does not verify.
 const ftplibScript = `import ftplib
 import socket
+import ssl
 import sys
 
 (mode, op, host, port, user, password, remote, local, source,
- bounce_host, bounce_port, abort_after) = sys.argv[1:]
+ bounce_host, bounce_port, abort_after, tls, cafile) = sys.argv[1:]
 
 
-class Client(ftplib.FTP):
+class Client(ftplib.FTP_TLS if tls else ftplib.FTP):
     trust_server_pasv_ipv4_address = True
 
     def makepasv(self):
@@ -66,10 +72,19 @@ def code(fn):
 
 
 src = (source, 0) if source else None
-ftp = Client(timeout=30)
+if tls:
+    if cafile:
+        ctx = ssl.create_default_context(cafile=cafile)
+    else:
+        ctx = ssl._create_unverified_context()
+    ftp = Client(timeout=30, context=ctx)
+else:
+    ftp = Client(timeout=30)
 ftp.set_debuglevel(1)
 ftp.connect(host, int(port), source_address=src)
-ftp.login(user, password)
+ftp.login(user, password)  # FTP_TLS sends AUTH TLS first
+if tls:
+    ftp.prot_p()
 ftp.set_pasv(mode in ("PASV", "EPSV"))
 if op == "upload":
     with open(local, "rb") as f:
@@ -150,6 +165,14 @@ func ftplibArgs(req Request) ([]string, error) {
 	if req.Bounce.IsValid() {
 		bounceHost, bouncePort = req.Bounce.Addr().String(), fmt.Sprint(req.Bounce.Port())
 	}
+	var tls string
+	switch req.TLS {
+	case NoTLS:
+	case Explicit:
+		tls = string(Explicit)
+	default:
+		return nil, fmt.Errorf("ftplib has no %s FTPS", req.TLS)
+	}
 	after := req.AbortAfter
 	if after == 0 {
 		after = 1 << 20
@@ -157,5 +180,5 @@ func ftplibArgs(req Request) ([]string, error) {
 	return []string{"python3", "-u", script, string(req.Mode), string(req.Op),
 		req.Server.Addr().String(), fmt.Sprint(req.Server.Port()),
 		req.User, req.Password, req.Remote, req.Local, src,
-		bounceHost, bouncePort, fmt.Sprint(after)}, nil
+		bounceHost, bouncePort, fmt.Sprint(after), tls, req.CAFile}, nil
 }

@@ -29,8 +29,12 @@ func lftpArgs(req Request) ([]string, error) {
 	case PORT, EPRT:
 		passive = "no"
 	}
+	sslAllow := "no"
+	if req.TLS != NoTLS {
+		sslAllow = "yes"
+	}
 	cmds := []string{
-		"set ftp:ssl-allow " + map[bool]string{true: "yes", false: "no"}[req.TLS != NoTLS],
+		"set ftp:ssl-allow " + sslAllow,
 		"set ftp:passive-mode " + passive,
 		"set ftp:prefer-epsv " + epsv,
 		"set ftp:fix-pasv-address no",
@@ -48,6 +52,9 @@ func lftpArgs(req Request) ([]string, error) {
 		} else {
 			cmds = append(cmds, "set net:socket-bind-ipv6 "+req.Source.String())
 		}
+	}
+	if req.LimitRate > 0 {
+		cmds = append(cmds, fmt.Sprintf("set net:limit-rate %d", req.LimitRate))
 	}
 	if req.TLS != NoTLS {
 		cmds = append(cmds,

@@ -1,0 +1,207 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeSource serves a Status the test changes.
+type fakeSource struct {
+	mu sync.Mutex
+	st Status
+}
+
+func (f *fakeSource) Status() Status {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st
+}
+
+func (f *fakeSource) set(fn func(*Status)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(&f.st)
+}
+
+func sample() Status {
+	t0 := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	return Status{
+		Version: "test", Started: t0, Time: t0.Add(time.Hour),
+		Reloads:  Reloads{OK: 3, Failed: 1, Last: t0.Add(time.Minute), LastError: "a.toml:3: bad"},
+		Sessions: 1, MaxSessions: 50,
+		Listeners: []Listener{{
+			Name: "vip", Pool: "ftpd", Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:2121")},
+			Counters:   Counters{Sessions: 7, Active: 1, Refused: 2, DataConns: 5, BytesDown: 123456, BytesUp: 42, Theft: 4, Bounce: 6, ProxyRefused: 8, TLSHandshakes: 9},
+			PortsInUse: 3, PortsSize: 100, PortExhaustions: 11,
+		}},
+		Pools: []Pool{{Name: "ftpd", Scheduler: "rr", Members: []Realserver{
+			{Address: netip.MustParseAddrPort("127.0.0.11:21"), Up: true, Weight: 1, Active: 1, Total: 5, LastCheck: t0, CheckLatency: 2 * time.Millisecond},
+			{Address: netip.MustParseAddrPort("127.0.0.12:21"), Up: false, Weight: 2, CheckError: "connection refused"},
+		}}},
+		Live: []Session{{ID: "vip-7", Listener: "vip", Client: netip.MustParseAddrPort("127.0.0.5:40000"),
+			Realserver: netip.MustParseAddrPort("127.0.0.11:21"), Mode: "passive", Transferring: true, BytesDown: 2048, Started: t0}},
+	}
+}
+
+// startAdmin serves src on a loopback port and returns its address.
+func startAdmin(t *testing.T, src Source) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&Server{Source: src}).Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return ln.Addr().String()
+}
+
+func get(t *testing.T, url string, hdr map[string]string) (int, string, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header.Get("Content-Type"), string(b)
+}
+
+// TestEndpoints checks that each endpoint shows the source's numbers.
+func TestEndpoints(t *testing.T) {
+	src := &fakeSource{st: sample()}
+	addr := startAdmin(t, src)
+	tests := []struct {
+		name     string
+		path     string
+		hdr      map[string]string
+		code     int
+		ctype    string
+		contains []string
+	}{
+		{"metrics", "/metrics", nil, 200, "text/plain", []string{
+			`algd_sessions_total{listener="vip"} 7`,
+			`algd_sessions_active{listener="vip"} 1`,
+			`algd_data_bytes_total{direction="down",listener="vip"} 123456`,
+			`algd_data_bytes_total{direction="up",listener="vip"} 42`,
+			`algd_refused_total{listener="vip",reason="theft"} 4`,
+			`algd_refused_total{listener="vip",reason="bounce"} 6`,
+			`algd_refused_total{listener="vip",reason="proxy"} 8`,
+			`algd_passive_ports_in_use{listener="vip"} 3`,
+			`algd_passive_ports_exhausted_total{listener="vip"} 11`,
+			`algd_tls_handshakes_total{listener="vip"} 9`,
+			`algd_realserver_up{pool="ftpd",realserver="127.0.0.11:21"} 1`,
+			`algd_realserver_up{pool="ftpd",realserver="127.0.0.12:21"} 0`,
+			`algd_realserver_weight{pool="ftpd",realserver="127.0.0.12:21"} 2`,
+			`algd_realserver_check_latency_seconds{pool="ftpd",realserver="127.0.0.11:21"} 0.002`,
+			`algd_reloads_total{result="ok"} 3`,
+			`algd_reloads_total{result="failed"} 1`,
+			`algd_draining 0`,
+			`go_goroutines`,
+		}},
+		{"healthz", "/healthz", nil, 200, "text/plain", []string{"ok"}},
+		{"status json", "/status", nil, 200, "application/json", []string{`"id": "vip-7"`, `"address": "127.0.0.12:21"`, `"bytes_down": 123456`}},
+		{"status.json", "/status.json", nil, 200, "application/json", []string{`"client": "127.0.0.5:40000"`}},
+		{"status html", "/status", map[string]string{"Accept": "text/html,application/xhtml+xml"}, 200, "text/html", []string{
+			`http-equiv="refresh"`, "127.0.0.11:21", `class="down">down`, "vip-7", "127.0.0.5:40000", "2.0 KiB", "(transferring)", "3 / 100"}},
+		{"status format=html", "/status?format=html", nil, 200, "text/html", []string{"<table"}},
+		{"root redirects", "/", nil, 200, "application/json", []string{`"version": "test"`}},
+		{"unknown", "/nothing", nil, 404, "text/plain", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, ctype, body := get(t, "http://"+addr+tt.path, tt.hdr)
+			if code != tt.code || !strings.HasPrefix(ctype, tt.ctype) {
+				t.Fatalf("%s: %d %q, want %d %q\n%s", tt.path, code, ctype, tt.code, tt.ctype, body)
+			}
+			for _, w := range tt.contains {
+				if !strings.Contains(body, w) {
+					t.Errorf("%s lacks %q:\n%s", tt.path, w, body)
+				}
+			}
+		})
+	}
+}
+
+// TestHealthz follows the state: draining answers 503, a pool with nothing
+// available is named.
+func TestHealthz(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Status)
+		code int
+		want string
+	}{
+		{"serving", func(*Status) {}, 200, "ok\n"},
+		{"draining", func(s *Status) { s.Draining = true }, 503, "draining\n"},
+		{"pool empty", func(s *Status) { s.Pools[0].Members[0].Weight = 0 }, 200, "ok, but no realserver available in pool ftpd\n"},
+	}
+	src := &fakeSource{}
+	addr := startAdmin(t, src)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src.set(func(s *Status) { *s = sample(); tt.mod(s) })
+			code, _, body := get(t, "http://"+addr+"/healthz", nil)
+			if code != tt.code || body != tt.want {
+				t.Fatalf("healthz = %d %q, want %d %q", code, body, tt.code, tt.want)
+			}
+		})
+	}
+}
+
+// TestFetchAndText reads the status as `algd status` does and prints it.
+func TestFetchAndText(t *testing.T) {
+	src := &fakeSource{st: sample()}
+	addr := startAdmin(t, src)
+	st, err := Fetch(context.Background(), nil, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Live) != 1 || st.Live[0].ID != "vip-7" || st.Pools[0].Members[1].CheckError != "connection refused" ||
+		st.Listeners[0].Counters.BytesDown != 123456 || !st.Started.Equal(sample().Started) {
+		t.Fatalf("Fetch lost data: %+v", st)
+	}
+	var buf bytes.Buffer
+	if err := WriteText(&buf, st); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"algd test, up 1h0m0s, 1 of 50 sessions, reloads 3 ok 1 failed (last: a.toml:3: bad)",
+		"127.0.0.12:21  down", "vip-7", "FTP passive*", "120.6 KiB", "3/100"} {
+		if !strings.Contains(buf.String(), w) {
+			t.Errorf("text lacks %q:\n%s", w, buf.String())
+		}
+	}
+	if _, err := Fetch(context.Background(), nil, "127.0.0.1:1"); err == nil {
+		t.Error("Fetch from a closed port succeeded")
+	}
+}
+
+// TestHumanBytes covers the unit steps.
+func TestHumanBytes(t *testing.T) {
+	for _, tt := range []struct {
+		n    int64
+		want string
+	}{{0, "0 B"}, {1023, "1023 B"}, {1024, "1.0 KiB"}, {1536, "1.5 KiB"}, {5 << 20, "5.0 MiB"}, {3 << 30, "3.0 GiB"}} {
+		if got := humanBytes(tt.n); got != tt.want {
+			t.Errorf("humanBytes(%d) = %q, want %q", tt.n, got, tt.want)
+		}
+	}
+}

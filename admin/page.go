@@ -1,0 +1,108 @@
+package admin
+
+import (
+	"fmt"
+	"html/template"
+	"time"
+)
+
+// page is the data of the HTML status page.
+type page struct {
+	Status
+	// Refresh is the reload interval in seconds.
+	Refresh int
+}
+
+// funcs are the helpers the templates use.
+var funcs = template.FuncMap{
+	"bytes": humanBytes,
+	"since": func(now, t time.Time) string { return now.Sub(t).Round(time.Second).String() },
+	"pct": func(a, b int) string {
+		if b == 0 {
+			return "0%"
+		}
+		return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(b))
+	},
+	"ms": func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
+}
+
+// humanBytes formats n with a binary unit.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// pageTemplate is the status page: plain HTML that reloads itself, no
+// script, so it works in any browser and in a text one.
+var pageTemplate = template.Must(template.New("status").Funcs(funcs).Parse(`<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="refresh" content="{{.Refresh}}">
+<title>algd status</title>
+<style>
+body { font-family: sans-serif; margin: 1.5em; color: #222; }
+table { border-collapse: collapse; margin-bottom: 1.5em; }
+th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: left; }
+th { background: #eee; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.up { color: #070; } .down { color: #b00; font-weight: bold; } .drained { color: #a60; }
+.note { color: #666; font-size: 0.9em; }
+</style>
+</head>
+<body>
+<h1>algd {{.Version}}</h1>
+<p class="note">up {{since .Time .Started}} · {{.Sessions}} of {{.MaxSessions}} sessions ·
+reloads {{.Reloads.OK}} ok, {{.Reloads.Failed}} failed{{if .Reloads.LastError}} (last: {{.Reloads.LastError}}){{end}}
+{{if .Draining}}· <strong class="down">draining</strong>{{end}}
+· refreshed every {{.Refresh}} s, at {{.Time.Format "15:04:05"}}</p>
+
+<h2>Pools</h2>
+{{range .Pools}}
+<h3 id="pool-{{.Name}}">{{.Name}} <span class="note">({{.Scheduler}})</span></h3>
+<table class="realservers">
+<tr><th>realserver</th><th>state</th><th>weight</th><th>active</th><th>total</th><th>last check</th><th>error</th></tr>
+{{range .Members}}<tr class="realserver">
+<td>{{.Address}}</td><td class="{{.State}}">{{.State}}</td><td class="num">{{.Weight}}</td>
+<td class="num">{{.Active}}</td><td class="num">{{.Total}}</td>
+<td>{{if .LastCheck.IsZero}}none yet{{else}}{{ms .CheckLatency}}{{end}}</td><td>{{.CheckError}}</td>
+</tr>
+{{end}}</table>
+{{end}}
+
+<h2>Listeners</h2>
+<table class="listeners">
+<tr><th>listener</th><th>addresses</th><th>pool</th><th>sessions</th><th>total</th><th>refused</th><th>data conns</th><th>down</th><th>up</th><th>passive ports</th><th>theft</th><th>bounce</th></tr>
+{{range .Listeners}}<tr>
+<td>{{.Name}}{{if .Proxy}} <span class="note">(PROXY {{.Proxy}})</span>{{end}}</td>
+<td>{{range $i, $a := .Addrs}}{{if $i}}, {{end}}{{$a}}{{end}}</td><td>{{.Pool}}</td>
+<td class="num">{{.Counters.Active}}</td><td class="num">{{.Counters.Sessions}}</td><td class="num">{{.Counters.Refused}}</td>
+<td class="num">{{.Counters.DataConns}}</td><td class="num">{{bytes .Counters.BytesDown}}</td><td class="num">{{bytes .Counters.BytesUp}}</td>
+<td class="num">{{.PortsInUse}} / {{.PortsSize}} ({{pct .PortsInUse .PortsSize}}){{if .PortExhaustions}}, exhausted {{.PortExhaustions}}×{{end}}</td>
+<td class="num">{{.Counters.Theft}}</td><td class="num">{{.Counters.Bounce}}</td>
+</tr>
+{{end}}</table>
+
+<h2>Live sessions ({{len .Live}})</h2>
+{{if .Live}}<table class="sessions">
+<tr><th>session</th><th>client</th><th>realserver</th><th>mode</th><th>transfers</th><th>down</th><th>up</th><th>age</th></tr>
+{{range .Live}}<tr class="session">
+<td>{{.ID}}</td><td>{{.Client}}</td><td>{{.Realserver}}</td>
+<td>{{if .TLS}}FTPS{{else}}FTP{{end}}{{if .Mode}} {{.Mode}}{{end}}{{if .Transferring}} (transferring){{end}}</td>
+<td class="num">{{.Transfers}}</td><td class="num">{{bytes .BytesDown}}</td><td class="num">{{bytes .BytesUp}}</td>
+<td>{{since $.Time .Started}}</td>
+</tr>
+{{end}}</table>
+{{else}}<p class="note">none</p>{{end}}
+<p class="note">Bytes count finished data connections. Also: <a href="/status.json">JSON</a> · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a></p>
+</body>
+</html>
+`))

@@ -1,0 +1,158 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Server is the admin HTTP listener.
+type Server struct {
+	// Source is what the pages show; required.
+	Source Source
+	// Collectors are further metrics for /metrics (another protocol's
+	// counters); algd's own, the Go runtime's and the process's are always
+	// there.
+	Collectors []prometheus.Collector
+	// Refresh is the HTML status page's refresh interval; 0 means 2s.
+	Refresh time.Duration
+	// Logger receives serve errors; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Handler returns the admin endpoints: /metrics, /healthz, /status (JSON
+// for programs, HTML for browsers, chosen by Accept or ?format=json|html),
+// /status.json, and / redirecting to /status.
+func (s *Server) Handler() (http.Handler, error) {
+	reg := prometheus.NewRegistry()
+	all := append([]prometheus.Collector{
+		newCollector(s.Source),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace}),
+	}, s.Collectors...)
+	for _, c := range all {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("admin: register metrics: %w", err)
+		}
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slogAdapter{s.logger()}}))
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /status", s.status)
+	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) { s.writeJSON(w) })
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/status", http.StatusFound)
+	})
+	return mux, nil
+}
+
+// Serve serves the admin endpoints on ln until ctx is done, then closes
+// it, letting requests in progress finish for a second.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	h, err := s.Handler()
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	hs := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+	}
+	stop := context.AfterFunc(ctx, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	})
+	defer stop()
+	err = hs.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("admin: %w", err)
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+// healthz answers 200 "ok" while algd serves, 503 "draining" after
+// SIGTERM. Pools without a realserver to take sessions are named in the
+// body of a 200: another director would not have one either.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	st := s.Source.Status()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if st.Draining {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintln(w, "draining")
+		return
+	}
+	var empty []string
+	for _, p := range st.Pools {
+		ok := false
+		for _, m := range p.Members {
+			ok = ok || m.State() == "up"
+		}
+		if !ok {
+			empty = append(empty, p.Name)
+		}
+	}
+	if len(empty) > 0 {
+		fmt.Fprintf(w, "ok, but no realserver available in pool %s\n", strings.Join(empty, ", "))
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}
+
+// status answers JSON or HTML, as the client prefers.
+func (s *Server) status(w http.ResponseWriter, r *http.Request) {
+	switch f := r.URL.Query().Get("format"); {
+	case f == "json":
+		s.writeJSON(w)
+	case f == "html", strings.Contains(r.Header.Get("Accept"), "text/html"):
+		s.writeHTML(w)
+	default:
+		s.writeJSON(w)
+	}
+}
+
+func (s *Server) writeJSON(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(s.Source.Status())
+}
+
+func (s *Server) writeHTML(w http.ResponseWriter) {
+	refresh := s.Refresh
+	if refresh <= 0 {
+		refresh = 2 * time.Second
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := pageTemplate.Execute(w, page{Status: s.Source.Status(), Refresh: int(max(refresh/time.Second, 1))}); err != nil {
+		s.logger().Debug("status page", "err", err)
+	}
+}
+
+// slogAdapter lets promhttp log through slog.
+type slogAdapter struct{ l *slog.Logger }
+
+// Println logs at Warn.
+func (a slogAdapter) Println(v ...any) { a.l.Warn("metrics: " + fmt.Sprint(v...)) }

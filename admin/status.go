@@ -1,0 +1,162 @@
+// Package admin is algd's admin HTTP listener: /metrics for Prometheus,
+// /healthz for a supervisor or a balancer, and /status, the same picture as
+// JSON and as a self-refreshing HTML page that a person reads. It reads
+// everything from a Source, which cmd/algd implements over the running
+// daemon, and keeps no counters of its own: the numbers are those the data
+// plane already keeps (handler statistics, realserver state, port usage,
+// the pipe's byte counts), read at request time.
+package admin
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Source gives the admin listener its picture of the daemon. Status is
+// called once per request, from any goroutine.
+type Source interface {
+	Status() Status
+}
+
+// SourceFunc adapts a function to Source.
+type SourceFunc func() Status
+
+// Status calls f.
+func (f SourceFunc) Status() Status { return f() }
+
+// Status is everything /status shows and /metrics exports.
+type Status struct {
+	// Version is algd's version.
+	Version string `json:"version"`
+	// Started is when the process started; Time when this was taken.
+	Started time.Time `json:"started"`
+	Time    time.Time `json:"time"`
+	// Draining is true after SIGTERM, while transfers finish.
+	Draining bool `json:"draining"`
+	// Reloads says how the SIGHUP reloads went.
+	Reloads Reloads `json:"reloads"`
+	// Sessions is the number of live control sessions over every
+	// listener; MaxSessions the cap ([limits] max_sessions).
+	Sessions    int `json:"sessions"`
+	MaxSessions int `json:"max_sessions"`
+	// Listeners are the [[ftp]] listeners, in configuration order.
+	Listeners []Listener `json:"listeners"`
+	// Pools are the realserver pools, in configuration order.
+	Pools []Pool `json:"pools"`
+	// Live are the live sessions, oldest first.
+	Live []Session `json:"live"`
+}
+
+// Reloads counts configuration reloads.
+type Reloads struct {
+	// OK and Failed count reloads applied and refused.
+	OK     uint64 `json:"ok"`
+	Failed uint64 `json:"failed"`
+	// Last is when the latest reload was tried; LastError its error, empty
+	// when it was applied.
+	Last      time.Time `json:"last,omitzero"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Listener is one [[ftp]] listener and what it did since algd started
+// (counters survive reloads).
+type Listener struct {
+	// Name is the listener's name; Pool the pool it serves.
+	Name string `json:"name"`
+	Pool string `json:"pool"`
+	// Addrs are the control addresses it accepts on, implicit FTPS ones
+	// included.
+	Addrs []netip.AddrPort `json:"addrs"`
+	// Proxy is the PROXY protocol version required ("" when off).
+	Proxy string `json:"proxy_protocol,omitempty"`
+	// Counters are the listener's statistics.
+	Counters Counters `json:"counters"`
+	// PortsInUse of PortsSize passive ports are reserved now;
+	// PortExhaustions counts the times none was free.
+	PortsInUse      int    `json:"ports_in_use"`
+	PortsSize       int    `json:"ports_size"`
+	PortExhaustions uint64 `json:"port_exhaustions"`
+}
+
+// Counters are a listener's statistics (ftp.Stats, summed over the
+// handlers that served it across reloads).
+type Counters struct {
+	Sessions          int64 `json:"sessions"`
+	Active            int64 `json:"active"`
+	Refused           int64 `json:"refused"`
+	DataConns         int64 `json:"data_conns"`
+	BytesDown         int64 `json:"bytes_down"`
+	BytesUp           int64 `json:"bytes_up"`
+	Theft             int64 `json:"theft"`
+	Bounce            int64 `json:"bounce"`
+	PassiveExhausted  int64 `json:"passive_exhausted"`
+	TLSHandshakes     int64 `json:"tls_handshakes"`
+	TLSFailures       int64 `json:"tls_failures"`
+	TLSReuseRefused   int64 `json:"tls_reuse_refused"`
+	BadBackendReplies int64 `json:"bad_backend_replies"`
+	// ProxyRefused counts connections dropped for a missing, malformed
+	// or untrusted PROXY header.
+	ProxyRefused int64 `json:"proxy_refused"`
+}
+
+// Add returns the field-wise sum of c and o.
+func (c Counters) Add(o Counters) Counters {
+	return Counters{
+		Sessions: c.Sessions + o.Sessions, Active: c.Active + o.Active, Refused: c.Refused + o.Refused,
+		DataConns: c.DataConns + o.DataConns, BytesDown: c.BytesDown + o.BytesDown, BytesUp: c.BytesUp + o.BytesUp,
+		Theft: c.Theft + o.Theft, Bounce: c.Bounce + o.Bounce, PassiveExhausted: c.PassiveExhausted + o.PassiveExhausted,
+		TLSHandshakes: c.TLSHandshakes + o.TLSHandshakes, TLSFailures: c.TLSFailures + o.TLSFailures,
+		TLSReuseRefused: c.TLSReuseRefused + o.TLSReuseRefused, BadBackendReplies: c.BadBackendReplies + o.BadBackendReplies,
+		ProxyRefused: c.ProxyRefused + o.ProxyRefused,
+	}
+}
+
+// Pool is one realserver pool.
+type Pool struct {
+	Name      string       `json:"name"`
+	Scheduler string       `json:"scheduler"`
+	Members   []Realserver `json:"realservers"`
+}
+
+// Realserver is one pool member and its state.
+type Realserver struct {
+	Address netip.AddrPort `json:"address"`
+	// Up is the health state; Weight 0 means drained.
+	Up     bool `json:"up"`
+	Weight int  `json:"weight"`
+	// Active sessions now, Total ever.
+	Active int    `json:"active"`
+	Total  uint64 `json:"total"`
+	// LastCheck is when the latest health check ended (zero before the
+	// first), CheckLatency how long it took, CheckError why it failed.
+	LastCheck    time.Time     `json:"last_check,omitzero"`
+	CheckLatency time.Duration `json:"check_latency_ns"`
+	CheckError   string        `json:"check_error,omitempty"`
+}
+
+// Session is one live control session.
+type Session struct {
+	ID           string         `json:"id"`
+	Listener     string         `json:"listener"`
+	Client       netip.AddrPort `json:"client"`
+	Realserver   netip.AddrPort `json:"realserver"`
+	TLS          bool           `json:"tls"`
+	Mode         string         `json:"mode"`
+	Transferring bool           `json:"transferring"`
+	Transfers    int            `json:"transfers"`
+	BytesDown    int64          `json:"bytes_down"`
+	BytesUp      int64          `json:"bytes_up"`
+	Started      time.Time      `json:"started"`
+}
+
+// State is the realserver's state in a word: "up", "drained" (weight 0)
+// or "down".
+func (r Realserver) State() string {
+	switch {
+	case !r.Up:
+		return "down"
+	case r.Weight == 0:
+		return "drained"
+	}
+	return "up"
+}

@@ -1,0 +1,86 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Fetch reads the status from the admin listener at addr ("host:port").
+func Fetch(ctx context.Context, client *http.Client, addr string) (Status, error) {
+	var st Status
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status.json", nil)
+	if err != nil {
+		return st, fmt.Errorf("status: %w", err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return st, fmt.Errorf("status: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status: %s answered %s", addr, resp.Status)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&st); err != nil {
+		return st, fmt.Errorf("status: decode: %w", err)
+	}
+	return st, nil
+}
+
+// WriteText prints st for a terminal: what the HTML page shows, as
+// aligned columns.
+func WriteText(w io.Writer, st Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "algd %s, up %s, %d of %d sessions, reloads %d ok %d failed",
+		st.Version, st.Time.Sub(st.Started).Round(time.Second), st.Sessions, st.MaxSessions, st.Reloads.OK, st.Reloads.Failed)
+	if st.Reloads.LastError != "" {
+		fmt.Fprintf(tw, " (last: %s)", oneLine(st.Reloads.LastError))
+	}
+	if st.Draining {
+		fmt.Fprint(tw, ", DRAINING")
+	}
+	fmt.Fprintln(tw)
+	for _, p := range st.Pools {
+		fmt.Fprintf(tw, "\npool %s (%s)\nrealserver\tstate\tweight\tactive\ttotal\tcheck\terror\n", p.Name, p.Scheduler)
+		for _, m := range p.Members {
+			check := "none yet"
+			if !m.LastCheck.IsZero() {
+				check = m.CheckLatency.Round(100 * time.Microsecond).String()
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", m.Address, m.State(), m.Weight, m.Active, m.Total, check, oneLine(m.CheckError))
+		}
+	}
+	fmt.Fprintf(tw, "\nlistener\tpool\tsessions\ttotal\trefused\tdata\tdown\tup\tports\ttheft\tbounce\n")
+	for _, l := range st.Listeners {
+		k := l.Counters
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%d/%d\t%d\t%d\n", l.Name, l.Pool, k.Active, k.Sessions, k.Refused,
+			k.DataConns, humanBytes(k.BytesDown), humanBytes(k.BytesUp), l.PortsInUse, l.PortsSize, k.Theft, k.Bounce)
+	}
+	fmt.Fprintf(tw, "\nsession\tclient\trealserver\tmode\ttransfers\tdown\tup\tage\n")
+	for _, s := range st.Live {
+		mode := "FTP"
+		if s.TLS {
+			mode = "FTPS"
+		}
+		if s.Mode != "" {
+			mode += " " + s.Mode
+		}
+		if s.Transferring {
+			mode += "*"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, s.Client, s.Realserver, mode, s.Transfers,
+			humanBytes(s.BytesDown), humanBytes(s.BytesUp), st.Time.Sub(s.Started).Round(time.Second))
+	}
+	return tw.Flush()
+}
+
+// oneLine keeps an error message on one line of the table.
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }

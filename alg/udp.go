@@ -1,0 +1,158 @@
+package alg
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+
+	"github.com/algd/algd/limits"
+)
+
+// UDPPorts hands out pairs of UDP sockets (an even port for RTP and the
+// next one for RTCP, RFC 3550 §11) on ports of one range. Each local
+// address gets its own allocator over the same range, like DataPorts. The
+// allocator counts pairs, not ports: pair i is first+2i and first+2i+1, so
+// a range with an odd first port or an odd size is trimmed to whole pairs
+// starting on an even port. Safe for concurrent use.
+type UDPPorts struct {
+	first uint16 // even
+	pairs int
+
+	mu     sync.Mutex
+	byAddr map[netip.Addr]*limits.Ports
+}
+
+// NewUDPPorts returns the UDP pairs of the inclusive range first-last. A
+// range holding no whole even-based pair yields an allocator that is
+// always exhausted.
+func NewUDPPorts(first, last uint16) *UDPPorts {
+	f := int(first)
+	if f%2 == 1 {
+		f++
+	}
+	n := 0
+	if int(last) >= f+1 {
+		n = (int(last) - f + 1) / 2
+	}
+	return &UDPPorts{first: uint16(min(f, 65534)), pairs: n, byAddr: make(map[netip.Addr]*limits.Ports)}
+}
+
+// Pairs is the number of pairs in the range.
+func (u *UDPPorts) Pairs() int { return u.pairs }
+
+// ports returns the allocator of pair indices for local, creating it on
+// first use; nil when the range holds no pair.
+func (u *UDPPorts) ports(local netip.Addr) *limits.Ports {
+	if u.pairs == 0 {
+		return nil
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	p, ok := u.byAddr[local]
+	if !ok {
+		p = limits.NewPorts(0, uint16(u.pairs-1))
+		u.byAddr[local] = p
+	}
+	return p
+}
+
+// Usage sums pairs in use and exhaustions over every local address.
+func (u *UDPPorts) Usage() (inUse, size int, exhaustions uint64) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, p := range u.byAddr {
+		inUse += p.InUse()
+		exhaustions += p.Exhaustions()
+	}
+	return inUse, u.pairs, exhaustions
+}
+
+// UDPPair is an RTP socket and an RTCP socket bound to two consecutive
+// ports of one address. It owns the sockets and its reservation until
+// Close, or until it is handed to a UDPRelay, which then owns it.
+type UDPPair struct {
+	// Conns are the RTP (0) and RTCP (1) sockets.
+	Conns [2]*net.UDPConn
+
+	local netip.Addr
+	port  uint16
+	index uint16
+	ports *limits.Ports
+	once  sync.Once
+}
+
+// Pair reserves a pair on local (a specific address, never a wildcard:
+// media peers drop packets from any other source than the one they were
+// told) and binds both sockets. The error wraps limits.ErrExhausted when
+// no pair is free. Pairs that another process holds (EADDRINUSE) are
+// skipped, a bounded number of times.
+func (u *UDPPorts) Pair(local netip.Addr) (*UDPPair, error) {
+	if !local.IsValid() || local.IsUnspecified() {
+		return nil, fmt.Errorf("udp pair on %s: need a specific local address", local)
+	}
+	local = local.Unmap()
+	ports := u.ports(local)
+	if ports == nil {
+		return nil, fmt.Errorf("udp pair on %s: %w", local, limits.ErrExhausted)
+	}
+	var lastErr error
+	for range bindTries {
+		idx, err := ports.Reserve()
+		if err != nil {
+			return nil, fmt.Errorf("udp pair on %s: %w", local, err)
+		}
+		port := u.first + 2*idx
+		p := &UDPPair{local: local, port: port, index: idx, ports: ports}
+		err = p.bind()
+		if err == nil {
+			return p, nil
+		}
+		ports.Release(idx)
+		lastErr = err
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("udp pair on %s: %w", local, err)
+		}
+	}
+	return nil, fmt.Errorf("udp pair on %s: %d pairs busy: %w", local, bindTries, lastErr)
+}
+
+// bind opens both sockets; on failure neither stays open.
+func (p *UDPPair) bind() error {
+	var lc net.ListenConfig
+	for i := range p.Conns {
+		addr := netip.AddrPortFrom(p.local, p.port+uint16(i))
+		c, err := lc.ListenPacket(context.Background(), "udp", addr.String())
+		if err != nil {
+			for _, o := range p.Conns[:i] {
+				o.Close()
+			}
+			p.Conns = [2]*net.UDPConn{}
+			return fmt.Errorf("bind %s: %w", addr, err)
+		}
+		p.Conns[i] = c.(*net.UDPConn)
+	}
+	return nil
+}
+
+// Port is the RTP (even) port; the RTCP port is Port()+1.
+func (p *UDPPair) Port() uint16 { return p.port }
+
+// Addr is the local address both sockets are bound to.
+func (p *UDPPair) Addr() netip.Addr { return p.local }
+
+// Close closes both sockets and releases the pair; safe to call more than
+// once and from any goroutine.
+func (p *UDPPair) Close() {
+	p.once.Do(func() {
+		for _, c := range p.Conns {
+			if c != nil {
+				c.Close()
+			}
+		}
+		p.ports.Release(p.index)
+	})
+}

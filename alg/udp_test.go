@@ -1,0 +1,285 @@
+package alg
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/algd/algd/limits"
+)
+
+func TestUDPPortsPairs(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.10")
+	tests := []struct {
+		name        string
+		first, last uint16
+		wantPorts   []uint16 // RTP ports in the order handed out
+	}{
+		{"even start", 63400, 63405, []uint16{63400, 63402, 63404}},
+		{"odd start trimmed", 63411, 63416, []uint16{63412, 63414}},
+		{"odd size trimmed", 63420, 63424, []uint16{63420, 63422}},
+		{"one pair", 63430, 63431, []uint16{63430}},
+		{"no whole pair", 63441, 63442, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			u := NewUDPPorts(tc.first, tc.last)
+			if u.Pairs() != len(tc.wantPorts) {
+				t.Fatalf("Pairs() = %d, want %d", u.Pairs(), len(tc.wantPorts))
+			}
+			var got []*UDPPair
+			for _, want := range tc.wantPorts {
+				p, err := u.Pair(local)
+				if err != nil {
+					t.Fatalf("Pair: %v", err)
+				}
+				got = append(got, p)
+				if p.Port() != want {
+					t.Errorf("port %d, want %d", p.Port(), want)
+				}
+				for i, c := range p.Conns {
+					ap := c.LocalAddr().(*net.UDPAddr).AddrPort()
+					if ap.Addr().Unmap() != local || ap.Port() != want+uint16(i) {
+						t.Errorf("conn %d bound to %s, want %s:%d", i, ap, local, want+uint16(i))
+					}
+				}
+			}
+			if _, err := u.Pair(local); !errors.Is(err, limits.ErrExhausted) {
+				t.Fatalf("Pair on a full range: %v, want ErrExhausted", err)
+			}
+			for _, p := range got {
+				p.Close()
+				p.Close()
+			}
+			if in, _, _ := u.Usage(); in != 0 {
+				t.Errorf("in use after Close: %d", in)
+			}
+			if len(tc.wantPorts) > 0 {
+				p, err := u.Pair(local)
+				if err != nil {
+					t.Fatalf("Pair after release: %v", err)
+				}
+				p.Close()
+			}
+		})
+	}
+}
+
+func TestUDPPortsRefusesWildcard(t *testing.T) {
+	u := NewUDPPorts(63450, 63459)
+	for _, a := range []netip.Addr{{}, netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
+		if p, err := u.Pair(a); err == nil {
+			p.Close()
+			t.Errorf("Pair(%s) bound a wildcard", a)
+		}
+	}
+}
+
+func TestUDPPortsSkipsBusy(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.10")
+	busy, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 63461)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	u := NewUDPPorts(63460, 63463)
+	p, err := u.Pair(local)
+	if err != nil {
+		t.Fatalf("Pair: %v", err)
+	}
+	defer p.Close()
+	if p.Port() != 63462 {
+		t.Errorf("port %d, want 63462 (63460-63461 busy)", p.Port())
+	}
+}
+
+// udpPeer is a test endpoint: two sockets standing for a peer's RTP and
+// RTCP ports.
+type udpPeer [2]*net.UDPConn
+
+func newUDPPeer(t testing.TB, ip string) udpPeer {
+	t.Helper()
+	var p udpPeer
+	for i := range p {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		p[i] = c
+	}
+	return p
+}
+
+func (p udpPeer) addrs() [2]netip.AddrPort {
+	var a [2]netip.AddrPort
+	for i, c := range p {
+		a[i] = c.LocalAddr().(*net.UDPAddr).AddrPort()
+	}
+	return a
+}
+
+func newTestRelay(t testing.TB) (r *UDPRelay, client, backend udpPeer, cp, bp *UDPPair) {
+	t.Helper()
+	client = newUDPPeer(t, "127.0.0.5")
+	backend = newUDPPeer(t, "127.0.0.41")
+	var err error
+	cp, err = NewUDPPorts(63470, 63471).Pair(netip.MustParseAddr("127.0.0.10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, err = NewUDPPorts(63570, 63571).Pair(netip.MustParseAddr("127.0.0.10"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = NewUDPRelay(UDPLeg{Pair: cp, Peer: client.addrs()}, UDPLeg{Pair: bp, Peer: backend.addrs()})
+	r.Start()
+	t.Cleanup(r.Close)
+	return r, client, backend, cp, bp
+}
+
+func recvFrom(t *testing.T, c *net.UDPConn) (string, netip.AddrPort) {
+	t.Helper()
+	buf := make([]byte, 4096)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, from, err := c.ReadFromUDPAddrPort(buf)
+	if err != nil {
+		t.Fatalf("read on %s: %v", c.LocalAddr(), err)
+	}
+	return string(buf[:n]), netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+}
+
+func TestUDPRelay(t *testing.T) {
+	r, client, backend, cp, bp := newTestRelay(t)
+	stranger := newUDPPeer(t, "127.0.0.6")
+	vip := netip.MustParseAddr("127.0.0.10")
+	tests := []struct {
+		name     string
+		from     *net.UDPConn
+		to       netip.AddrPort
+		recv     *net.UDPConn
+		wantFrom netip.AddrPort
+	}{
+		{"rtp up", client[0], netip.AddrPortFrom(vip, cp.Port()), backend[0], netip.AddrPortFrom(vip, bp.Port())},
+		{"rtcp up", client[1], netip.AddrPortFrom(vip, cp.Port()+1), backend[1], netip.AddrPortFrom(vip, bp.Port()+1)},
+		{"rtp down", backend[0], netip.AddrPortFrom(vip, bp.Port()), client[0], netip.AddrPortFrom(vip, cp.Port())},
+		{"rtcp down", backend[1], netip.AddrPortFrom(vip, bp.Port()+1), client[1], netip.AddrPortFrom(vip, cp.Port()+1)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := "payload " + tc.name
+			if _, err := tc.from.WriteToUDPAddrPort([]byte(msg), tc.to); err != nil {
+				t.Fatal(err)
+			}
+			got, from := recvFrom(t, tc.recv)
+			if got != msg || from != tc.wantFrom {
+				t.Errorf("got %q from %s, want %q from %s", got, from, msg, tc.wantFrom)
+			}
+		})
+	}
+	// Counters move just after the datagram is sent: wait for them.
+	waitUntil(func() bool { return r.Stats.UpPackets.Load() >= 2 && r.Stats.DownPackets.Load() >= 2 })
+	if up, down := r.Stats.UpPackets.Load(), r.Stats.DownPackets.Load(); up != 2 || down != 2 {
+		t.Errorf("up %d down %d packets, want 2 and 2", up, down)
+	}
+
+	// Strangers and the right host from the wrong port are dropped; the
+	// next good packet still passes and is the one that arrives.
+	bad := []struct {
+		from *net.UDPConn
+		to   netip.AddrPort
+	}{
+		{stranger[0], netip.AddrPortFrom(vip, cp.Port())},
+		{client[1], netip.AddrPortFrom(vip, cp.Port())},
+		{stranger[0], netip.AddrPortFrom(vip, bp.Port())},
+		{client[0], netip.AddrPortFrom(vip, bp.Port())},
+	}
+	for _, b := range bad {
+		if _, err := b.from.WriteToUDPAddrPort([]byte("theft"), b.to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := client[0].WriteToUDPAddrPort([]byte("good"), netip.AddrPortFrom(vip, cp.Port())); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := recvFrom(t, backend[0]); got != "good" {
+		t.Errorf("after strangers got %q, want %q", got, "good")
+	}
+	waitUntil(func() bool { return r.Stats.Dropped.Load() >= int64(len(bad)) })
+	if d := r.Stats.Dropped.Load(); d != int64(len(bad)) {
+		t.Errorf("dropped %d, want %d", d, len(bad))
+	}
+}
+
+// waitUntil polls cond for up to five seconds.
+func waitUntil(cond func() bool) {
+	for deadline := time.Now().Add(5 * time.Second); !cond() && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestUDPRelayCloseReleases(t *testing.T) {
+	u := NewUDPPorts(63480, 63481)
+	vip := netip.MustParseAddr("127.0.0.10")
+	for range 3 { // a leaked pair would make the second round fail
+		cp, err := u.Pair(vip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bp, err := NewUDPPorts(63580, 63581).Pair(vip)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := NewUDPRelay(UDPLeg{Pair: cp}, UDPLeg{Pair: bp})
+		r.Start()
+		r.Close()
+		r.Close()
+	}
+}
+
+// BenchmarkUDPRelay measures one direction of the relay: b.N datagrams
+// of 1200 bytes from the client, through the relay, read by the backend.
+// allocs/op is allocations per relayed packet (the reading and writing
+// test sockets allocate nothing per packet).
+func BenchmarkUDPRelay(b *testing.B) {
+	r, client, backend, cp, _ := newTestRelay(b)
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.10"), cp.Port())
+	for _, c := range []*net.UDPConn{client[0], backend[0]} {
+		c.SetReadBuffer(4 << 20)
+		c.SetWriteBuffer(4 << 20)
+	}
+	done := make(chan int)
+	go func() {
+		buf := make([]byte, 2048)
+		n := 0
+		backend[0].SetReadDeadline(time.Now().Add(time.Hour))
+		for n < b.N {
+			backend[0].SetReadDeadline(time.Now().Add(time.Second))
+			if _, _, err := backend[0].ReadFromUDPAddrPort(buf); err != nil {
+				break
+			}
+			n++
+		}
+		done <- n
+	}()
+	pkt := make([]byte, 1200)
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		if _, err := client[0].WriteToUDPAddrPort(pkt, to); err != nil {
+			b.Fatal(err)
+		}
+		if i%64 == 63 { // let the relay keep up: UDP drops what overflows
+			for r.Stats.UpPackets.Load()+r.Stats.Dropped.Load() < int64(i+1)-256 {
+				time.Sleep(50 * time.Microsecond)
+			}
+		}
+	}
+	got := <-done
+	b.StopTimer()
+	b.ReportMetric(float64(got)/float64(b.N), "delivered/op")
+	b.ReportMetric(float64(r.Stats.UpPackets.Load())/b.Elapsed().Seconds(), "pkt/s")
+}

@@ -1,0 +1,14 @@
+// Package bench holds the benchmark harness of algd: bench/run builds
+// algd and the load generator (bench/cmd/ftpload), then runs the
+// scenarios of BENCHMARKS.md, which live in this package's test files
+// behind the "bench" build tag, so that `go test ./...` never starts them:
+//
+//	go test -tags bench -run '^TestBench$' -v -timeout 30m ./bench/ -args -rounds 3
+//
+// Each scenario runs every contender in alternation (A B C A B C ...) for
+// a number of rounds and prints medians, ranges and ratios. Contenders are
+// the ftpd itself (direct), algd, HAProxy in TCP mode (plain and with
+// splice forced), and nftables DNAT with the ftp conntrack helper in a
+// director network namespace next to a routed path through the same
+// namespaces without NAT.
+package bench

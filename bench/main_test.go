@@ -1,0 +1,155 @@
+//go:build bench
+
+package bench
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/algd/algd/bench/stats"
+	"github.com/algd/algd/tests/peers"
+)
+
+var (
+	flagRounds    = flag.Int("rounds", 3, "rounds of each scenario; contenders alternate within a round")
+	flagSizeMiB   = flag.Int("size", 1024, "scenario 1: file size in MiB")
+	flagShortDur  = flag.Duration("short-duration", 0, "scenario 2: duration of one run (default 8s)")
+	flagScenarios = flag.String("scenarios", "1,2,3,4", "scenarios to run")
+	flagSteps     = flag.String("idle-steps", "1000,4000,8000", "scenario 3: idle session counts")
+	flagXfers     = flag.Int("xfers", 500, "scenario 4: concurrent 1 MiB transfers")
+	flagOut       = flag.String("out", "", "also write the report (markdown) to this file")
+	flagPerf      = flag.String("perf", "", "record perf profiles of algd (first round) into this directory")
+)
+
+// env is what every scenario shares.
+type env struct {
+	algd, ftpload string
+	dir           string // local files (the upload source)
+	big           string // local path of the scenario 1 file
+	bigSize       int64
+	sum1m         string
+	vs, nsVs      *peers.Server
+	tp            *topology
+	nftErr        error // why the nft contender is skipped, or nil
+	contenders    []*contender
+	results       *results
+}
+
+// TestBench runs the scenarios and prints the report.
+func TestBench(t *testing.T) {
+	e := &env{algd: os.Getenv("ALGD_BIN"), ftpload: os.Getenv("FTPLOAD_BIN"), dir: t.TempDir(), results: newResults()}
+	if e.algd == "" || e.ftpload == "" {
+		t.Fatal("ALGD_BIN and FTPLOAD_BIN must name the built binaries: use bench/run")
+	}
+	scen := map[string]bool{}
+	for _, s := range strings.Split(*flagScenarios, ",") {
+		scen[strings.TrimSpace(s)] = true
+	}
+	if scen["1"] || scen["2"] || scen["4"] {
+		e.setupData(t)
+	}
+	if scen["1"] {
+		e.scenario1(t)
+	}
+	if scen["2"] {
+		e.scenario2(t)
+	}
+	if scen["4"] {
+		e.scenario4(t)
+	}
+	if scen["3"] {
+		e.scenario3(t)
+	}
+	report := e.results.markdown(e)
+	fmt.Println(report)
+	if *flagOut != "" {
+		if err := os.WriteFile(*flagOut, []byte(report), 0o644); err != nil {
+			t.Errorf("write report: %v", err)
+		}
+	}
+}
+
+// setupData starts the vsftpds, the proxies and the namespaces, and
+// writes the test files.
+func (e *env) setupData(t *testing.T) {
+	e.bigSize = int64(*flagSizeMiB) << 20
+	e.big = filepath.Join(e.dir, "big")
+	block := make([]byte, 1<<20)
+	if _, err := rand.Read(block); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(e.big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range *flagSizeMiB {
+		if _, err := f.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(block)
+	e.sum1m = hex.EncodeToString(sum[:])
+
+	e.tp = newTopology(t)
+	e.vs = startVsftpd(t, vsftpdAddr, haproxyVIP, nil, nil)
+	e.nsVs = startVsftpd(t, netip.AddrPortFrom(nsReal, nsFTPPort), netip.Addr{}, wrap(e.tp.real), wrap(e.tp.client))
+	for _, s := range []*peers.Server{e.vs, e.nsVs} {
+		for name, data := range map[string][]byte{"1k": block[:1024], "1m": block} {
+			if err := os.WriteFile(s.Path(name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := peers.CopyFile(e.big, s.Path("big")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	algd := startAlgd(t, e.algd, "algd", algdVIP, vsftpdAddr, 63000, 63999)
+	hap := startHAProxy(t, "haproxy", haproxyConfig(haproxyVIP, vsftpdAddr.Port(), vsftpdAddr.Addr(), vsftpdPasvLo, vsftpdPasvHi, false),
+		netip.AddrPortFrom(haproxyVIP, vsftpdAddr.Port()))
+	spl := startHAProxy(t, "haproxy-splice", haproxyConfig(spliceVIP, vsftpdAddr.Port(), vsftpdAddr.Addr(), vsftpdPasvLo, vsftpdPasvHi, true),
+		netip.AddrPortFrom(spliceVIP, vsftpdAddr.Port()))
+	e.contenders = []*contender{
+		{name: "direct", addr: vsftpdAddr, vs: e.vs},
+		{name: "algd", addr: algdVIP, proxy: algd, vs: e.vs},
+		{name: "haproxy", addr: netip.AddrPortFrom(haproxyVIP, vsftpdAddr.Port()), proxy: hap, vs: e.vs},
+		{name: "haproxy-splice", addr: netip.AddrPortFrom(spliceVIP, vsftpdAddr.Port()), proxy: spl, vs: e.vs},
+		{name: "routed", addr: netip.AddrPortFrom(nsReal, nsFTPPort), wrap: wrap(e.tp.client), vs: e.nsVs},
+	}
+	if e.nftErr = e.tp.loadNft(); e.nftErr == nil {
+		vip := netip.AddrPortFrom(nsVIP, nsFTPPort)
+		if err := bannerFrom(t.Context(), wrap(e.tp.client), vip); err != nil {
+			e.nftErr = fmt.Errorf("no banner through the DNAT: %w", err)
+		} else {
+			e.contenders = append(e.contenders, &contender{name: "nft", addr: vip, wrap: wrap(e.tp.client), vs: e.nsVs})
+		}
+	}
+	if e.nftErr != nil {
+		t.Logf("nftables contender skipped: %v", e.nftErr)
+	}
+}
+
+// ref returns the reference of contender c: routed for the kernel NAT,
+// direct for the others.
+func ref(c string) string {
+	if c == "nft" || c == "routed" {
+		return "routed"
+	}
+	return "direct"
+}
+
+// sample returns the sample of a metric for a contender.
+func (e *env) sample(scenario, metric, c string) stats.Sample {
+	return e.results.get(scenario, metric, c)
+}

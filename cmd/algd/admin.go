@@ -1,0 +1,227 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/algd/algd/admin"
+	"github.com/algd/algd/alg"
+	"github.com/algd/algd/conf"
+	"github.com/algd/algd/ftp"
+)
+
+// startAdmin binds [admin] listen, if set, and serves the admin endpoints
+// on it until ctx is done. The admin listener is bound once: a reload that
+// changes it is applied at the next start.
+func (d *daemon) startAdmin(ctx context.Context) error {
+	addr := d.config().Admin.ListenAddr
+	if !addr.IsValid() {
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr.String())
+	if err != nil {
+		return fmt.Errorf("admin listen %s: %w", addr, err)
+	}
+	d.log.Info("admin listening", "addr", ln.Addr().String())
+	srv := &admin.Server{Source: admin.SourceFunc(d.status), Logger: d.log.With("component", "admin")}
+	go func() {
+		if err := srv.Serve(ctx, ln); err != nil {
+			d.log.Error("admin listener failed", "err", err)
+		}
+	}()
+	return nil
+}
+
+// status is the admin listener's picture of the daemon.
+func (d *daemon) status() admin.Status {
+	now := time.Now()
+	d.mu.Lock()
+	cfg := d.cfg
+	st := admin.Status{
+		Version:     version,
+		Started:     d.started,
+		Time:        now,
+		Draining:    d.draining.Load(),
+		Reloads:     d.reloads,
+		Sessions:    d.sessions.Active(),
+		MaxSessions: cfg.Limits.MaxSessions,
+	}
+	d.book.fold(now)
+	for i, fc := range cfg.FTP {
+		h := d.handlers[i]
+		l := admin.Listener{
+			Name:     fc.Name,
+			Pool:     fc.Pool,
+			Addrs:    append(slices.Clone(fc.ListenAddrs), fc.TLS.ImplicitAddrs...),
+			Counters: d.book.counters(fc.Name).Add(counters(h, d.proxies[i])),
+		}
+		if fc.ProxyProtocol != "off" {
+			l.Proxy = fc.ProxyProtocol
+		}
+		l.PortsInUse, l.PortsSize, l.PortExhaustions = h.DataPorts.Usage()
+		st.Listeners = append(st.Listeners, l)
+	}
+	for _, pc := range cfg.Pools {
+		pr := d.pools[pc.Name]
+		p := admin.Pool{Name: pc.Name, Scheduler: pc.Scheduler}
+		for _, r := range pr.p.Realservers() {
+			err, lat, at := r.LastCheck()
+			m := admin.Realserver{Address: r.Addr(), Up: r.Up(), Weight: r.Weight(), Active: r.Active(),
+				Total: r.Total(), LastCheck: at, CheckLatency: lat}
+			if err != nil {
+				m.CheckError = err.Error()
+			}
+			p.Members = append(p.Members, m)
+		}
+		st.Pools = append(st.Pools, p)
+	}
+	d.mu.Unlock()
+	for _, s := range d.registry.Sessions() {
+		st.Live = append(st.Live, admin.Session{ID: s.ID, Listener: s.Listener, Client: s.Client, Realserver: s.Realserver,
+			TLS: s.TLS, Mode: s.Mode, Transferring: s.Transferring, Transfers: s.Transfers,
+			BytesDown: s.BytesDown, BytesUp: s.BytesUp, Started: s.Started})
+	}
+	return st
+}
+
+// counters reads a handler's statistics (and its PROXY policy's).
+func counters(h *ftp.Handler, px *alg.Proxy) admin.Counters {
+	s := &h.Stats
+	c := admin.Counters{
+		Sessions: s.Sessions.Load(), Active: s.Active.Load(), Refused: s.Refused.Load(),
+		DataConns: s.DataConns.Load(), BytesDown: s.BytesDown.Load(), BytesUp: s.BytesUp.Load(),
+		Theft: s.Theft.Load(), Bounce: s.Bounce.Load(), PassiveExhausted: s.PassiveExhausted.Load(),
+		TLSHandshakes: s.TLSHandshakes.Load(), TLSFailures: s.TLSFailures.Load(),
+		TLSReuseRefused: s.TLSReuseRefused.Load(), BadBackendReplies: s.BadBackendReplies.Load(),
+	}
+	if px != nil {
+		c.ProxyRefused = px.Refused.Load()
+	}
+	return c
+}
+
+// statsBook keeps a listener's counters going up across reloads: the
+// handlers a reload replaced still count for their sessions, and once
+// those have ended their totals are folded into a base.
+type statsBook struct {
+	base    map[string]admin.Counters
+	retired []retiredHandler
+}
+
+type retiredHandler struct {
+	name string
+	h    *ftp.Handler
+	px   *alg.Proxy
+	at   time.Time
+}
+
+// retire records the handlers of cfg being replaced at now.
+func (b *statsBook) retire(cfg *conf.Config, hs []*ftp.Handler, pxs []*alg.Proxy, now time.Time) {
+	if cfg == nil {
+		return
+	}
+	for i, fc := range cfg.FTP {
+		b.retired = append(b.retired, retiredHandler{name: fc.Name, h: hs[i], px: pxs[i], at: now})
+	}
+}
+
+// fold moves the totals of retired handlers with no session left into the
+// base.
+func (b *statsBook) fold(now time.Time) {
+	if b.base == nil {
+		b.base = make(map[string]admin.Counters)
+	}
+	b.retired = slices.DeleteFunc(b.retired, func(r retiredHandler) bool {
+		if now.Sub(r.at) < retireGrace || r.h.Stats.Active.Load() > 0 {
+			return false
+		}
+		c := counters(r.h, r.px)
+		c.Active = 0
+		b.base[r.name] = b.base[r.name].Add(c)
+		return true
+	})
+}
+
+// counters is what the handlers replaced so far did for listener name.
+func (b *statsBook) counters(name string) admin.Counters {
+	c := b.base[name]
+	for _, r := range b.retired {
+		if r.name == name {
+			c = c.Add(counters(r.h, r.px))
+		}
+	}
+	return c
+}
+
+// cmdStatus prints a running algd's status, read from its admin listener.
+func cmdStatus(args []string, out io.Writer) error {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	addr := fs.String("admin", "127.0.0.1:9021", "the admin listener ([admin] listen)")
+	asJSON := fs.Bool("json", false, "print the JSON of /status")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := admin.Fetch(ctx, nil, *addr)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return writeJSON(out, st)
+	}
+	return admin.WriteText(out, st)
+}
+
+// cmdReload asks a running algd to reload its configuration: SIGHUP to
+// the process named by its pid file (the same as `kill -HUP <pid>`).
+func cmdReload(args []string) error {
+	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
+	pidFile := fs.String("pid", "", "pid file ([admin] pid_file); default: the one of -c")
+	cfgPath := fs.String("c", "/etc/algd/algd.toml", "configuration file naming the pid file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path := *pidFile
+	if path == "" {
+		cfg, err := conf.Load(*cfgPath)
+		if err != nil {
+			return fmt.Errorf("reload: the new file has errors, not signalling: %w", err)
+		}
+		if cfg.Admin.PIDFile == "" {
+			return fmt.Errorf("reload: %s sets no [admin] pid_file; use -pid or kill -HUP", *cfgPath)
+		}
+		path = cfg.Admin.PIDFile
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("reload: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("reload: %s does not hold a process id", path)
+	}
+	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
+		return fmt.Errorf("reload: signal %d: %w", pid, err)
+	}
+	fmt.Printf("sent SIGHUP to algd (pid %d); see its log or `algd status` for the result\n", pid)
+	return nil
+}
+
+// writeJSON prints v indented.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCmdReloadRefuses covers what `algd reload` refuses to signal: no pid
+// file, one without a process id, a configuration with errors or without
+// pid_file.
+func TestCmdReloadRefuses(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	garbage := write("garbage.pid", "not a pid\n")
+	one := write("init.pid", "1\n")
+	okConf := "[[pool]]\nname = \"p\"\nrealservers = [{ address = \"10.0.0.11:21\" }]\n[[ftp]]\nlisten = [\"127.0.0.1:2121\"]\npool = \"p\"\npassive_ports = \"61000-61099\"\n"
+	noPID := write("nopid.toml", okConf)
+	bad := write("bad.toml", okConf+"[[pool]\n")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing pid file", []string{"-pid", filepath.Join(dir, "none.pid")}, "no such file"},
+		{"garbage pid file", []string{"-pid", garbage}, "does not hold a process id"},
+		{"pid 1", []string{"-pid", one}, "does not hold a process id"},
+		{"config without pid_file", []string{"-c", noPID}, "sets no [admin] pid_file"},
+		{"config with errors", []string{"-c", bad}, "the new file has errors"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := cmdReload(tt.args)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("cmdReload(%q) = %v, want an error containing %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+// TestProxyVersion maps the configuration words to header versions.
+func TestProxyVersion(t *testing.T) {
+	for in, want := range map[string]byte{"v1": 1, "v2": 2, "off": 0, "": 0, "v3": 0} {
+		if got := proxyVersion(in); got != want {
+			t.Errorf("proxyVersion(%q) = %d, want %d", in, got, want)
+		}
+	}
+}

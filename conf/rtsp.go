@@ -1,0 +1,228 @@
+package conf
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"time"
+)
+
+// defaultRTSPSessionTimeout is RFC 2326 §12.37's default session timeout,
+// used when a realserver's Session header names none.
+const defaultRTSPSessionTimeout = 60 * time.Second
+
+// RTSP is one RTSP listener group ([[rtsp]]): control listeners in front of
+// a pool of streaming servers, with RTP/RTCP relayed through two UDP
+// ranges, one on the VIP towards clients and one towards the realservers.
+type RTSP struct {
+	// Name labels the listener in logs and metrics. Default: the first
+	// listen address.
+	Name string `toml:"name"`
+	// Listen is one or more ip:port to accept RTSP control connections on
+	// (port 554 by convention). Required; no two listeners of the whole
+	// file may share an address and port.
+	Listen []string `toml:"listen"`
+	// Advertise is the address announced to clients in Transport
+	// server_port/source and in rewritten URLs, and bound by the
+	// client-side media sockets: an IP literal, not a wildcard. Default:
+	// the control connection's local address.
+	Advertise string `toml:"advertise"`
+	// Pool names the realserver pool. Required.
+	Pool string `toml:"pool"`
+	// MediaPorts is the client-side UDP range, "first-last" with an even
+	// first port and an odd last one: each stream takes a pair (RTP on the
+	// even port, RTCP on the next). Required.
+	MediaPorts string `toml:"media_ports"`
+	// BackendSource is the local address of connections to the realservers
+	// and of the backend-side media sockets (servers accept media only from
+	// the address of the RTSP connection). Default: what the kernel picks
+	// for each realserver connection.
+	BackendSource string `toml:"backend_source"`
+	// BackendMediaPorts is the backend-side UDP range, pairs as in
+	// MediaPorts, bound on BackendSource. Required; when both ranges may
+	// be bound on one address they must not overlap.
+	BackendMediaPorts string `toml:"backend_media_ports"`
+	// SessionTimeout ends a media session that shows no sign of life
+	// (no request, no RTCP from the client) for this long, when the
+	// realserver's Session header states no timeout. Default 60s.
+	SessionTimeout Duration `toml:"session_timeout"`
+
+	// ListenAddrs is Listen, parsed.
+	ListenAddrs []netip.AddrPort `toml:"-"`
+	// AdvertiseAddr is Advertise, parsed; invalid when unset.
+	AdvertiseAddr netip.Addr `toml:"-"`
+	// BackendSourceAddr is BackendSource, parsed; invalid when unset.
+	BackendSourceAddr netip.Addr `toml:"-"`
+	// Media and BackendMedia are the two ranges, parsed.
+	Media, BackendMedia PortRange `toml:"-"`
+}
+
+// setRTSPDefaults names RTSP listeners and makes "rtsp" (an OPTIONS
+// answered 200) the default health check of the pools they use.
+func (c *Config) setRTSPDefaults() {
+	for i := range c.RTSP {
+		r := &c.RTSP[i]
+		if r.Name == "" && len(r.Listen) > 0 {
+			r.Name = r.Listen[0]
+		}
+		setDuration(&r.SessionTimeout, defaultRTSPSessionTimeout)
+		for j := range c.Pools {
+			if c.Pools[j].Name == r.Pool && c.Pools[j].Health.Kind == "" {
+				c.Pools[j].Health.Kind = "rtsp"
+			}
+		}
+	}
+}
+
+func (c *Config) validateRTSP(p *problems) {
+	names := map[string]int{}
+	var listens []binding
+	for i := range c.FTP {
+		for j, ap := range c.FTP[i].ListenAddrs {
+			listens = append(listens, binding{ftp: -1, addr: ap.Addr(), ports: PortRange{ap.Port(), ap.Port()},
+				path: fmt.Sprintf("ftp[%d].listen[%d]", i, j), raw: c.FTP[i].Listen[j]})
+		}
+	}
+	for i := range c.RTSP {
+		r := &c.RTSP[i]
+		at := fmt.Sprintf("rtsp[%d]", i)
+		if j, dup := names[r.Name]; dup && r.Name != "" {
+			p.add(at+".name", "duplicate listener name %q, also rtsp[%d]", r.Name, j)
+		} else {
+			names[r.Name] = i
+		}
+		r.ListenAddrs = r.ListenAddrs[:0]
+		if len(r.Listen) == 0 {
+			p.add(at+".listen", "missing: want at least one ip:port such as \"203.0.113.10:554\"")
+		}
+		for j, s := range r.Listen {
+			path := fmt.Sprintf("%s.listen[%d]", at, j)
+			ap, msg := parseHostPort(s)
+			if msg != "" {
+				p.add(path, "%s", msg)
+				continue
+			}
+			r.ListenAddrs = append(r.ListenAddrs, ap)
+			b := binding{ftp: i, addr: ap.Addr(), ports: PortRange{ap.Port(), ap.Port()}, path: path, raw: s}
+			for _, a := range listens {
+				if a.ports.First == b.ports.First && addrsOverlap(a.addr, b.addr) {
+					p.add(path, "%q listens on the port of %s %q: port %d of one address taken twice", s, a.path, a.raw, ap.Port())
+					break
+				}
+			}
+			listens = append(listens, b)
+		}
+		r.AdvertiseAddr = parseOptionalAddr(p, r.Advertise, at+".advertise")
+		r.BackendSourceAddr = parseOptionalAddr(p, r.BackendSource, at+".backend_source")
+		switch {
+		case r.Pool == "":
+			p.add(at+".pool", "missing: name the [[pool]] that serves this listener")
+		case c.Pool(r.Pool) == nil:
+			p.add(at+".pool", "unknown pool %q%s", r.Pool, knownPools(c))
+		}
+		r.Media = parsePairRange(p, r.MediaPorts, at+".media_ports")
+		r.BackendMedia = parsePairRange(p, r.BackendMediaPorts, at+".backend_media_ports")
+		if common, ok := r.Media.Overlap(r.BackendMedia); ok && sameMediaAddr(r) {
+			p.add(at+".backend_media_ports", "%q overlaps media_ports %q (ports %s) on one address: give each side its own ports",
+				r.BackendMediaPorts, r.MediaPorts, common)
+		}
+		if r.SessionTimeout.Duration < 0 {
+			p.add(at+".session_timeout", "negative duration %q", r.SessionTimeout.String())
+		}
+	}
+	for i := range c.RTSP {
+		for j := range c.RTSP[:i] {
+			a, b := &c.RTSP[j], &c.RTSP[i]
+			if common, ok := a.Media.Overlap(b.Media); ok && (!a.AdvertiseAddr.IsValid() || !b.AdvertiseAddr.IsValid() || a.AdvertiseAddr == b.AdvertiseAddr) {
+				p.add(fmt.Sprintf("rtsp[%d].media_ports", i), "%q overlaps rtsp[%d].media_ports %q (ports %s)", b.MediaPorts, j, a.MediaPorts, common)
+			}
+		}
+	}
+}
+
+// sameMediaAddr reports whether the two media ranges of r may be bound on
+// one address: unless advertise and backend_source are both set and
+// differ, they may.
+func sameMediaAddr(r *RTSP) bool {
+	return !r.AdvertiseAddr.IsValid() || !r.BackendSourceAddr.IsValid() || r.AdvertiseAddr == r.BackendSourceAddr
+}
+
+// parseOptionalAddr parses an optional IP literal (advertise,
+// backend_source); the zero Addr when s is empty or wrong.
+func parseOptionalAddr(p *problems, s, path string) netip.Addr {
+	if s == "" {
+		return netip.Addr{}
+	}
+	a, msg := parseAdvertise(s)
+	if msg != "" {
+		p.add(path, "%s", msg)
+		return netip.Addr{}
+	}
+	return a
+}
+
+// parsePairRange parses a required range of RTP/RTCP pairs: an even first
+// port and an odd last one (RFC 3550 §11).
+func parsePairRange(p *problems, s, path string) PortRange {
+	if s == "" {
+		p.add(path, "missing: want a range of port pairs such as \"63400-63499\"")
+		return PortRange{}
+	}
+	r, msg := parsePortRange(s)
+	switch {
+	case msg != "":
+		p.add(path, "%s", msg)
+		return PortRange{}
+	case r.First%2 != 0:
+		p.add(path, "%q starts on an odd port: RTP takes the even port of each pair, RTCP the next (RFC 3550 §11); start at %d", s, r.First+1)
+		return PortRange{}
+	case r.Last%2 != 1:
+		p.add(path, "%q ends on an even port: each stream takes a whole pair; end at %s", s, strconv.Itoa(int(r.Last)-1))
+		return PortRange{}
+	}
+	return r
+}
+
+// udpMark prefixes the UDP entries of a firewall, which lines() prints as
+// "udp ADDR PORTS".
+const udpMark = "udp:"
+
+// addUDP adds UDP ports to open on a.
+func (f *firewall) addUDP(a netip.Addr, ports string) { f.add(a, udpMark+ports) }
+
+// checkRTSP adds the RTSP listeners to the check report: their listen
+// lines, TCP control ports and UDP media range on the advertised address
+// (the backend range faces the realservers and is not opened to clients),
+// and warnings about wildcards and the ephemeral range.
+func (c *Config) checkRTSP(r *Report, fw *firewall, sys System) {
+	eph := PortRange{First: sys.EphemeralFirst, Last: sys.EphemeralLast}
+	for i := range c.RTSP {
+		rt := &c.RTSP[i]
+		for _, ap := range rt.ListenAddrs {
+			r.Listens = append(r.Listens, fmt.Sprintf("%s (rtsp %q) -> %s", ap, rt.Name, describePool(c.Pool(rt.Pool))))
+			fw.add(ap.Addr(), strconv.Itoa(int(ap.Port())))
+		}
+		if rt.AdvertiseAddr.IsValid() {
+			fw.addUDP(rt.AdvertiseAddr, rt.Media.String())
+		} else {
+			for _, ap := range rt.ListenAddrs {
+				fw.addUDP(ap.Addr(), rt.Media.String())
+				if ap.Addr().IsUnspecified() {
+					r.Warnings = append(r.Warnings, fmt.Sprintf(
+						"rtsp %q listens on wildcard %s without advertise: media sockets are bound on the address each client connected to; set advertise to the VIP",
+						rt.Name, ap))
+				}
+			}
+		}
+		for _, m := range []struct {
+			key string
+			r   PortRange
+		}{{"media_ports", rt.Media}, {"backend_media_ports", rt.BackendMedia}} {
+			if common, ok := m.r.Overlap(eph); ok {
+				r.Warnings = append(r.Warnings, fmt.Sprintf(
+					"rtsp %q %s %s overlap the kernel's ephemeral range %s in %s: outgoing connections can take these ports; move the range or reserve it with sysctl net.ipv4.ip_local_reserved_ports=%s",
+					rt.Name, m.key, m.r, eph, common, common))
+			}
+		}
+	}
+}

@@ -1,0 +1,354 @@
+package rtsp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/algd/algd/alg"
+	"github.com/algd/algd/pool"
+)
+
+// conn is one client control connection and its realserver connection.
+// It owns both TCP connections, the pool lease and the media pairs of
+// SETUPs still waiting for their answer; media sessions it set up live in
+// the Handler's table and outlive it when they relay UDP.
+type conn struct {
+	h           *Handler
+	client      *net.TCPConn
+	backend     *net.TCPConn
+	peer, local netip.AddrPort
+	backLocal   netip.AddrPort
+	vip         netip.Addr
+	rs          netip.AddrPort
+	lease       *pool.Lease
+	id          uint64
+	log         *slog.Logger
+
+	// urls is used by the client loop (ToBack sets Front) and read by the
+	// backend loop: guarded by mu.
+	urls URLMap
+
+	wmu sync.Mutex // serialises writes to the client
+
+	mu      sync.Mutex
+	pend    map[string]*pending // by CSeq
+	touched map[*media]bool     // sessions used on this connection
+}
+
+// pending is a request sent to the realserver and waiting for its answer.
+type pending struct {
+	method  string
+	session string // the request's Session id
+	setup   *setupState
+}
+
+// serve runs the connection until either side closes or ctx ends.
+func (s *conn) serve(ctx context.Context) {
+	defer s.client.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { s.client.Close() })
+	defer stop()
+
+	cr := NewReader(s.client, s.h.Limits.MaxLineBytes)
+	s.deadline()
+	first, _, err := cr.Read()
+	if err != nil || first == nil || !first.IsRequest() {
+		s.readFailed("client", err)
+		return
+	}
+	if s.h.Sessions != nil {
+		release, err := s.h.Sessions.Acquire(s.peer.Addr())
+		if err != nil {
+			s.h.Stats.Refused.Add(1)
+			s.log.Info("connection refused", "err", err)
+			s.reply(first, 503, "Service Unavailable")
+			return
+		}
+		defer release()
+	}
+	if err := s.connect(ctx, first); err != nil {
+		s.h.Stats.Refused.Add(1)
+		s.log.Warn("no realserver", "err", err)
+		s.reply(first, 503, "Service Unavailable")
+		return
+	}
+	defer s.cleanup()
+	stopB := context.AfterFunc(ctx, func() { s.backend.Close() })
+	defer stopB()
+	s.log.Info("connection")
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer cancel()
+		s.backendLoop()
+	}()
+	s.clientLoop(cr, first)
+	cancel()
+	<-done
+}
+
+// deadline arms the client read deadline for the control idle timeout.
+func (s *conn) deadline() {
+	if d := s.h.Limits.ControlIdleTimeout.Duration; d > 0 {
+		s.client.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+// readFailed logs why reading from side stopped: EOF and closed
+// connections are the normal end.
+func (s *conn) readFailed(side string, err error) {
+	switch {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		s.log.Debug("closed", "side", side)
+	case errors.Is(err, ErrMalformed):
+		s.log.Info("malformed input", "side", side, "err", err)
+		if side == "client" {
+			s.writeClient([]byte("RTSP/1.0 400 Bad Request\r\n\r\n"))
+		}
+	default:
+		s.log.Debug("read failed", "side", side, "err", err)
+	}
+}
+
+// connect picks the realserver (the one of the request's session, if
+// algd knows it) and connects to it, failing over to other realservers.
+func (s *conn) connect(ctx context.Context, first *Message) error {
+	if v, ok := first.Get("Session"); ok {
+		id, _ := parseSession(v)
+		if m := s.h.table().get(id); m != nil {
+			return s.dial(ctx, m.rs)
+		}
+	}
+	var tried []*pool.Realserver
+	for {
+		l, err := s.h.Pool.Pick(s.peer.Addr(), tried...)
+		if err != nil {
+			return fmt.Errorf("pick: %w", err)
+		}
+		r := l.Realserver()
+		if err := s.dial(ctx, r.Addr()); err != nil {
+			l.Release()
+			s.h.Pool.MarkFailed(r, err)
+			tried = append(tried, r)
+			s.log.Warn("realserver connect failed", "backend", r.Addr().String(), "err", err)
+			continue
+		}
+		s.lease = l
+		return nil
+	}
+}
+
+// dial connects to rs from BackendSource.
+func (s *conn) dial(ctx context.Context, rs netip.AddrPort) error {
+	timeout := s.h.Limits.BackendConnectTimeout.Duration
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	var c *net.TCPConn
+	if s.h.BackendSource.IsValid() {
+		var err error
+		c, err = alg.DialFrom(ctx, netip.AddrPortFrom(s.h.BackendSource, 0), rs, timeout)
+		if err != nil {
+			return err
+		}
+	} else {
+		d := net.Dialer{Timeout: timeout}
+		nc, err := d.DialContext(ctx, "tcp", rs.String())
+		if err != nil {
+			return fmt.Errorf("dial %s: %w", rs, err)
+		}
+		c = nc.(*net.TCPConn)
+	}
+	s.backend, s.rs = c, rs
+	s.backLocal = alg.AddrPortOf(c.LocalAddr())
+	s.urls = URLMap{Back: rs, VIP: s.vip, Front: authority(netip.AddrPortFrom(s.vip, s.local.Port()))}
+	s.log = s.log.With("backend", rs.String())
+	return nil
+}
+
+// clientLoop relays what the client sends, starting with first, until
+// the client or the realserver connection ends.
+func (s *conn) clientLoop(cr *Reader, first *Message) {
+	m, frame := first, []byte(nil)
+	for {
+		var err error
+		if m != nil {
+			err = s.fromClient(m)
+		} else {
+			_, err = s.backend.Write(frame) // interleaved data: untouched
+		}
+		if err != nil {
+			s.log.Debug("write to realserver failed", "err", err)
+			return
+		}
+		s.deadline()
+		m, frame, err = cr.Read()
+		if err != nil {
+			s.readFailed("client", err)
+			return
+		}
+	}
+}
+
+// backendLoop relays what the realserver sends until it closes.
+func (s *conn) backendLoop() {
+	br := NewReader(s.backend, s.h.Limits.MaxLineBytes)
+	for {
+		m, frame, err := br.Read()
+		if err != nil {
+			s.readFailed("backend", err)
+			return
+		}
+		switch {
+		case m == nil:
+			err = s.writeClient(frame)
+		case m.IsRequest(): // a server's request (ANNOUNCE, GET_PARAMETER)
+			s.mu.Lock()
+			m.URI = s.urls.ToFront(m.URI)
+			s.mu.Unlock()
+			err = s.writeClient(m.AppendTo(nil))
+		default:
+			err = s.fromBackend(m)
+		}
+		if err != nil {
+			s.log.Debug("write to client failed", "err", err)
+			return
+		}
+	}
+}
+
+// fromClient rewrites a client request and sends it to the realserver,
+// or answers it here (461, 453, 454).
+func (s *conn) fromClient(m *Message) error {
+	if !m.IsRequest() { // the client's answer to a server request
+		_, err := s.backend.Write(m.AppendTo(nil))
+		return err
+	}
+	s.log.Debug("request", "method", m.Method, "uri", m.URI)
+	s.mu.Lock()
+	m.URI = s.urls.ToBack(m.URI)
+	s.mu.Unlock()
+	p := &pending{method: strings.ToUpper(m.Method)}
+	if v, ok := m.Get("Session"); ok {
+		p.session, _ = parseSession(v)
+		if md := s.h.table().get(p.session); md != nil {
+			if md.rs != s.rs {
+				// The session lives on another realserver than this
+				// connection's (RFC 2326 §12.37 lets a client use any
+				// connection): algd keeps one realserver per connection.
+				return s.reply(m, 454, "Session Not Found")
+			}
+			md.touch()
+			s.remember(md)
+		}
+	}
+	switch p.method {
+	case "SETUP":
+		if answered, err := s.setupRequest(m, p); answered {
+			return err
+		}
+	case "TEARDOWN":
+		// The session ends with the request: clients close the
+		// connection right after sending it, often before the answer.
+		if md := s.h.table().get(p.session); md != nil && md.rs == s.rs {
+			md.close("teardown")
+		}
+	}
+	cseq, _ := m.Get("CSeq")
+	s.mu.Lock()
+	if old := s.pend[cseq]; old != nil && old.setup != nil {
+		old.setup.close() // a reused CSeq: the old answer can no longer be told apart
+	}
+	s.pend[cseq] = p
+	s.mu.Unlock()
+	_, err := s.backend.Write(m.AppendTo(nil))
+	return err
+}
+
+// fromBackend rewrites a realserver response and sends it to the client.
+func (s *conn) fromBackend(m *Message) error {
+	cseq, _ := m.Get("CSeq")
+	s.mu.Lock()
+	p := s.pend[cseq]
+	delete(s.pend, cseq)
+	urls := s.urls
+	s.mu.Unlock()
+	for _, name := range []string{"Content-Base", "Content-Location", "RTP-Info"} {
+		if v, ok := m.Get(name); ok {
+			m.Set(name, urls.ToFront(v))
+		}
+	}
+	if ct, _ := m.Get("Content-Type"); len(m.Body) > 0 && strings.HasPrefix(strings.ToLower(strings.TrimSpace(ct)), "application/sdp") {
+		m.SetBody(urls.SDP(m.Body))
+	}
+	if p != nil {
+		if p.method == "SETUP" {
+			s.setupResponse(m, p.setup)
+		}
+	}
+	if v, ok := m.Get("Session"); ok {
+		id, _ := parseSession(v)
+		if md := s.h.table().get(id); md != nil && md.rs == s.rs {
+			md.touch()
+		}
+	}
+	return s.writeClient(m.AppendTo(nil))
+}
+
+// reply answers req from algd itself.
+func (s *conn) reply(req *Message, status int, reason string) error {
+	return s.writeClient(NewResponse(req, status, reason).AppendTo(nil))
+}
+
+func (s *conn) writeClient(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	_, err := s.client.Write(b)
+	return err
+}
+
+// remember notes that md was used on this connection.
+func (s *conn) remember(md *media) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.touched == nil {
+		s.touched = make(map[*media]bool)
+	}
+	s.touched[md] = true
+}
+
+// cleanup runs when the connection ends: pairs of unanswered SETUPs go
+// back, sessions that relay nothing over UDP end with their control
+// connection (their media was interleaved in it, or never set up), and
+// the realserver connection and lease are released.
+func (s *conn) cleanup() {
+	s.backend.Close()
+	s.mu.Lock()
+	pend, touched := s.pend, s.touched
+	s.pend, s.touched = map[string]*pending{}, nil
+	s.mu.Unlock()
+	for _, p := range pend {
+		if p.setup != nil {
+			p.setup.close()
+		}
+	}
+	for md := range touched {
+		if !md.udp() {
+			md.close("control closed")
+		}
+	}
+	if s.lease != nil {
+		s.lease.Release()
+	}
+	s.log.Info("connection closed")
+}

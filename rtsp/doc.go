@@ -1,0 +1,22 @@
+// Package rtsp is algd's RTSP application-layer gateway (RFC 2326): it
+// terminates RTSP control connections on the VIP, picks a streaming server
+// from a pool, and rewrites what the protocol carries about addresses so
+// that every media packet also goes through the VIP, on one bounded UDP
+// range.
+//
+// The codec (message.go, transport.go, rewrite.go) is pure: bounded
+// parsing of requests, responses and interleaved `$` frames, the Transport
+// header, and URL and SDP rewriting. The session layer (conn.go, setup.go,
+// media.go) relays one control connection: SETUP with a UDP transport takes
+// a backend-side pair on the address of the realserver connection and a
+// client-side pair on the advertised address, rewrites client_port,
+// server_port, source and destination, and starts an alg.UDPRelay between
+// them; RTP/AVP/TCP (interleaved) passes untouched. A media session (a
+// Session id) sticks to its realserver across control connections and ends
+// with TEARDOWN, with its timeout (refreshed by requests and by packets from
+// the client), or, when it relays nothing over UDP, with its control
+// connection; every port goes back then. Checker is the health check
+// (OPTIONS answered 200) given to pool.New by cmd/algd.
+//
+// The package imports alg, pool, limits and conf, never ftp.
+package rtsp

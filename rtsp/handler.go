@@ -1,0 +1,131 @@
+package rtsp
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/algd/algd/alg"
+	"github.com/algd/algd/conf"
+	"github.com/algd/algd/limits"
+	"github.com/algd/algd/pool"
+)
+
+var _ alg.Handler = (*Handler)(nil)
+
+// Handler serves the RTSP control connections of one [[rtsp]] listener.
+// The exported fields are set before the first Serve and not changed
+// after.
+type Handler struct {
+	// Name labels the listener in logs.
+	Name string
+	// Pool chooses the realserver of each new control connection.
+	Pool *pool.Pool
+	// Sessions caps control connections globally and per client.
+	Sessions *limits.Sessions
+	// MediaPorts are the client-side pairs, bound on the advertised
+	// address.
+	MediaPorts *alg.UDPPorts
+	// BackendPorts are the backend-side pairs, bound on the local address
+	// of the realserver connection.
+	BackendPorts *alg.UDPPorts
+	// Advertise is the address clients are told (server_port, source,
+	// SDP); when invalid, the control connection's local address.
+	Advertise netip.Addr
+	// BackendSource is the local address of connections to realservers;
+	// when invalid, the kernel chooses.
+	BackendSource netip.Addr
+	// SessionTimeout applies to sessions whose Session header states no
+	// timeout; zero means 60s.
+	SessionTimeout time.Duration
+	// Limits are the resolved [limits]: line length, control idle
+	// timeout, backend connect timeout.
+	Limits conf.Limits
+	// Logger is the base logger; nil means slog.Default().
+	Logger *slog.Logger
+	// Stats counts what the listener did.
+	Stats Stats
+
+	ids   atomic.Uint64
+	once  sync.Once
+	media *mediaTable
+}
+
+// Stats are a listener's counters, safe for concurrent use.
+type Stats struct {
+	// Conns counts control connections accepted; Active are open now.
+	Conns, Active atomic.Int64
+	// Refused counts connections refused by limits or for want of a
+	// realserver.
+	Refused atomic.Int64
+	// Streams counts UDP streams set up (relays started); Interleaved
+	// counts SETUPs answered with RTP/AVP/TCP, passed through.
+	Streams, Interleaved atomic.Int64
+	// Unsupported counts SETUPs refused 461 (multicast only).
+	Unsupported atomic.Int64
+	// Exhausted counts SETUPs refused 453 for want of a media pair.
+	Exhausted atomic.Int64
+	// SessionsEnded counts media sessions ended (TEARDOWN, timeout,
+	// control close).
+	SessionsEnded atomic.Int64
+	// Media counts the relayed RTP/RTCP datagrams of every stream, and
+	// those dropped (unexpected sources).
+	Media alg.UDPStats
+}
+
+// table returns the media session table, made on first use.
+func (h *Handler) table() *mediaTable {
+	h.once.Do(func() {
+		h.media = newMediaTable(func(m *media, why string) {
+			h.Stats.SessionsEnded.Add(1)
+			h.logger().Info("media session ended", "session", m.id, "backend", m.rs.String(), "why", why)
+		})
+	})
+	return h.media
+}
+
+// MediaSessions is the number of live media sessions.
+func (h *Handler) MediaSessions() int { return h.table().len() }
+
+// Close ends every media session: relays stop and ports go back. Control
+// connections end through the context given to Serve.
+func (h *Handler) Close() { h.table().closeAll("shutdown") }
+
+func (h *Handler) logger() *slog.Logger {
+	if h.Logger != nil {
+		return h.Logger
+	}
+	return slog.Default()
+}
+
+func (h *Handler) sessionTimeout() time.Duration {
+	if h.SessionTimeout > 0 {
+		return h.SessionTimeout
+	}
+	return 60 * time.Second
+}
+
+// Serve relays one client control connection until either side closes.
+func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
+	h.Stats.Conns.Add(1)
+	h.Stats.Active.Add(1)
+	defer h.Stats.Active.Add(-1)
+	s := &conn{
+		h:      h,
+		client: c,
+		peer:   alg.AddrPortOf(c.RemoteAddr()),
+		local:  alg.AddrPortOf(c.LocalAddr()),
+		id:     h.ids.Add(1),
+		pend:   make(map[string]*pending),
+	}
+	s.vip = h.Advertise
+	if !s.vip.IsValid() {
+		s.vip = s.local.Addr()
+	}
+	s.log = h.logger().With("conn", s.id, "client", s.peer.String())
+	s.serve(ctx)
+}

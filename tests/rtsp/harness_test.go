@@ -1,0 +1,280 @@
+// Package rtsptests runs algd's RTSP gateway in process between real
+// gortsplib servers (the realservers) and gortsplib clients, on distinct
+// loopback addresses: client 127.0.0.5, VIP 127.0.0.10, realservers
+// 127.0.0.41 and 127.0.0.42. UDP tests force UDP (gortsplib falls back to
+// TCP silently otherwise) and assert the relay's own packet counters.
+package rtsptests
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/algd/algd/alg"
+	"github.com/algd/algd/conf"
+	"github.com/algd/algd/limits"
+	"github.com/algd/algd/pool"
+	"github.com/algd/algd/rtsp"
+)
+
+var (
+	clientIP = netip.MustParseAddr("127.0.0.5")
+	vipIP    = netip.MustParseAddr("127.0.0.10")
+)
+
+// Media ranges: VIP side 63400-63499, backend side 63500-63599; the
+// realservers' own UDP ports 63610+ (outside the kernel's ephemeral range
+// and the FTP tests' ranges).
+const (
+	mediaFirst, mediaLast     = 63400, 63499
+	backendFirst, backendLast = 63500, 63599
+)
+
+// magic starts every RTP payload the test servers and clients send; the
+// next 4 bytes are the packet's index.
+var magic = []byte("algd-rtsp-test")
+
+func payload(i uint32) []byte {
+	p := make([]byte, 0, 200)
+	p = append(p, magic...)
+	p = binary.BigEndian.AppendUint32(p, i)
+	return append(p, bytes.Repeat([]byte{byte(i)}, 200-len(p))...)
+}
+
+// checkPayload reports whether p is one of ours, intact.
+func checkPayload(p []byte) bool {
+	if len(p) != 200 || !bytes.HasPrefix(p, magic) {
+		return false
+	}
+	i := binary.BigEndian.Uint32(p[len(magic):])
+	return bytes.Equal(p, payload(i))
+}
+
+func testMedia() *description.Media {
+	return &description.Media{
+		Type: description.MediaTypeVideo,
+		Formats: []format.Format{&format.H264{
+			PayloadTyp:        96,
+			SPS:               []byte{0x67, 0x42, 0xc0, 0x28, 0xd9, 0x00, 0x78, 0x02, 0x27, 0xe5, 0x84, 0x00, 0x00, 0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc9, 0x20},
+			PPS:               []byte{0x44, 0x01, 0xc0, 0x25, 0x2f, 0x05, 0x32, 0x40},
+			PacketizationMode: 1,
+		}},
+	}
+}
+
+// realserver is a gortsplib server that plays "/stream" (a packet every
+// 5 ms) and accepts publishers on "/publish", counting their packets.
+type realserver struct {
+	srv    *gortsplib.Server
+	addr   netip.AddrPort
+	stream *gortsplib.ServerStream
+	medi   *description.Media
+
+	mu        sync.Mutex
+	published *gortsplib.ServerStream
+
+	// Received counts intact RTP packets from publishers, Bad the others.
+	Received, Bad atomic.Int64
+	// Sessions counts sessions opened.
+	Sessions atomic.Int64
+}
+
+func startRealserver(t *testing.T, ip string, udpPort int) *realserver {
+	t.Helper()
+	rs := &realserver{medi: testMedia()}
+	rs.srv = &gortsplib.Server{
+		Handler:        rs,
+		RTSPAddress:    ip + ":0",
+		UDPRTPAddress:  fmt.Sprintf("%s:%d", ip, udpPort),
+		UDPRTCPAddress: fmt.Sprintf("%s:%d", ip, udpPort+1),
+	}
+	if err := rs.srv.Start(); err != nil {
+		t.Fatalf("realserver %s: %v", ip, err)
+	}
+	rs.addr = rs.srv.NetListener().Addr().(*net.TCPAddr).AddrPort()
+	rs.stream = &gortsplib.ServerStream{Server: rs.srv, Desc: &description.Session{Medias: []*description.Media{rs.medi}}}
+	if err := rs.stream.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for i := uint32(0); ; i++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			rs.stream.WritePacketRTP(rs.medi, &rtp.Packet{
+				Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: i * 450, SSRC: 0x1234, Marker: true},
+				Payload: payload(i),
+			})
+		}
+	})
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+		rs.stream.Close()
+		rs.srv.Close()
+	})
+	return rs
+}
+
+// OnSessionOpen counts sessions.
+func (rs *realserver) OnSessionOpen(*gortsplib.ServerHandlerOnSessionOpenCtx) { rs.Sessions.Add(1) }
+
+// OnDescribe serves "/stream".
+func (rs *realserver) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Path != "/stream" {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, rs.stream, nil
+}
+
+// OnAnnounce accepts a publisher on any path.
+func (rs *realserver) OnAnnounce(*gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnSetup sets up "/stream" for players and anything for publishers.
+func (rs *realserver) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	if ctx.Path != "/stream" {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, rs.stream, nil
+}
+
+// OnPlay says yes.
+func (rs *realserver) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnRecord counts what the publisher sends.
+func (rs *realserver) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	ctx.Session.OnPacketRTPAny(func(_ *description.Media, _ format.Format, pkt *rtp.Packet) {
+		if checkPayload(pkt.Payload) {
+			rs.Received.Add(1)
+		} else {
+			rs.Bad.Add(1)
+		}
+	})
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// gateway is algd's RTSP listener on the VIP.
+type gateway struct {
+	h    *rtsp.Handler
+	addr netip.AddrPort
+	pool *pool.Pool
+}
+
+type gatewayOpts struct {
+	mediaLast   uint16 // default mediaLast
+	scheduler   string // default "rr"
+	persistence time.Duration
+}
+
+func startGateway(t *testing.T, o gatewayOpts, backends ...*realserver) *gateway {
+	t.Helper()
+	if o.mediaLast == 0 {
+		o.mediaLast = mediaLast
+	}
+	if o.scheduler == "" {
+		o.scheduler = "rr"
+	}
+	pc := conf.Pool{Name: "media", Scheduler: o.scheduler, Persistence: conf.Duration{Duration: o.persistence},
+		Health: conf.Health{Kind: "none"}}
+	for _, b := range backends {
+		pc.Realservers = append(pc.Realservers, conf.Realserver{Address: b.addr.String(), AddrPort: b.addr})
+	}
+	lvl := slog.LevelInfo
+	if testing.Verbose() {
+		lvl = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	p := pool.New(pc, pool.NoChecker{})
+	lim := conf.Limits{MaxLineBytes: 4096, ControlIdleTimeout: conf.Duration{Duration: time.Minute},
+		BackendConnectTimeout: conf.Duration{Duration: 5 * time.Second}}
+	h := &rtsp.Handler{
+		Name:          "test",
+		Pool:          p,
+		Sessions:      limits.NewSessions(100, 20),
+		MediaPorts:    alg.NewUDPPorts(mediaFirst, o.mediaLast),
+		BackendPorts:  alg.NewUDPPorts(backendFirst, backendLast),
+		Advertise:     vipIP,
+		BackendSource: vipIP,
+		Limits:        lim,
+		Logger:        log,
+	}
+	ln, err := alg.Listen(context.Background(), netip.AddrPortFrom(vipIP, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &alg.Server{Handler: h, Logger: log}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Wait()
+		h.Close()
+		if in, _, _ := h.MediaPorts.Usage(); in != 0 {
+			t.Errorf("client-side media pairs still in use after shutdown: %d", in)
+		}
+		if in, _, _ := h.BackendPorts.Usage(); in != 0 {
+			t.Errorf("backend-side media pairs still in use after shutdown: %d", in)
+		}
+	})
+	return &gateway{h: h, addr: alg.AddrPortOf(ln.Addr()), pool: p}
+}
+
+// newClient returns a gortsplib client on 127.0.0.5 (control and media)
+// for host, with the transport forced.
+func newClient(host netip.AddrPort, proto gortsplib.Protocol) *gortsplib.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: clientIP.AsSlice()}}
+	return &gortsplib.Client{
+		Scheme:      "rtsp",
+		Host:        host.String(),
+		Protocol:    &proto,
+		DialContext: d.DialContext,
+		ListenPacket: func(network, address string) (net.PacketConn, error) {
+			_, port, err := net.SplitHostPort(address)
+			if err != nil {
+				return nil, err
+			}
+			return net.ListenPacket(network, net.JoinHostPort(clientIP.String(), port))
+		},
+		ReadTimeout: 5 * time.Second,
+	}
+}
+
+// waitFor polls cond until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}

@@ -1,0 +1,61 @@
+package rtsptests
+
+import (
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/pion/rtp"
+)
+
+// TestRecord publishes through the VIP (ANNOUNCE, SETUP mode=record,
+// RECORD) and checks what the realserver received.
+func TestRecord(t *testing.T) {
+	tests := []struct {
+		name  string
+		proto gortsplib.Protocol
+	}{
+		{"udp", gortsplib.ProtocolUDP},
+		{"tcp interleaved", gortsplib.ProtocolTCP},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := startRealserver(t, "127.0.0.41", 63630+10*i)
+			gw := startGateway(t, gatewayOpts{}, rs)
+			c := newClient(gw.addr, tc.proto)
+			medi := testMedia()
+			desc := &description.Session{Medias: []*description.Media{medi}}
+			if err := c.StartRecording("rtsp://"+gw.addr.String()+"/publish", desc); err != nil {
+				t.Fatalf("StartRecording: %v", err)
+			}
+			defer c.Close()
+			const n = 200
+			for i := range uint32(n) {
+				err := c.WritePacketRTP(medi, &rtp.Packet{
+					Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: i * 450, SSRC: 0x5678, Marker: true},
+					Payload: payload(i),
+				})
+				if err != nil {
+					t.Fatalf("write %d: %v", i, err)
+				}
+				time.Sleep(time.Millisecond) // stay under the socket buffers
+			}
+			// UDP may lose a few packets on a busy machine: a threshold.
+			if !waitFor(5*time.Second, func() bool { return rs.Received.Load() >= n*8/10 }) {
+				t.Fatalf("realserver received %d intact packets of %d", rs.Received.Load(), n)
+			}
+			if rs.Bad.Load() != 0 {
+				t.Errorf("realserver received %d broken packets", rs.Bad.Load())
+			}
+			st := &gw.h.Stats
+			if tc.proto == gortsplib.ProtocolUDP {
+				if st.Streams.Load() != 1 || st.Media.UpPackets.Load() < n*8/10 {
+					t.Errorf("streams %d, relayed up %d: want 1 and at least %d", st.Streams.Load(), st.Media.UpPackets.Load(), n*8/10)
+				}
+			} else if st.Interleaved.Load() != 1 || st.Media.UpPackets.Load() != 0 {
+				t.Errorf("interleaved %d, udp up %d: want 1 and 0", st.Interleaved.Load(), st.Media.UpPackets.Load())
+			}
+		})
+	}
+}
