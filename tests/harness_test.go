@@ -332,3 +332,15 @@ func (s *rawSession) cmd(line string) string {
 	}
 	return s.reply()
 }
+
+// eventually polls cond for up to 10 s: algd accounts a data connection
+// when both of its directions have ended, which may trail the client's
+// view of the transfer by a moment.
+func eventually(cond func() bool) bool {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}

@@ -56,7 +56,7 @@ func TestPassiveRoundTrip(t *testing.T) {
 		})
 	}
 	st := &px.handler.Stats
-	if st.BytesUp.Load() < total || st.BytesDown.Load() < total {
+	if !eventually(func() bool { return st.BytesUp.Load() >= total && st.BytesDown.Load() >= total }) {
 		t.Fatalf("algd counted %d bytes up and %d down, want at least %d each", st.BytesUp.Load(), st.BytesDown.Load(), total)
 	}
 	if st.Theft.Load() != 0 || st.BadBackendReplies.Load() != 0 {

@@ -125,7 +125,10 @@ func TestFTPS(t *testing.T) {
 				})
 			}
 		}
-		if px.handler.Stats.TLSHandshakes.Load() == 0 || px.handler.Stats.BytesDown.Load() < 4*(3<<20) {
+		crossed := eventually(func() bool {
+			return px.handler.Stats.TLSHandshakes.Load() > 0 && px.handler.Stats.BytesDown.Load() >= 4*(3<<20)
+		})
+		if !crossed {
 			t.Fatalf("backend %s: handshakes %d, bytes down %d: the traffic did not cross algd under TLS",
 				backend, px.handler.Stats.TLSHandshakes.Load(), px.handler.Stats.BytesDown.Load())
 		}
