@@ -152,7 +152,32 @@ func cmpID(a, b string) int {
 // An idle session is told 421 and closed; a transfer in flight finishes
 // first. Sessions started after Drain end at their first idle moment.
 func (r *Registry) Drain() {
-	r.drainOnce.Do(func() { close(r.drain) })
+	r.drainOnce.Do(func() {
+		close(r.drain)
+		go r.drainLoop()
+	})
+}
+
+// drainLoop ends every session as soon as it is idle, polling until none
+// is left.
+func (r *Registry) drainLoop() {
+	t := time.NewTicker(drainPoll)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		list := make([]*session, 0, len(r.sessions))
+		for s := range r.sessions {
+			list = append(list, s)
+		}
+		r.mu.Unlock()
+		if len(list) == 0 {
+			return
+		}
+		for _, s := range list {
+			s.tryDrain()
+		}
+		<-t.C
+	}
 }
 
 // Draining is closed once Drain has been called.
@@ -200,8 +225,8 @@ func (s *session) info(e *regEntry) SessionInfo {
 }
 
 // drainIdle reports whether a draining session may end now: nothing is
-// owed to the client and no data connection is open or expected. It runs
-// on the session's run goroutine (which owns the queue).
+// owed to the client and no data connection is open or expected. Called
+// with s.ctl held.
 func (s *session) drainIdle() bool {
 	if len(s.queue) > 0 || s.active.Load() > 0 {
 		return false
@@ -211,13 +236,18 @@ func (s *session) drainIdle() bool {
 	return s.waiting == nil && s.port == nil
 }
 
-// drainChan returns the channel that tells s to drain; nil (never ready)
-// without a registry.
-func (s *session) drainChan() <-chan struct{} {
-	if s.h.Registry == nil {
-		return nil
+// tryDrain ends s with a 421 if it is idle (RFC 959: the server is going
+// away); a session with a command or transfer in flight is left alone.
+func (s *session) tryDrain() {
+	s.ctl.Lock()
+	idle := s.cancel != nil && s.endErr == nil && s.drainIdle()
+	if idle {
+		s.send(NewReply(421, "Service closing control connection, server shutting down."))
 	}
-	return s.h.Registry.Draining()
+	s.ctl.Unlock()
+	if idle {
+		s.end(errDraining)
+	}
 }
 
 // sessionID numbers a new session of h: through the registry when there is
@@ -258,13 +288,3 @@ func (s *session) markTLS() {
 // errDraining ends a session closed by a drain.
 var errDraining = errors.New("server draining")
 
-// drainTick starts the poll a draining session uses to notice it has gone
-// idle. The ticker is released with the session (Go collects tickers
-// nobody references).
-func drainTick() <-chan time.Time { return time.NewTicker(drainPoll).C }
-
-// drainEnd tells the client the server is going away (RFC 959 421).
-func (s *session) drainEnd() error {
-	s.send(NewReply(421, "Service closing control connection, server shutting down."))
-	return errDraining
-}

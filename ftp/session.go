@@ -79,6 +79,9 @@ type session struct {
 	idle     time.Duration
 	dataWait time.Duration
 
+	// ctl serialises the two control loops: everything below it up to mu,
+	// and every write to client or backend, is touched only under ctl.
+	ctl      sync.Mutex
 	queue    []pending
 	epsvAll  bool
 	lastCode int
@@ -95,147 +98,137 @@ type session struct {
 
 	down, up  int64 // written by data goroutines under mu
 	transfers int
-}
 
-type clientMsg struct {
-	line []byte
-	err  error
-	// upgrade is set for AUTH lines: the reader waits on it for the
-	// connection to read from next (the TLS one, or the same after a
-	// refusal), because the handshake must not race with its reads.
-	upgrade chan net.Conn
-}
-
-type backendMsg struct {
-	r   Reply
-	err error
+	cancel  context.CancelFunc
+	endOnce sync.Once
+	endErr  error // why the session ended; set once by end
 }
 
 // run relays the control channel until the session ends and then tears
-// down everything the session owns.
+// down everything the session owns. The calling goroutine reads the
+// client; one more goroutine reads the realserver. An idle session holds
+// just these two goroutines and their 512-byte read buffers.
 func (s *session) run(ctx context.Context, greeting *Reply) error {
 	ctx, cancel := context.WithCancel(ctx)
+	s.ctl.Lock()
+	s.cancel = cancel
+	s.ctl.Unlock()
 	defer func() {
-		cancel()
+		s.cancel()
 		s.client.Close()
 		s.backend.Close()
 		s.wg.Wait()
 	}()
 	context.AfterFunc(ctx, func() {
+		s.ctl.Lock()
+		if s.endErr == nil { // the server is stopping, not the session
+			s.send(NewReply(421, "Service closing control connection."))
+		}
+		s.ctl.Unlock()
 		s.client.Close()
 		s.backend.Close()
 	})
 
-	if greeting != nil { // read during the realserver's TLS setup
-		if err := s.send(*greeting); err != nil {
+	s.ctl.Lock()
+	err := s.send(*greeting)
+	s.ctl.Unlock()
+	if err != nil {
+		return err
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.end(s.readBackend(ctx))
+	}()
+	s.end(s.readClient(ctx))
+	s.wg.Wait()
+	if s.endErr == errQuit {
+		return nil
+	}
+	return s.endErr
+}
+
+// end records why the session ends (the first reason wins) and stops it.
+func (s *session) end(err error) {
+	s.endOnce.Do(func() {
+		if err == nil {
+			err = errQuit
+		}
+		s.ctl.Lock()
+		s.endErr = err
+		s.ctl.Unlock()
+	})
+	s.cancel()
+}
+
+// errQuit ends a session that ended by QUIT.
+var errQuit = errors.New("quit")
+
+// readClient reads and handles client commands until the session ends.
+// With no command for the idle timeout and no transfer running, the
+// session is closed (421).
+func (s *session) readClient(ctx context.Context) error {
+	br := bufio.NewReaderSize(s.client, readBuffer)
+	for {
+		s.client.SetReadDeadline(time.Now().Add(s.idle))
+		line, err := ReadLine(br, s.maxLine)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				if s.active.Load() > 0 {
+					continue
+				}
+				s.ctl.Lock()
+				s.send(NewReply(421, "Idle timeout, closing control connection."))
+				s.ctl.Unlock()
+				return errors.New("idle timeout")
+			}
+			s.ctl.Lock()
+			defer s.ctl.Unlock()
+			return s.clientError(err)
+		}
+		s.ctl.Lock()
+		if cmd := ParseCommand(line); cmd.Verb == "AUTH" {
+			var upgraded bool
+			upgraded, err = s.auth(ctx, cmd)
+			if upgraded {
+				br.Reset(s.client) // nothing is buffered: the client waited for 234
+			}
+		} else {
+			err = s.command(ctx, line)
+		}
+		s.ctl.Unlock()
+		if err != nil {
 			return err
 		}
 	}
-	cmds := make(chan clientMsg)
-	replies := make(chan backendMsg)
-	go s.readClient(ctx, s.client, cmds)
-	go s.readBackend(ctx, replies)
-
-	idle := time.NewTimer(s.idle)
-	defer idle.Stop()
-	drain, drainTk := s.drainChan(), (<-chan time.Time)(nil) // see registry.go
-	for {
-		select {
-		case <-ctx.Done():
-			s.send(NewReply(421, "Service closing control connection."))
-			return ctx.Err()
-		case <-drain:
-			drain, drainTk = nil, drainTick()
-			if s.drainIdle() {
-				return s.drainEnd()
-			}
-		case <-drainTk:
-			if s.drainIdle() {
-				return s.drainEnd()
-			}
-		case <-idle.C:
-			if s.active.Load() > 0 {
-				idle.Reset(s.idle)
-				continue
-			}
-			s.send(NewReply(421, "Idle timeout, closing control connection."))
-			return errors.New("idle timeout")
-		case m := <-cmds:
-			idle.Reset(s.idle)
-			if m.err != nil {
-				return s.clientError(m.err)
-			}
-			if m.upgrade != nil {
-				if err := s.auth(ctx, m); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := s.command(ctx, m.line); err != nil {
-				return err
-			}
-		case m := <-replies:
-			if m.err != nil {
-				return s.backendError(m.err)
-			}
-			done, err := s.reply(ctx, m.r)
-			if err != nil || done {
-				return err
-			}
-		}
-	}
 }
 
-// readClient feeds client lines to the run loop until an error, which it
-// passes on last.
-func (s *session) readClient(ctx context.Context, c net.Conn, out chan<- clientMsg) {
-	br := bufio.NewReaderSize(c, readBuffer)
-	for {
-		line, err := ReadLine(br, s.maxLine)
-		m := clientMsg{line: line, err: err}
-		if err == nil && isAUTH(line) {
-			m.upgrade = make(chan net.Conn, 1)
-		}
-		select {
-		case out <- m:
-		case <-ctx.Done():
-			return
-		}
-		if err != nil {
-			return
-		}
-		if m.upgrade != nil {
-			select {
-			case next := <-m.upgrade:
-				if next != c {
-					c = next
-					br.Reset(c) // nothing is buffered: the client waits for 234
-				}
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
-
-// isAUTH reports an AUTH command line, whatever its case.
-func isAUTH(line []byte) bool {
-	return ParseCommand(line).Verb == "AUTH"
-}
-
-// readBackend feeds realserver replies to the run loop until an error.
-func (s *session) readBackend(ctx context.Context, out chan<- backendMsg) {
+// readBackend reads and handles realserver replies until the session ends.
+func (s *session) readBackend(ctx context.Context) error {
 	br := bufio.NewReaderSize(s.backend, readBuffer)
 	maxLine := max(s.maxLine, 8192)
 	for {
 		r, err := ReadReply(br, maxLine, maxReplyLines)
-		select {
-		case out <- backendMsg{r, err}:
-		case <-ctx.Done():
-			return
+		if ctx.Err() != nil {
+			return ctx.Err()
 		}
+		s.ctl.Lock()
 		if err != nil {
-			return
+			err = s.backendError(err)
+			s.ctl.Unlock()
+			return err
+		}
+		done, err := s.reply(ctx, r)
+		s.ctl.Unlock()
+		if err != nil {
+			return err
+		}
+		if done {
+			return errQuit
 		}
 	}
 }
@@ -336,27 +329,25 @@ func (s *session) command(ctx context.Context, line []byte) error {
 }
 
 // auth answers an AUTH command and, when accepted, runs the handshake
-// before the reader goes on (RFC 4217 §4).
-func (s *session) auth(ctx context.Context, m clientMsg) error {
-	cmd := ParseCommand(m.line)
+// (RFC 4217 §4); upgraded reports that s.client is now the TLS connection.
+func (s *session) auth(ctx context.Context, cmd Command) (upgraded bool, err error) {
+	s.log.Debug("command", "cmd", cmd.LogString())
 	r, upgrade := s.security(cmd)
 	if upgrade && len(s.queue) > 0 {
 		r, upgrade = NewReply(503, "AUTH while other commands are pending; send it alone."), false
 	}
 	if err := s.answer(r); err != nil || !upgrade {
-		m.upgrade <- s.client
-		return err
+		return false, err
 	}
 	tc, err := s.h.clientHandshake(ctx, s.client)
 	if err != nil {
-		return fmt.Errorf("TLS handshake: %w", err)
+		return false, fmt.Errorf("TLS handshake: %w", err)
 	}
 	s.client = tc
 	s.tlsOn = true
 	s.markTLS()
 	s.log.Debug("control connection under TLS", "version", tls.VersionName(tc.ConnectionState().Version))
-	m.upgrade <- tc
-	return nil
+	return true, nil
 }
 
 // askPassive asks the realserver for a passive port: PASV, or EPSV for an
