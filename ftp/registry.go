@@ -287,4 +287,3 @@ func (s *session) markTLS() {
 
 // errDraining ends a session closed by a drain.
 var errDraining = errors.New("server draining")
-
