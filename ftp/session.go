@@ -85,6 +85,9 @@ type session struct {
 	queue    []pending
 	epsvAll  bool
 	lastCode int
+	ctx       context.Context // the session's, for the realserver reader
+	bkReader  *bufio.Reader   // the realserver's replies; kept across readers
+	bkReading bool            // a goroutine is reading bkReader
 	tlsOn    bool // the client's control connection is under TLS
 	pbsz     bool
 	prot     byte // 'C' or 'P' (RFC 2228 §3 PROT)
@@ -130,16 +133,13 @@ func (s *session) run(ctx context.Context, greeting *Reply) error {
 	})
 
 	s.ctl.Lock()
+	s.ctx = ctx
+	s.bkReader = bufio.NewReaderSize(s.backend, readBuffer)
 	err := s.send(*greeting)
 	s.ctl.Unlock()
 	if err != nil {
 		return err
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.end(s.readBackend(ctx))
-	}()
 	s.end(s.readClient(ctx))
 	s.wg.Wait()
 	if s.endErr == errQuit {
@@ -207,12 +207,16 @@ func (s *session) readClient(ctx context.Context) error {
 	}
 }
 
-// readBackend reads and handles realserver replies until the session ends.
+// readBackend reads and handles realserver replies while any are owed.
+// A realserver speaks only when spoken to, so an idle session needs no
+// goroutine on its side: forward starts one with the first command, and it
+// stops when every command has its final reply. Whatever a realserver says
+// unasked in between (a 421 before it closes) is read with the next
+// command's reply and relayed then.
 func (s *session) readBackend(ctx context.Context) error {
-	br := bufio.NewReaderSize(s.backend, readBuffer)
 	maxLine := max(s.maxLine, 8192)
 	for {
-		r, err := ReadReply(br, maxLine, maxReplyLines)
+		r, err := ReadReply(s.bkReader, maxLine, maxReplyLines)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
@@ -223,14 +227,35 @@ func (s *session) readBackend(ctx context.Context) error {
 			return err
 		}
 		done, err := s.reply(ctx, r)
-		s.ctl.Unlock()
-		if err != nil {
-			return err
+		idle := err == nil && !done && len(s.queue) == 0
+		if idle {
+			s.bkReading = false
 		}
-		if done {
+		s.ctl.Unlock()
+		switch {
+		case err != nil:
+			return err
+		case done:
 			return errQuit
+		case idle:
+			return nil
 		}
 	}
+}
+
+// readBackendAsync starts readBackend unless it runs. Called with ctl held.
+func (s *session) readBackendAsync() {
+	if s.bkReading {
+		return
+	}
+	s.bkReading = true
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		if err := s.readBackend(s.ctx); err != nil {
+			s.end(err)
+		}
+	}()
 }
 
 func (s *session) clientError(err error) error {
@@ -264,11 +289,16 @@ func (s *session) send(r Reply) error {
 	return err
 }
 
-// forward writes one command line to the realserver.
+// forward writes one command line to the realserver, whose reply the
+// realserver reader then waits for. Called with ctl held, after the
+// command's pending entry is queued.
 func (s *session) forward(line string) error {
 	s.backend.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := s.backend.Write([]byte(line + "\r\n"))
-	return err
+	if _, err := s.backend.Write([]byte(line + "\r\n")); err != nil {
+		return err
+	}
+	s.readBackendAsync()
+	return nil
 }
 
 // answer queues a reply of algd's own behind the replies still owed by the
