@@ -38,7 +38,7 @@ func dialC(t *testing.T, addr netip.AddrPort) *ftpc.Client {
 // mode the configured source port (control-1).
 func TestAllModes(t *testing.T) {
 	servers := startFTPServers(t, 2)
-	px := startProxy(t, servers, proxyOpts{first: 61500, last: 61599, port: 2190})
+	px := startProxy(t, servers, proxyOpts{first: 61500, last: 61599, port: 2290})
 	vip := netip.MustParseAddr(vipIP)
 	for _, mode := range []ftpc.Mode{ftpc.PASV, ftpc.EPSV, ftpc.PORT, ftpc.EPRT} {
 		t.Run(mode.String(), func(t *testing.T) {
@@ -64,8 +64,8 @@ func TestAllModes(t *testing.T) {
 							t.Fatalf("announced %s, want %s on 61500-61599", tr.Announced, vip)
 						}
 					default:
-						if tr.DataPeer != netip.AddrPortFrom(vip, 2189) {
-							t.Fatalf("active data came from %s, want %s:2189 (control-1)", tr.DataPeer, vip)
+						if tr.DataPeer != netip.AddrPortFrom(vip, 2289) {
+							t.Fatalf("active data came from %s, want %s:2289 (control-1)", tr.DataPeer, vip)
 						}
 					}
 				}

@@ -33,14 +33,15 @@ type ftpsServer struct {
 }
 
 // ftpsServers: vsftpd twice (require_ssl_reuse NO and YES, its default),
-// pure-ftpd (-Y 1) and proftpd (mod_tls, NoSessionReuseRequired). The
-// addresses and ranges are apart from every other suite's.
+// pure-ftpd (-Y 1) and proftpd (mod_tls with its default: session reuse
+// required). The addresses and ranges are apart from every other suite's.
 var ftpsServers = []ftpsServer{
 	{"vsftpd", peers.Vsftpd, false, netip.MustParseAddrPort("127.0.0.51:2151"), 65100, 65149, 2160, 62000, ""},
 	{"vsftpd require_ssl_reuse", peers.Vsftpd, true, netip.MustParseAddrPort("127.0.0.52:2152"), 65150, 65199, 2168, 62100,
 		"vsftpd insists on TLS session reuse on data connections and ftplib never resumes (522)"},
 	{"pure-ftpd", peers.PureFTPd, false, netip.MustParseAddrPort("127.0.0.53:2153"), 65200, 65399, 2176, 62200, ""},
-	{"proftpd", peers.ProFTPd, false, netip.MustParseAddrPort("127.0.0.54:2154"), 65400, 65449, 2184, 62300, ""},
+	{"proftpd", peers.ProFTPd, true, netip.MustParseAddrPort("127.0.0.54:2154"), 65400, 65449, 2184, 62300,
+		"proftpd's mod_tls insists on TLS session reuse on data connections by default and ftplib never resumes (425)"},
 }
 
 // ftpsIPs are the ftpd addresses the realservers' certificate names.
@@ -109,7 +110,8 @@ func TestFTPS(t *testing.T) {
 			"0 B, 1 B and 5 MiB, sha256; 227 names the VIP. curl's FTPS active mode is broken in curl 7.88 "+
 			"(`sa_addr inet_ntop() failed`) and is not run; the ftpds are not set up for implicit FTPS (— direct). "+
 			"(✗): python ftplib never resumes the TLS session on data connections, which vsftpd with `require_ssl_reuse=YES` "+
-			"refuses (522) — directly; through algd it works, since algd resumes its own session towards the ftpd.",
+			"(522) and proftpd's mod_tls by default (425) refuse — directly; through algd it works, since algd resumes "+
+			"its own session towards the ftpd and does not insist on the client's (`require_reuse = false`).",
 		[]string{"server", "client", "mode"}, cols)
 	for _, s := range ftpsServers {
 		for _, c := range ftpsClients {
@@ -268,10 +270,12 @@ func (e *ftpsEnv) runCase(t *testing.T, l ftpsLeg, c ftpsClient, op peers.Op, si
 		if res.Err == nil {
 			t.Fatalf("direct ftplib to %s succeeded, but %s", e.name, e.directFailed)
 		}
-		// vsftpd drops the data connection's TLS and answers 522; an
-		// upload may see the drop first, as an SSL error after the 150.
-		dataTLS := res.Count(150) > 0 && strings.Contains(res.Transcript, "ssl.SSL")
-		if res.Count(522) == 0 && !dataTLS {
+		// After the 150, vsftpd drops the data connection's TLS and
+		// answers 522 (an upload may see the drop first, as an SSL
+		// error); proftpd answers 425.
+		dataTLS := res.Count(150) > 0 &&
+			(res.Count(522, 425) > 0 || strings.Contains(res.Transcript, "ssl.SSL"))
+		if !dataTLS {
 			t.Fatalf("direct ftplib to %s failed, but not on the data connection's TLS: %v", e.name, res.Err)
 		}
 		t.Logf("direct: %s (recorded, not a failure)", e.directFailed)
