@@ -91,6 +91,19 @@ reloads {{.Reloads.OK}} ok, {{.Reloads.Failed}} failed{{if .Reloads.LastError}} 
 </tr>
 {{end}}</table>
 
+{{if .RTSP}}<h2>RTSP listeners</h2>
+<table class="rtsp">
+<tr><th>listener</th><th>addresses</th><th>pool</th><th>sessions</th><th>total</th><th>refused</th><th>media sessions</th><th>streams (udp + interleaved)</th><th>packets down</th><th>up</th><th>dropped</th><th>media port pairs</th></tr>
+{{range .RTSP}}<tr>
+<td>{{.Name}}</td><td>{{range $i, $a := .Addrs}}{{if $i}}, {{end}}{{$a}}{{end}}</td><td>{{.Pool}}</td>
+<td class="num">{{.Active}}</td><td class="num">{{.Conns}}</td><td class="num">{{.Refused}}</td>
+<td class="num">{{.MediaSessions}}</td><td class="num">{{.Streams}} + {{.Interleaved}}</td>
+<td class="num">{{.DownPackets}} ({{bytes .DownBytes}})</td><td class="num">{{.UpPackets}} ({{bytes .UpBytes}})</td><td class="num">{{.Dropped}}</td>
+<td class="num">{{.MediaPairs.InUse}} / {{.MediaPairs.Size}} ({{pct .MediaPairs.InUse .MediaPairs.Size}}){{if .MediaPairs.Exhaustions}}, exhausted {{.MediaPairs.Exhaustions}}×{{end}}</td>
+</tr>
+{{end}}</table>
+{{end}}
+
 <h2>Live sessions ({{len .Live}})</h2>
 {{if .Live}}<table class="sessions">
 <tr><th>session</th><th>client</th><th>realserver</th><th>mode</th><th>transfers</th><th>down</th><th>up</th><th>age</th></tr>

@@ -41,6 +41,8 @@ type Status struct {
 	MaxSessions int `json:"max_sessions"`
 	// Listeners are the [[ftp]] listeners, in configuration order.
 	Listeners []Listener `json:"listeners"`
+	// RTSP are the [[rtsp]] listeners, in configuration order.
+	RTSP []RTSPListener `json:"rtsp,omitempty"`
 	// Pools are the realserver pools, in configuration order.
 	Pools []Pool `json:"pools"`
 	// Live are the live sessions, oldest first.

@@ -64,6 +64,13 @@ func WriteText(w io.Writer, st Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%d/%d\t%d\t%d\n", l.Name, l.Pool, k.Active, k.Sessions, k.Refused,
 			k.DataConns, humanBytes(k.BytesDown), humanBytes(k.BytesUp), l.PortsInUse, l.PortsSize, k.Theft, k.Bounce)
 	}
+	if len(st.RTSP) > 0 {
+		fmt.Fprintf(tw, "\nrtsp listener\tpool\tsessions\ttotal\trefused\tmedia\tstreams\tpackets down\tup\tdropped\tmedia pairs\n")
+		for _, l := range st.RTSP {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d+%d\t%d\t%d\t%d\t%d/%d\n", l.Name, l.Pool, l.Active, l.Conns, l.Refused,
+				l.MediaSessions, l.Streams, l.Interleaved, l.DownPackets, l.UpPackets, l.Dropped, l.MediaPairs.InUse, l.MediaPairs.Size)
+		}
+	}
 	fmt.Fprintf(tw, "\nsession\tclient\trealserver\tmode\ttransfers\tdown\tup\tage\n")
 	for _, s := range st.Live {
 		mode := "FTP"

@@ -5,11 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 )
 
 // Relay sizing. A batch is what one recvmmsg/sendmmsg moves; a slot holds
@@ -18,8 +14,8 @@ import (
 // arrives truncated (MSG_TRUNC) and is dropped and counted, never relayed
 // cut.
 const (
-	udpBatch    = 16
-	udpSlotSize = 2048
+	udpBatchSize = 16
+	udpSlotSize  = 2048
 )
 
 // UDPLeg is one side of a media relay: the pair algd owns on that side and
@@ -104,68 +100,50 @@ func (r *UDPRelay) Close() {
 // alive this way.
 func (r *UDPRelay) LastUp() time.Time { return time.Unix(0, r.lastUp.Load()) }
 
-// batchConn is the batch I/O of golang.org/x/net's ipv4 and ipv6 packet
-// conns (their Message types are one type).
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
-func newBatchConn(c *net.UDPConn) batchConn {
-	if la, ok := c.LocalAddr().(*net.UDPAddr); ok && la.IP.To4() == nil {
-		return ipv6.NewPacketConn(c)
-	}
-	return ipv4.NewPacketConn(c)
+// udpBatchIO is one direction's batch I/O (udpbatch_linux.go: recvmmsg
+// and sendmmsg without an allocation per datagram; udpbatch_other.go:
+// golang.org/x/net). read fills slots; datagram returns slot i of the last
+// read; queue makes slot i message k of the next write; write sends
+// messages off..k-1 to the destination and returns how many went.
+type udpBatchIO interface {
+	read() (int, error)
+	datagram(i int) (data []byte, from netip.AddrPort, truncated bool)
+	queue(k, i int)
+	queued(k int) int
+	write(off, k int) (int, error)
 }
 
 // pump relays what arrives on in from want to dst through out until in is
 // closed.
 func (r *UDPRelay) pump(in *net.UDPConn, want netip.AddrPort, out *net.UDPConn, dst netip.AddrPort, up bool) {
-	rb, wb := newBatchConn(in), newBatchConn(out)
-	buf := make([]byte, udpBatch*udpSlotSize)
-	rms := make([]ipv4.Message, udpBatch)
-	wms := make([]ipv4.Message, udpBatch)
-	bufs := make([][]byte, 2*udpBatch)
-	for i := range rms {
-		rms[i].Buffers = bufs[2*i : 2*i+1 : 2*i+1]
-		rms[i].Buffers[0] = buf[i*udpSlotSize : (i+1)*udpSlotSize]
-		wms[i].Buffers = bufs[2*i+1 : 2*i+2 : 2*i+2]
+	bio, err := newUDPBatch(in, out, dst)
+	if err != nil {
+		return
 	}
-	var to *net.UDPAddr
-	if dst.Port() != 0 {
-		to = net.UDPAddrFromAddrPort(dst)
-		if to.IP.To4() != nil {
-			to.IP = to.IP.To4()
-		}
-	}
-	for i := range wms {
-		wms[i].Addr = to
-	}
+	canSend := dst.Port() != 0
 	st := &r.Stats
 	for {
-		n, err := rb.ReadBatch(rms, 0)
-		if err != nil {
-			if n == 0 {
-				return // closed: the relay is ending
-			}
+		n, err := bio.read()
+		if err != nil && n == 0 {
+			return // closed: the relay is ending
 		}
 		k, bytes := 0, 0
 		for i := range n {
-			m := &rms[i]
-			if to == nil || m.Flags&syscall.MSG_TRUNC != 0 || !fromPeer(m.Addr, want) {
+			data, from, trunc := bio.datagram(i)
+			if !canSend || trunc || !fromPeer(from, want) {
 				continue
 			}
-			wms[k].Buffers[0] = m.Buffers[0][:m.N]
+			bio.queue(k, i)
 			k++
-			bytes += m.N
+			bytes += len(data)
 		}
 		dropped := n - k
 		for off := 0; off < k; {
-			w, err := wb.WriteBatch(wms[off:k], 0)
+			w, err := bio.write(off, k)
 			if err != nil || w == 0 {
 				dropped += k - off
 				for i := off; i < k; i++ {
-					bytes -= len(wms[i].Buffers[0])
+					bytes -= bio.queued(i)
 				}
 				k = off
 				break
@@ -200,16 +178,11 @@ func (r *UDPRelay) pump(in *net.UDPConn, want netip.AddrPort, out *net.UDPConn, 
 	}
 }
 
-// fromPeer reports whether a datagram's source is want (any port of
-// want's address when want's port is 0).
-func fromPeer(a net.Addr, want netip.AddrPort) bool {
-	ua, ok := a.(*net.UDPAddr)
-	if !ok {
+// fromPeer reports whether a datagram's source (unmapped) is want (any
+// port of want's address when want's port is 0).
+func fromPeer(from, want netip.AddrPort) bool {
+	if from.Addr() != want.Addr() {
 		return false
 	}
-	ap := ua.AddrPort()
-	if ap.Addr().Unmap() != want.Addr() {
-		return false
-	}
-	return want.Port() == 0 || ap.Port() == want.Port()
+	return want.Port() == 0 || from.Port() == want.Port()
 }

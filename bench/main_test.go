@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/algd/algd/bench/stats"
 	"github.com/algd/algd/tests/peers"
@@ -22,16 +23,19 @@ var (
 	flagRounds    = flag.Int("rounds", 3, "rounds of each scenario; contenders alternate within a round")
 	flagSizeMiB   = flag.Int("size", 1024, "scenario 1: file size in MiB")
 	flagShortDur  = flag.Duration("short-duration", 0, "scenario 2: duration of one run (default 8s)")
-	flagScenarios = flag.String("scenarios", "1,2,3,4", "scenarios to run")
+	flagScenarios = flag.String("scenarios", "1,2,3,4,5", "scenarios to run")
 	flagSteps     = flag.String("idle-steps", "1000,4000,8000", "scenario 3: idle session counts")
 	flagXfers     = flag.Int("xfers", 500, "scenario 4: concurrent 1 MiB transfers")
 	flagOut       = flag.String("out", "", "also write the report (markdown) to this file")
 	flagPerf      = flag.String("perf", "", "record perf profiles of algd (first round) into this directory")
+	flagRTPDur    = flag.Duration("rtp-duration", 4*time.Second, "scenario 5: measured window of one run")
+	flagRTPRate   = flag.Int("rtp-rate", 400000, "scenario 5: offered packets per second")
 )
 
 // env is what every scenario shares.
 type env struct {
 	algd, ftpload string
+	naive, udpgen string // scenario 5: bench/cmd/naiverelay and bench/cmd/udpload
 	dir           string // local files (the upload source)
 	big           string // local path of the scenario 1 file
 	bigSize       int64
@@ -45,7 +49,8 @@ type env struct {
 
 // TestBench runs the scenarios and prints the report.
 func TestBench(t *testing.T) {
-	e := &env{algd: os.Getenv("ALGD_BIN"), ftpload: os.Getenv("FTPLOAD_BIN"), dir: t.TempDir(), results: newResults()}
+	e := &env{algd: os.Getenv("ALGD_BIN"), ftpload: os.Getenv("FTPLOAD_BIN"), dir: t.TempDir(), results: newResults(),
+		naive: os.Getenv("NAIVERELAY_BIN"), udpgen: os.Getenv("UDPLOAD_BIN")}
 	if e.algd == "" || e.ftpload == "" {
 		t.Fatal("ALGD_BIN and FTPLOAD_BIN must name the built binaries: use bench/run")
 	}
@@ -67,6 +72,12 @@ func TestBench(t *testing.T) {
 	}
 	if scen["3"] {
 		e.scenario3(t)
+	}
+	if scen["5"] {
+		if e.naive == "" || e.udpgen == "" {
+			t.Fatal("NAIVERELAY_BIN and UDPLOAD_BIN must name the built binaries: use bench/run")
+		}
+		e.scenario5(t)
 	}
 	report := e.results.markdown(e)
 	fmt.Println(report)

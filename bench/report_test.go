@@ -40,16 +40,21 @@ var titles = map[string]string{
 	"2": "Scenario 2: short sessions, 50 concurrent clients (connect, banner, login, PASV, RETR 1 KiB, QUIT)",
 	"3": "Scenario 3: idle logged-in control sessions (ftpserverlib backend)",
 	"4": "Scenario 4: concurrent 1 MiB downloads, each checked by SHA-256",
+	"5": "Scenario 5: RTSP media relay, 1200-byte RTP datagrams offered above what the relays move (paced, -rtp-rate), relay pinned to core 1, load on core 0",
 }
 
 // markdown renders every scenario's table, then the targets.
 func (r *results) markdown(e *env) string {
 	var b strings.Builder
-	for _, s := range []string{"1", "2", "3", "4"} {
+	for _, s := range []string{"1", "2", "3", "4", "5"} {
 		if len(r.order[s]) == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "### %s\n\nmedian (min–max) over %d rounds; ratio = median / median of the reference (direct; routed for nft)\n\n", titles[s], *flagRounds)
+		refName := "direct; routed for nft"
+		if s == "5" {
+			refName = "naive"
+		}
+		fmt.Fprintf(&b, "### %s\n\nmedian (min–max) over %d rounds; ratio = median / median of the reference (%s)\n\n", titles[s], *flagRounds, refName)
 		b.WriteString("| metric |")
 		for _, c := range r.cons[s] {
 			fmt.Fprintf(&b, " %s |", c)
@@ -63,10 +68,14 @@ func (r *results) markdown(e *env) string {
 				fmt.Fprintf(&b, " %s |", r.get(s, m, c).Format(verb(m)))
 			}
 			b.WriteString("\n")
-			if strings.HasSuffix(m, "MiB/s") || m == "sessions/s" {
+			if strings.HasSuffix(m, "MiB/s") || m == "sessions/s" || strings.HasSuffix(m, "pkt/s") {
 				fmt.Fprintf(&b, "| ↳ ratio |")
 				for _, c := range r.cons[s] {
-					if x := stats.Ratio(r.get(s, m, c), r.get(s, m, ref(c))); x > 0 {
+					rc := ref(c)
+					if s == "5" {
+						rc = "naive"
+					}
+					if x := stats.Ratio(r.get(s, m, c), r.get(s, m, rc)); x > 0 {
 						fmt.Fprintf(&b, " %.2f |", x)
 					} else {
 						b.WriteString(" – |")
@@ -88,6 +97,8 @@ func verb(metric string) string {
 	switch {
 	case strings.Contains(metric, "CPU"), strings.Contains(metric, "RSS"):
 		return "%.2f"
+	case strings.Contains(metric, "kpkt/s"):
+		return "%.1f"
 	}
 	return "%.0f"
 }
@@ -134,6 +145,13 @@ func (r *results) targets() string {
 			sum += v
 		}
 		line("4: algd zero failed or corrupt transfers (total over rounds)", sum, sum == 0, "%.0f")
+	}
+	for _, n := range []string{"1", "4"} {
+		m := n + " streams: kpkt/s"
+		if r.get("5", m, "algd") != nil {
+			x := stats.Ratio(r.get("5", m, "algd"), r.get("5", m, "naive"))
+			line("5 "+n+" streams: algd pkt/s ≥ 2 × naive relay", x, x >= 2, "%.2f")
+		}
 	}
 	return b.String()
 }

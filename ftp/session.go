@@ -295,7 +295,12 @@ func (s *session) send(r Reply) error {
 func (s *session) forward(line string) error {
 	s.backend.SetWriteDeadline(time.Now().Add(writeTimeout))
 	if _, err := s.backend.Write([]byte(line + "\r\n")); err != nil {
-		return err
+		// The realserver is gone (killed mid-transfer, say): the client
+		// still gets a reply before the session ends.
+		if s.lastCode != 421 {
+			s.send(NewReply(421, "Service not available, the server closed the connection."))
+		}
+		return fmt.Errorf("realserver: %w", err)
 	}
 	s.readBackendAsync()
 	return nil

@@ -271,3 +271,4 @@ func TestWrongPASVAddress(t *testing.T) {
 		t.Fatalf("announced %s", tr.Announced)
 	}
 }
+

@@ -2,8 +2,11 @@ package tests
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/tests/ftpc"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -158,5 +161,93 @@ func TestFailoverOnGreeting(t *testing.T) {
 	s := rawDial(t, clientIP, broken.addr)
 	if r := s.reply(); !strings.HasPrefix(r, "421 Too many users") {
 		t.Fatalf("with no working realserver: %q, want the realserver's 421", r)
+	}
+}
+
+// dyingFTPD is a realserver that dies in the middle of every upload: it
+// answers PASV with a real data listener, STOR with 150, reads 256 KiB of
+// the file and then resets both its data and its control connection, as a
+// killed ftpd's kernel does.
+func dyingFTPD(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.33:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte("220 mortal\r\n"))
+				r := bufio.NewReader(c)
+				var dl net.Listener
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+					switch strings.ToUpper(verb) {
+					case "USER":
+						c.Write([]byte("331 password\r\n"))
+					case "PASS":
+						c.Write([]byte("230 in\r\n"))
+					case "PASV":
+						dl, err = net.Listen("tcp", "127.0.0.33:0")
+						if err != nil {
+							return
+						}
+						p := dl.Addr().(*net.TCPAddr).Port
+						fmt.Fprintf(c, "227 Entering Passive Mode (127,0,0,33,%d,%d)\r\n", p>>8, p&255)
+					case "STOR":
+						c.Write([]byte("150 go ahead\r\n"))
+						d, err := dl.Accept()
+						dl.Close()
+						if err != nil {
+							return
+						}
+						io.CopyN(io.Discard, d, 256<<10)
+						d.(*net.TCPConn).SetLinger(0)
+						d.Close()
+						c.(*net.TCPConn).SetLinger(0)
+						return // c is closed (reset) by the defer
+					default:
+						c.Write([]byte("200 ok\r\n"))
+					}
+				}
+			}()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// TestRealserverDiesDuringUpload: whatever the mode, a client whose
+// realserver dies mid-upload gets a reply on its control connection (421),
+// never a bare close.
+func TestRealserverDiesDuringUpload(t *testing.T) {
+	for _, mode := range []ftpc.Mode{ftpc.PASV, ftpc.EPSV, ftpc.PORT, ftpc.EPRT} {
+		t.Run(mode.String(), func(t *testing.T) {
+			px := startProxyAddrs(t, []netip.AddrPort{dyingFTPD(t)},
+				proxyOpts{first: 61560, last: 61569, health: conf.Health{Kind: "none"}})
+			c := dialC(t, px.addr)
+			tr, err := c.Stor(mode, "doomed", randomBytes(8<<20))
+			if err == nil {
+				t.Fatal("the upload succeeded although the realserver died")
+			}
+			// ftpc reads the control reply after a failed data write, as
+			// real clients do: it is in tr.Final (or the error itself).
+			var re *ftpc.ReplyError
+			if errors.As(err, &re) && re.Reply.Code == 421 {
+				return
+			}
+			if tr.Final.Code != 421 {
+				t.Fatalf("upload failed with %v; the control connection then said %q; want 421", err, tr.Final)
+			}
+		})
 	}
 }

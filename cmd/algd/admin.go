@@ -18,6 +18,8 @@ import (
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/ftp"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // startAdmin binds [admin] listen, if set, and serves the admin endpoints
@@ -34,7 +36,9 @@ func (d *daemon) startAdmin(ctx context.Context) error {
 		return fmt.Errorf("admin listen %s: %w", addr, err)
 	}
 	d.log.Info("admin listening", "addr", ln.Addr().String())
-	srv := &admin.Server{Source: admin.SourceFunc(d.status), Logger: d.log.With("component", "admin")}
+	src := admin.SourceFunc(d.status)
+	srv := &admin.Server{Source: src, Logger: d.log.With("component", "admin"),
+		Collectors: []prometheus.Collector{admin.NewRTSPCollector(src)}}
 	go func() {
 		if err := srv.Serve(ctx, ln); err != nil {
 			d.log.Error("admin listener failed", "err", err)
@@ -86,6 +90,7 @@ func (d *daemon) status() admin.Status {
 		}
 		st.Pools = append(st.Pools, p)
 	}
+	st.RTSP = d.rtspStatus() // rtspstatus.go
 	d.mu.Unlock()
 	for _, s := range d.registry.Sessions() {
 		st.Live = append(st.Live, admin.Session{ID: s.ID, Listener: s.Listener, Client: s.Client, Realserver: s.Realserver,

@@ -44,6 +44,7 @@ type daemon struct {
 	reloads   admin.Reloads
 	wg        sync.WaitGroup // Serve and health goroutines
 	ipvs      *ipvsRun       // kernel IPVS for [[group]]s (ipvs.go); nil without groups
+	rtsp      []rtspRun      // [[rtsp]] listeners as started (rtsp.go), for status (rtspstatus.go)
 }
 
 // poolRun is one pool and the cancel of its health checks.

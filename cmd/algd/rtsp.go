@@ -53,6 +53,7 @@ func (d *daemon) startRTSP(ctx context.Context, cfg *conf.Config) error {
 			}
 			all = append(all, bound{ln, h})
 		}
+		d.rtsp = append(d.rtsp, rtspRun{cfg: rc, h: h})
 	}
 	for _, b := range all {
 		srv := &alg.Server{Handler: b.h, Logger: d.log}

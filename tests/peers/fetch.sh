@@ -19,7 +19,9 @@ mkdir -p "$cache/debs"
 # Tools the suites run, plus the libraries the unpacked ftpds need at run
 # time (from the Depends of vsftpd, pure-ftpd, proftpd-core and
 # proftpd-mod-crypto in Debian 12).
-tools=(lftp curl nftables iproute2 python3 coreutils procps ffmpeg chromium)
+tools=(lftp curl nftables iproute2 python3 coreutils procps ffmpeg chromium
+	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+	gstreamer1.0-plugins-good gstreamer1.0-tools)
 libs=(libc6 libcap2 libpam0g libpam-modules libssl3 libwrap0 libsodium23
 	libcrypt1 libacl1 libhiredis0.14 libidn2-0 libmemcached11
 	libmemcachedutil2 libncursesw6 libpcre2-8-0 libpcre2-posix3 libtinfo6

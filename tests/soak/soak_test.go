@@ -465,19 +465,29 @@ func (w *soakWorker) session() {
 	}
 	defer c.Close()
 	f := w.files[rand.IntN(len(w.files))]
-	follow := func(err error) error { return followUp(err, c.ReadReply) }
-	data, _, err := c.Retr(m, w.remote(f.name))
-	if !w.check(mode, f.sum, data, follow(err)) {
+	// ftpc reads the transfer's final reply even after a failed data
+	// connection (into Transfer.Final), as real clients do: use it, and
+	// read the control connection only when it has none.
+	follow := func(tr ftpc.Transfer, err error) error {
+		return followUp(err, func() (ftpc.Reply, error) {
+			if tr.Final.Code != 0 {
+				return tr.Final, nil
+			}
+			return c.ReadReply()
+		})
+	}
+	data, tr, err := c.Retr(m, w.remote(f.name))
+	if !w.check(mode, f.sum, data, follow(tr, err)) {
 		return
 	}
 	name := fmt.Sprintf("up-%d-%d.bin", w.id, w.n)
 	body := w.body()
-	_, err = c.Stor(m, w.remote(name), body)
-	if !w.check(mode, sha256.Sum256(body), body, follow(err)) {
+	tr, err = c.Stor(m, w.remote(name), body)
+	if !w.check(mode, sha256.Sum256(body), body, follow(tr, err)) {
 		return
 	}
-	data, _, err = c.Retr(m, w.remote(name))
-	w.check(mode, sha256.Sum256(body), data, follow(err))
+	data, tr, err = c.Retr(m, w.remote(name))
+	w.check(mode, sha256.Sum256(body), data, follow(tr, err))
 }
 
 // ftpsSession is session over explicit FTPS, alternating EPSV and PASV.

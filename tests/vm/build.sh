@@ -22,7 +22,7 @@ mkdir -p "$CACHE/debs" "$OUT"
 KPKG=${KPKG:-$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-/{print $2; exit}')}
 KVER=${KPKG#linux-image-}
 # Modules to load in the guest; their modules.dep closure is copied.
-MODS=${MODS:-"crc32c_generic ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_mh ip_vs_fo ip_vs_ovf ipip nf_conntrack nf_nat nf_tables nft_ct nft_nat nft_masq nft_chain_nat veth"}
+MODS=${MODS:-"crc32c_generic ip_vs ip_vs_rr ip_vs_wrr ip_vs_lc ip_vs_wlc ip_vs_lblc ip_vs_lblcr ip_vs_dh ip_vs_sh ip_vs_sed ip_vs_nq ip_vs_mh ip_vs_fo ip_vs_ovf ipip nf_conntrack nf_nat nf_tables nft_ct nft_nat nft_masq nft_chain_nat veth bridge"}
 # Guest userspace (dynamically linked; libs resolved from the same debs).
 USERPKGS="busybox-static ipvsadm libnl-3-200 libnl-genl-3-200 libpopt0
  nftables libnftables1 libnftnl11 libjansson4 libedit2 libgmp10 libxtables12 libmnl0 libbsd0 libmd0 libtinfo6

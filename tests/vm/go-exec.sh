@@ -5,8 +5,12 @@
 #   CGO_ENABLED=0 go test -tags ipvsvm -exec "$PWD/tests/vm/go-exec.sh" ./pool/ipvs
 HERE=$(cd "$(dirname "$0")" && pwd)
 log=$(mktemp /tmp/ipvsvm-exec.XXXXXX)
-trap 'rm -f "$log"' EXIT
-QUIET=1 LOG=$log "$HERE/run.sh" "$@"
+bin=$(mktemp -d /tmp/ipvsvm-algd.XXXXXX)
+trap 'rm -rf "$log" "$bin"' EXIT
+# The scale-out test runs algd itself in the guest's namespaces: a static
+# build of this tree's cmd/algd goes in as /algd.
+( cd "$HERE/../.." && CGO_ENABLED=0 go build -o "$bin/algd" ./cmd/algd ) || { echo "ipvsvm: go build ./cmd/algd failed" >&2; exit 1; }
+EXTRA="$bin/algd" QUIET=1 LOG=$log "$HERE/run.sh" "$@"
 out=$(tr -d '\r' < "$log")
 rc=$(sed -n 's/^IPVSVM-TEST-END rc=\([0-9]*\).*/\1/p' <<<"$out")
 if [ -z "$rc" ]; then

@@ -25,7 +25,7 @@ trap finish EXIT
 echo "IPVSVM-BOOT uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$(uname -r)"
 # libcrc32c only soft-depends on crc32c, which busybox modprobe ignores:
 # load crc32c_generic first.
-for m in crc32c_generic ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh ip_vs_wlc nf_conntrack nf_tables veth ipip; do
+for m in crc32c_generic ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh ip_vs_wlc nf_conntrack nf_tables veth bridge ipip; do
   modprobe $m || { echo "IPVSVM-STEP modprobe-$m FAIL"; fails=$((fails+1)); }
 done
 # With lo down the root namespace has no local IPv4 address, and the kernel

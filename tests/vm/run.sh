@@ -4,13 +4,14 @@
 # guest prints IPVSVM-RESULT: PASS.
 #
 #   tests/vm/run.sh path/to/static-test-binary [test args...]
-# env: MEM=256M SMP=2 TIMEOUT=300 LOG=<cache>/out/console.log QUIET=1 (no console echo)
+# env: MEM=512M SMP=2 TIMEOUT=300 LOG=<cache>/out/console.log QUIET=1 (no console echo)
+#      EXTRA="file..." more files for the guest's / (static binaries such as algd)
 # TCG only: KVM on these hosts is PVM-only and the stock kernel hangs under it.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${IPVSVM_CACHE:-$HERE/../.cache/vm}
 OUT=$CACHE/out
-MEM=${MEM:-256M}; SMP=${SMP:-2}; TIMEOUT=${TIMEOUT:-300}
+MEM=${MEM:-512M}; SMP=${SMP:-2}; TIMEOUT=${TIMEOUT:-300}
 LOG=${LOG:-$OUT/console.log}
 [ -f "$OUT/vmlinux" ] && [ -f "$OUT/base.cpio" ] || { echo "run.sh: no VM image: run tests/vm/build.sh" >&2; exit 2; }
 [ $# -ge 1 ] || { echo "usage: run.sh static-test-binary [args...]" >&2; exit 2; }
@@ -18,6 +19,7 @@ WORK=$(mktemp -d /tmp/ipvsvm.XXXXXX); trap 'rm -rf "$WORK"' EXIT
 
 bin=$1; shift
 mkdir -p "$WORK/seg"; cp "$bin" "$WORK/seg/ipvs.test"; chmod 755 "$WORK/seg/ipvs.test"
+for f in ${EXTRA:-}; do cp "$f" "$WORK/seg/"; done
 # Arguments with spaces are not kept (the guest splits on blanks).
 [ $# -ge 1 ] && echo "$*" > "$WORK/seg/ipvs.test.args"
 # The kernel unpacks concatenated cpio archives in order (base.cpio is

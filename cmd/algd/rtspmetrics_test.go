@@ -1,0 +1,251 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/algd/algd/admin"
+)
+
+// rtspSource is a gortsplib realserver playing "/stream", an H.264
+// medium with one RTP packet every 5 ms.
+type rtspSource struct {
+	srv    *gortsplib.Server
+	stream *gortsplib.ServerStream
+	medi   *description.Media
+}
+
+func startRTSPSource(t *testing.T, ip string, udpPort int) netip.AddrPort {
+	t.Helper()
+	s := &rtspSource{medi: &description.Media{Type: description.MediaTypeVideo,
+		Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}}}}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: ip + ":0",
+		UDPRTPAddress:  net.JoinHostPort(ip, strconv.Itoa(udpPort)),
+		UDPRTCPAddress: net.JoinHostPort(ip, strconv.Itoa(udpPort+1))}
+	if err := s.srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	s.stream = &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{s.medi}}}
+	if err := s.stream.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for i := uint16(0); ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			s.stream.WritePacketRTP(s.medi, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96,
+				SequenceNumber: i, Timestamp: uint32(i) * 450, SSRC: 0x1234, Marker: true}, Payload: make([]byte, 100)})
+		}
+	}()
+	t.Cleanup(func() {
+		close(stop)
+		<-done
+		s.stream.Close()
+		s.srv.Close()
+	})
+	return s.srv.NetListener().Addr().(*net.TCPAddr).AddrPort()
+}
+
+// OnDescribe serves "/stream".
+func (s *rtspSource) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Path != "/stream" {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, s.stream, nil
+}
+
+// OnSetup sets up "/stream".
+func (s *rtspSource) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Path != "/stream" {
+		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, s.stream, nil
+}
+
+// OnPlay says yes.
+func (s *rtspSource) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// scrape reads /metrics and returns the value of each sample, keyed by
+// its line's name and labels as printed ("name{a=\"x\",b=\"y\"}").
+func scrape(t *testing.T, addr string) map[string]float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string]float64)
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		v, err := strconv.ParseFloat(line[i+1:], 64)
+		if err != nil {
+			t.Fatalf("metrics line %q: %v", line, err)
+		}
+		out[line[:i]] = v
+	}
+	return out
+}
+
+// TestRTSPMetrics plays a stream through algd's RTSP listener, UDP
+// forced and interleaved, and finds what it relayed in /metrics
+// (algd_rtsp_*) and /status.
+func TestRTSPMetrics(t *testing.T) {
+	const vip = "127.0.0.61"
+	rs := startRTSPSource(t, "127.0.0.62", 64100)
+	ctl := fmt.Sprintf("%s:%d", vip, freePort(t, vip))
+	r := startDaemon(t, fmt.Sprintf(`
+[[pool]]
+name = "media"
+scheduler = "rr"
+health = { kind = "none" }
+  [[pool.realservers]]
+  address = %q
+
+[[rtsp]]
+name = "cams"
+listen = [%q]
+pool = "media"
+advertise = %q
+media_ports = "64110-64129"
+backend_source = %q
+backend_media_ports = "64130-64149"
+
+[admin]
+listen = "ADMIN"
+`, rs.String(), ctl, vip, vip))
+
+	const l = `listener="cams"`
+	for _, tc := range []struct {
+		name  string
+		proto gortsplib.Protocol
+		// want are counters that must have grown by at least min.
+		want map[string]float64
+		// now are gauges that must be at least min.
+		now map[string]float64
+		// same are samples that must not change.
+		same []string
+	}{
+		{"udp", gortsplib.ProtocolUDP, map[string]float64{
+			`algd_rtsp_sessions_total{` + l + `}`:                       1,
+			`algd_rtsp_streams_total{` + l + `,transport="udp"}`:        1,
+			`algd_rtsp_media_packets_total{direction="down",` + l + `}`: 50,
+			`algd_rtsp_media_bytes_total{direction="down",` + l + `}`:   50 * 100,
+			`algd_rtsp_media_packets_total{direction="up",` + l + `}`:   1, // the client's punch packets
+		}, map[string]float64{
+			`algd_rtsp_media_pairs_in_use{` + l + `,side="client"}`:  1,
+			`algd_rtsp_media_pairs_in_use{` + l + `,side="backend"}`: 1,
+			`algd_rtsp_media_pairs{` + l + `,side="client"}`:         10,
+			`algd_rtsp_media_pairs{` + l + `,side="backend"}`:        10,
+			`algd_rtsp_media_sessions{` + l + `}`:                    1,
+			`algd_rtsp_sessions_active{` + l + `}`:                   1,
+		}, []string{`algd_rtsp_streams_total{` + l + `,transport="interleaved"}`}},
+		{"tcp interleaved", gortsplib.ProtocolTCP, map[string]float64{
+			`algd_rtsp_sessions_total{` + l + `}`:                        1,
+			`algd_rtsp_streams_total{` + l + `,transport="interleaved"}`: 1,
+		}, map[string]float64{
+			`algd_rtsp_sessions_active{` + l + `}`: 1,
+		}, []string{
+			`algd_rtsp_streams_total{` + l + `,transport="udp"}`,
+			`algd_rtsp_media_packets_total{direction="down",` + l + `}`,
+			`algd_rtsp_media_bytes_total{direction="down",` + l + `}`,
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := scrape(t, r.admin)
+			proto := tc.proto
+			c := &gortsplib.Client{Scheme: "rtsp", Host: ctl, Protocol: &proto, ReadTimeout: 5 * time.Second}
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			u, err := base.ParseURL("rtsp://" + ctl + "/stream")
+			if err != nil {
+				t.Fatal(err)
+			}
+			desc, _, err := c.Describe(u)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+				t.Fatal(err)
+			}
+			var got atomic.Int64
+			c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { got.Add(1) })
+			if _, err := c.Play(nil); err != nil {
+				t.Fatal(err)
+			}
+			for end := time.Now().Add(20 * time.Second); got.Load() < 100 && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			}
+			if got.Load() < 100 {
+				t.Fatalf("the client got %d packets through algd", got.Load())
+			}
+			after := scrape(t, r.admin)
+			for k, min := range tc.want {
+				v, ok := after[k]
+				if !ok {
+					t.Errorf("%s missing from /metrics", k)
+					continue
+				}
+				if v-before[k] < min {
+					t.Errorf("%s = %v (before %v), want it up by at least %v", k, v, before[k], min)
+				}
+			}
+			for k, min := range tc.now {
+				if v, ok := after[k]; !ok || v < min {
+					t.Errorf("%s = %v (present %v), want at least %v", k, v, ok, min)
+				}
+			}
+			for _, k := range tc.same {
+				if after[k] != before[k] {
+					t.Errorf("%s went from %v to %v, want no change over %s", k, before[k], after[k], tc.name)
+				}
+			}
+			st, err := r.status()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(st.RTSP) != 1 || st.RTSP[0].Name != "cams" || st.RTSP[0].Pool != "media" || st.RTSP[0].Active < 1 {
+				t.Errorf("/status rtsp = %+v, want listener cams on pool media with a session", st.RTSP)
+			}
+			var text strings.Builder
+			if err := admin.WriteText(&text, st); err != nil || !strings.Contains(text.String(), "cams") {
+				t.Errorf("algd status text lacks the RTSP listener (%v):\n%s", err, text.String())
+			}
+		})
+	}
+}

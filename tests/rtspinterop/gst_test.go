@@ -1,0 +1,205 @@
+//go:build interop
+
+package rtspinterop
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// debianPython is Debian's interpreter: python3-gi is installed for it
+// only, and python3 on PATH may be another build without gi.
+const debianPython = "/usr/bin/python3"
+
+// startGstServer runs testdata/gstserver.py (gst-rtsp-server through
+// python3-gi) on ip with a port of its choosing and returns its address.
+// Its media sockets bind the wildcard, as gst-rtsp-server's do by
+// default, so its RTP leaves from the address the kernel picks towards
+// algd's backend_source: on loopback that is 127.0.0.1 whatever ip is,
+// and algd drops media that does not come from the realserver's control
+// address. The server therefore runs on 127.0.0.1.
+func startGstServer(t *testing.T, ip string) netip.AddrPort {
+	t.Helper()
+	need(t, debianPython)
+	script, err := filepath.Abs(filepath.Join("testdata", "gstserver.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(debianPython, script, ip, "0")
+	var errs strings.Builder
+	cmd.Stderr = &errs
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	line := make(chan string, 1)
+	go func() {
+		s := bufio.NewScanner(out)
+		for s.Scan() {
+			if strings.HasPrefix(s.Text(), "listening ") {
+				line <- strings.TrimPrefix(s.Text(), "listening ")
+			}
+		}
+		close(line)
+	}()
+	select {
+	case port, ok := <-line:
+		if ok {
+			ap, err := netip.ParseAddrPort(ip + ":" + port)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ap
+		}
+	case <-time.After(20 * time.Second):
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	t.Fatalf("gst-rtsp-server did not start (Debian packages python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-good from tests/peers/fetch.sh): %s", errs.String())
+	return netip.AddrPort{}
+}
+
+// gstPTS finds the presentation time of a buffer in fakesink's
+// "last-message = chain ... pts: H:MM:SS.NNNNNNNNN" lines.
+var gstPTS = regexp.MustCompile(`last-message = chain .*? pts: (\d+):(\d+):(\d+\.\d+)`)
+
+// readGst reads url with GStreamer's rtspsrc over transport ("udp" or
+// "tcp", nothing else allowed, so no silent fallback) for wall, then
+// sends an EOS (SIGINT with -e), and returns the VP8 frames that reached
+// the sink with a presentation time within window of the first one's, so
+// the client's start-up time does not enter the count.
+func readGst(ctx context.Context, url, transport string, wall, window time.Duration) (int, string, error) {
+	cmd := exec.CommandContext(ctx, "gst-launch-1.0", "-e", "-v",
+		"rtspsrc", "location="+url, "protocols="+transport, "latency=200",
+		"!", "rtpvp8depay", "!", "fakesink", "silent=false", "sync=false")
+	var out strings.Builder
+	cmd.Stdout = &out
+	cmd.Stderr = &out
+	if err := cmd.Start(); err != nil {
+		return 0, "", err
+	}
+	stop := time.AfterFunc(wall, func() { cmd.Process.Signal(syscall.SIGINT) })
+	defer stop.Stop()
+	err := cmd.Wait()
+	s := out.String()
+	if strings.Contains(s, "Could not receive any UDP packets") {
+		err = fmt.Errorf("rtspsrc got no UDP: %v", err)
+	}
+	n, first := 0, time.Duration(-1)
+	for _, m := range gstPTS.FindAllStringSubmatch(s, -1) {
+		h, _ := strconv.Atoi(m[1])
+		mi, _ := strconv.Atoi(m[2])
+		sec, _ := strconv.ParseFloat(m[3], 64)
+		pts := time.Duration(h)*time.Hour + time.Duration(mi)*time.Minute + time.Duration(sec*float64(time.Second))
+		if first < 0 {
+			first = pts
+		}
+		if pts-first < window {
+			n++
+		}
+	}
+	return n, s, err
+}
+
+// TestGStreamer puts gst-rtsp-server behind algd and reads it with
+// ffmpeg and with GStreamer's rtspsrc, UDP forced and TCP, directly and
+// through algd at the same time: every reader through algd must get
+// within ±20 % of the frames its own client got directly, and algd's
+// relay must have carried the UDP readers' packets.
+func TestGStreamer(t *testing.T) {
+	need(t, "ffmpeg")
+	need(t, "gst-launch-1.0")
+	rs := startGstServer(t, "127.0.0.1")
+	h, gw := startGateway(t, rs)
+	direct := "rtsp://" + rs.String() + "/test"
+	via := "rtsp://" + gw.String() + "/test"
+
+	type read struct {
+		name, client, url, transport string
+		base                         int // index of the direct read to compare with
+	}
+	reads := []read{
+		{"ffmpeg direct", "ffmpeg", direct, "udp", 0},
+		{"ffmpeg via algd", "ffmpeg", via, "udp", 0},
+		{"ffmpeg via algd", "ffmpeg", via, "tcp", 0},
+		{"rtspsrc direct", "gst", direct, "udp", 3},
+		{"rtspsrc via algd", "gst", via, "udp", 3},
+		{"rtspsrc via algd", "gst", via, "tcp", 3},
+	}
+	counts := make([]int, len(reads))
+	errs := make([]error, len(reads))
+	outs := make([]string, len(reads))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	downBefore, streamsBefore := h.Stats.Media.DownPackets.Load(), h.Stats.Streams.Load()
+	// ffmpeg counts d of stream time itself (-t); rtspsrc runs for
+	// d plus start-up time and counts d of presentation time.
+	const d = 6 * time.Second
+	var wg sync.WaitGroup
+	for i, r := range reads {
+		wg.Go(func() {
+			if r.client == "ffmpeg" {
+				counts[i], outs[i], errs[i] = readFrames(ctx, r.url, r.transport, d)
+			} else {
+				counts[i], outs[i], errs[i] = readGst(ctx, r.url, r.transport, d+4*time.Second, d)
+			}
+		})
+	}
+	wg.Wait()
+	for i, r := range reads {
+		t.Logf("%-18s %s: %d frames", r.name, r.transport, counts[i])
+		if errs[i] != nil {
+			t.Errorf("%s %s: %v\n%s", r.name, r.transport, errs[i], tail(outs[i], 2000))
+		}
+		if r.transport == "udp" && (strings.Contains(outs[i], "Falling back to TCP") || strings.Contains(outs[i], "UDP timeout, retrying with TCP")) {
+			t.Errorf("%s: fell back to TCP", r.name)
+		}
+	}
+	for i, r := range reads {
+		b := counts[r.base]
+		if i == r.base {
+			if b < int(d/time.Second)*25*8/10 {
+				t.Errorf("%s got only %d frames in %v at 25 fps", r.name, b, d)
+			}
+			continue
+		}
+		if counts[i]*10 < b*8 || counts[i]*10 > b*12 {
+			t.Errorf("%s %s: %d frames, want within ±20%% of the direct read's %d", r.name, r.transport, counts[i], b)
+		}
+	}
+	udpVia := counts[1] + counts[4]
+	if down := h.Stats.Media.DownPackets.Load() - downBefore; down < int64(udpVia) {
+		t.Errorf("algd relayed %d UDP packets down, want at least the %d frames its UDP readers got", down, udpVia)
+	}
+	if got := h.Stats.Streams.Load() - streamsBefore; got < 2 {
+		t.Errorf("algd set up %d UDP streams, want 2 (ffmpeg and rtspsrc over UDP)", got)
+	}
+	t.Logf("relay: up %d, down %d packets, dropped %d; interleaved SETUPs %d",
+		h.Stats.Media.UpPackets.Load(), h.Stats.Media.DownPackets.Load(), h.Stats.Media.Dropped.Load(), h.Stats.Interleaved.Load())
+}
+
+// tail is the last n bytes of s.
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
