@@ -81,16 +81,16 @@ type session struct {
 
 	// ctl serialises the two control loops: everything below it up to mu,
 	// and every write to client or backend, is touched only under ctl.
-	ctl      sync.Mutex
-	queue    []pending
-	epsvAll  bool
-	lastCode int
+	ctl       sync.Mutex
+	queue     []pending
+	epsvAll   bool
+	lastCode  int
 	ctx       context.Context // the session's, for the realserver reader
 	bkReader  *bufio.Reader   // the realserver's replies; kept across readers
 	bkReading bool            // a goroutine is reading bkReader
-	tlsOn    bool // the client's control connection is under TLS
-	pbsz     bool
-	prot     byte // 'C' or 'P' (RFC 2228 §3 PROT)
+	tlsOn     bool            // the client's control connection is under TLS
+	pbsz      bool
+	prot      byte // 'C' or 'P' (RFC 2228 §3 PROT)
 
 	mu      sync.Mutex
 	waiting *dataConn    // the latest expectation not yet paired

@@ -271,4 +271,3 @@ func TestWrongPASVAddress(t *testing.T) {
 		t.Fatalf("announced %s", tr.Announced)
 	}
 }
-
