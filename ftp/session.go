@@ -216,11 +216,19 @@ func (s *session) readClient(ctx context.Context) error {
 func (s *session) readBackend(ctx context.Context) error {
 	maxLine := max(s.maxLine, 8192)
 	for {
+		// A realserver gets the idle timeout to answer a command; a
+		// transfer's final reply may take as long as the transfer.
+		s.backend.SetReadDeadline(time.Now().Add(s.idle))
 		r, err := ReadReply(s.bkReader, maxLine, maxReplyLines)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		s.ctl.Lock()
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() && (s.active.Load() > 0 || s.transferPending()) {
+			s.ctl.Unlock()
+			continue
+		}
 		if err != nil {
 			err = s.backendError(err)
 			s.ctl.Unlock()
@@ -241,6 +249,17 @@ func (s *session) readBackend(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// transferPending reports a transfer command awaiting its final reply.
+// Called with ctl held.
+func (s *session) transferPending() bool {
+	for _, p := range s.queue {
+		if p.kind == kindTransfer {
+			return true
+		}
+	}
+	return false
 }
 
 // readBackendAsync starts readBackend unless it runs. Called with ctl held.
@@ -273,7 +292,12 @@ func (s *session) clientError(err error) error {
 func (s *session) backendError(err error) error {
 	s.log.Warn("realserver control connection ended", "err", err)
 	if s.lastCode != 421 {
-		s.send(NewReply(421, "Service not available, the server closed the connection."))
+		text := "Service not available, the server closed the connection."
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			text = "Service not available, the server does not answer."
+		}
+		s.send(NewReply(421, text))
 	}
 	if errors.Is(err, io.EOF) {
 		return errBackendClosed

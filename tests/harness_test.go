@@ -56,6 +56,9 @@ type proxyOpts struct {
 	// connectTimeout is backend_connect_timeout (and so the greeting's);
 	// default 5s.
 	connectTimeout time.Duration
+	// idle is control_idle_timeout (also how long a realserver may keep
+	// a reply waiting); default 5m.
+	idle time.Duration
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -129,7 +132,8 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		FTP: []conf.FTP{{Name: "vip", Listen: []string{netip.AddrPortFrom(netip.MustParseAddr(o.vip), 2121).String()}, Pool: "p",
 			PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last), ActiveSourcePort: o.active}},
 		Limits: conf.Limits{MaxSessionsPerClient: o.perClient,
-			BackendConnectTimeout: conf.Duration{Duration: o.connectTimeout}},
+			BackendConnectTimeout: conf.Duration{Duration: o.connectTimeout},
+			ControlIdleTimeout:    conf.Duration{Duration: o.idle}},
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {

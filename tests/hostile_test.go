@@ -251,3 +251,97 @@ func TestRealserverDiesDuringUpload(t *testing.T) {
 		})
 	}
 }
+
+// rawFTPD is a realserver whose every reply is written by reply(line),
+// raw: the hostile realserver no real ftpd imitates on demand. It greets
+// with greeting (as raw bytes, CRLF included if wanted); a reply ending in
+// "|close" is written without that suffix and the connection closed.
+func rawFTPD(t *testing.T, ip, greeting string, reply func(line string) string) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Write([]byte(greeting))
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					out := reply(strings.TrimRight(line, "\r\n"))
+					closing := strings.HasSuffix(out, "|close")
+					if _, err := c.Write([]byte(strings.TrimSuffix(out, "|close"))); err != nil || closing {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String())
+}
+
+// TestHostileRealserverReplies: a greeting without CRLF, an endless
+// multi-line reply and a reply without CRLF (then a close, or silence for
+// the idle timeout) each end in a proper reply to the client (421), never
+// a hang.
+func TestHostileRealserverReplies(t *testing.T) {
+	none := conf.Health{Kind: "none"}
+	endless := strings.Repeat("230-and more\r\n", 20000) // beyond any reply's line limit
+	for _, tc := range []struct {
+		name     string
+		greeting string
+		reply    func(string) string
+		cmd      string
+	}{
+		{"greeting without CRLF", "220 no line end", func(string) string { return "" }, ""},
+		{"endless multi-line greeting", "220-hello\r\n" + endless, func(string) string { return "" }, ""},
+		{"endless multi-line reply", "220 hi\r\n", func(string) string { return endless }, "NOOP"},
+		{"reply without CRLF, then close", "220 hi\r\n", func(string) string { return "200 cut|close" }, "NOOP"},
+		{"reply without CRLF, then silence", "220 hi\r\n", func(string) string { return "200 cut" }, "NOOP"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := rawFTPD(t, "127.0.0.34", tc.greeting, tc.reply)
+			px := startProxyAddrs(t, []netip.AddrPort{rs},
+				proxyOpts{first: 61570, last: 61579, health: none, connectTimeout: 500 * time.Millisecond, idle: time.Second})
+			s := rawDial(t, clientIP, px.addr)
+			r := s.reply()
+			if tc.cmd != "" {
+				if !strings.HasPrefix(r, "220 ") {
+					t.Fatalf("greeting %q", r)
+				}
+				s.c.Write([]byte(tc.cmd + "\r\n"))
+				r = s.reply()
+			}
+			if !strings.HasPrefix(r, "421 ") {
+				t.Fatalf("got %q, want 421", r)
+			}
+		})
+	}
+}
+
+// TestIACAndNonUTF8Verbatim: Telnet IAC bytes and non-UTF-8 path bytes
+// (RFC 959 §5.3.2 via RFC 2640) reach the realserver exactly as sent.
+func TestIACAndNonUTF8Verbatim(t *testing.T) {
+	rs := rawFTPD(t, "127.0.0.35", "220 echo\r\n", func(line string) string {
+		return fmt.Sprintf("250 got %x\r\n", line)
+	})
+	px := startProxyAddrs(t, []netip.AddrPort{rs},
+		proxyOpts{first: 61580, last: 61589, health: conf.Health{Kind: "none"}})
+	s := rawDial(t, clientIP, px.addr)
+	s.reply()
+	arg := "dir\xff\xffname\xe9\xa0\x80.txt"
+	r := s.cmd("MKD " + arg)
+	if want := fmt.Sprintf("250 got %x", "MKD "+arg); r != want {
+		t.Fatalf("the realserver got %q, want %q", r, want)
+	}
+}

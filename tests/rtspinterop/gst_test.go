@@ -102,6 +102,8 @@ func readGst(ctx context.Context, url, transport string, wall, window time.Durat
 	s := out.String()
 	if strings.Contains(s, "Could not receive any UDP packets") {
 		err = fmt.Errorf("rtspsrc got no UDP: %v", err)
+	} else if err != nil && shutdownNoise(s) {
+		err = nil
 	}
 	n, first := 0, time.Duration(-1)
 	for _, m := range gstPTS.FindAllStringSubmatch(s, -1) {
@@ -117,6 +119,22 @@ func readGst(ctx context.Context, url, transport string, wall, window time.Durat
 		}
 	}
 	return n, s, err
+}
+
+// shutdownNoise reports whether gst-launch's output shows a clean EOS
+// and, only after it, rtspsrc failing to send its PAUSE or TEARDOWN on a
+// connection the server had already closed. gst-rtsp-server 1.22 and
+// rtspsrc race like this over TCP at shutdown with or without algd in
+// between (seen in 2 of 18 direct reads), and gst-launch then exits 1
+// although every frame arrived.
+func shutdownNoise(out string) bool {
+	before, after, ok := strings.Cut(out, "Got EOS from element")
+	if !ok || strings.Contains(before, "ERROR:") {
+		return false
+	}
+	errs := strings.Count(after, "ERROR:")
+	return errs > 0 && errs == strings.Count(after, "ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not write to resource.") &&
+		errs == strings.Count(after, "Could not send message. (Received end-of-file)")
 }
 
 // TestGStreamer puts gst-rtsp-server behind algd and reads it with
