@@ -10,5 +10,7 @@
 // the ftpd itself (direct), algd, HAProxy in TCP mode (plain and with
 // splice forced), and nftables DNAT with the ftp conntrack helper in a
 // director network namespace next to a routed path through the same
-// namespaces without NAT.
+// namespaces without NAT. Scenario 5 (scenario5_test.go) relays RTP
+// through algd's RTSP listener and through bench/cmd/naiverelay, a
+// one-datagram-a-call relay, driven by bench/cmd/udpload.
 package bench

@@ -143,6 +143,11 @@ func poolUsed(c *Config, name string) bool {
 			return true
 		}
 	}
+	for _, g := range c.Groups {
+		if g.Pool == name {
+			return true
+		}
+	}
 	return false
 }
 

@@ -165,7 +165,7 @@ vip = "10.98.100.1"
 ports = ["tcp/8080", "tcp/8081"]
 pool = "web"
 scheduler = "rr"
-persistence = "0s"
+persistence = "300s"
 forward = "masq"
 on_down = "remove"
 health = { kind = "tcp", port = 9000 }
@@ -176,7 +176,7 @@ vip = "10.98.100.1"
 ports = ["tcp/8090"]
 pool = "web"
 scheduler = "rr"
-persistence = "0s"
+persistence = "300s"
 forward = "masq"
 on_down = "drain"
 health = { kind = "tcp", port = 9000 }

@@ -39,7 +39,7 @@ vip = "10.97.100.1"
 ports = ["tcp/21", "tcp/61000-61099", "tcp/61100-61199"]
 pool = "nodes"
 scheduler = "rr"
-persistence = "0s"
+persistence = "300s"
 forward = "dr"
 health = { kind = "none" }
 `

@@ -126,7 +126,7 @@ func TestFFmpeg(t *testing.T) {
 	publish(t, via+"/recorded", "udp", 30*time.Second) // RECORD through algd over UDP
 	waitPublished(t, rs, "/direct")
 	waitPublished(t, rs, "/recorded")
-	if h.Stats.Streams.Load() < 1 || !waitUp(h) {
+	if !waitUp(h) || h.Stats.Streams.Load() < 1 { // waitPublished returns at ANNOUNCE, before the SETUP
 		t.Fatalf("RECORD through algd: streams %d, up packets %d", h.Stats.Streams.Load(), h.Stats.Media.UpPackets.Load())
 	}
 

@@ -221,3 +221,26 @@ func tail(s string, n int) string {
 	}
 	return s
 }
+
+// TestShutdownNoise checks which gst-launch endings readGst forgives.
+func TestShutdownNoise(t *testing.T) {
+	const eos = "Got EOS from element \"pipeline0\".\n"
+	const lost = "ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not write to resource.\n" +
+		"Additional debug info:\n../gst/rtsp/gstrtspsrc.c(9240): gst_rtspsrc_pause (): x:\nCould not send message. (Received end-of-file)\n"
+	const other = "ERROR: from element /GstPipeline:pipeline0/GstRTSPSrc:rtspsrc0: Could not read from resource.\n"
+	for _, tc := range []struct {
+		name string
+		out  string
+		want bool
+	}{
+		{"lost teardown after EOS", "chain\n" + eos + lost + lost, true},
+		{"error before EOS", lost + eos + lost, false},
+		{"no EOS", "chain\n" + lost, false},
+		{"other error after EOS", eos + lost + other, false},
+		{"no error at all", eos, false},
+	} {
+		if got := shutdownNoise(tc.out); got != tc.want {
+			t.Errorf("%s: shutdownNoise = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
