@@ -130,15 +130,16 @@ func (s *conn) connect(ctx context.Context, first *Message) error {
 		}
 	}
 	var tried []*pool.Realserver
+	pl := s.h.currentPool()
 	for {
-		l, err := s.h.Pool.Pick(s.peer.Addr(), tried...)
+		l, err := pl.Pick(s.peer.Addr(), tried...)
 		if err != nil {
 			return fmt.Errorf("pick: %w", err)
 		}
 		r := l.Realserver()
 		if err := s.dial(ctx, r.Addr()); err != nil {
 			l.Release()
-			s.h.Pool.MarkFailed(r, err)
+			pl.MarkFailed(r, err)
 			tried = append(tried, r)
 			s.log.Warn("realserver connect failed", "backend", r.Addr().String(), "err", err)
 			continue

@@ -50,9 +50,22 @@ type Handler struct {
 	// Stats counts what the listener did.
 	Stats Stats
 
-	ids   atomic.Uint64
-	once  sync.Once
-	media *mediaTable
+	ids     atomic.Uint64
+	once    sync.Once
+	media   *mediaTable
+	swapped atomic.Pointer[pool.Pool] // set by SetPool; nil: Pool
+}
+
+// SetPool replaces the pool new control connections pick from (a reload
+// rebuilt it); connections in flight keep their realserver.
+func (h *Handler) SetPool(p *pool.Pool) { h.swapped.Store(p) }
+
+// currentPool is the pool new control connections pick from.
+func (h *Handler) currentPool() *pool.Pool {
+	if p := h.swapped.Load(); p != nil {
+		return p
+	}
+	return h.Pool
 }
 
 // Stats are a listener's counters, safe for concurrent use.

@@ -231,6 +231,16 @@ func (d *daemon) apply(ctx context.Context, cfg *conf.Config) error {
 			delete(d.listeners, a)
 		}
 	}
+	// [[rtsp]] listeners are set up once: their handlers take the new
+	// pool of their name, or keep the old one running when the file no
+	// longer has it.
+	for _, r := range d.rtsp {
+		if pr, ok := pools[r.cfg.Pool]; ok {
+			r.h.SetPool(pr.p)
+		} else if old := d.pools[r.cfg.Pool]; old != nil {
+			pools[r.cfg.Pool] = old
+		}
+	}
 	for name, pr := range d.pools {
 		if pools[name] != pr && pr.stop != nil {
 			pr.stop() // its sessions keep their leases; no more checks

@@ -12,9 +12,10 @@ import (
 
 // startRTSP binds the listeners of every [[rtsp]] and serves them until
 // ctx (the daemon's) is done; the handlers' media sessions end with it.
-// Pools come from d.pools, which apply has built. The RTSP listeners are
-// set up once: a reload does not change them (restart algd for that), and
-// they keep accepting while FTP drains.
+// Pools come from d.pools, which apply has built; a reload hands each
+// handler the rebuilt pool of its name (apply). The RTSP listeners
+// themselves are set up once: a reload does not change their addresses or
+// ranges (restart algd for that).
 func (d *daemon) startRTSP(ctx context.Context, cfg *conf.Config) error {
 	type bound struct {
 		ln *net.TCPListener
