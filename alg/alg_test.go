@@ -139,7 +139,7 @@ func TestExpectation(t *testing.T) {
 	d := NewDataPorts(61500, 61501)
 	var refused atomic.Int32
 	x, err := d.Expect(Expect{
-		Local:     netip.MustParseAddr("127.0.0.10"),
+		Local:     netip.MustParseAddr("127.0.0.80"),
 		Peer:      netip.MustParseAddr("127.0.0.5"),
 		Deadline:  time.Now().Add(10 * time.Second),
 		OnRefused: func(netip.AddrPort) { refused.Add(1) },
@@ -202,7 +202,7 @@ func TestExpectation(t *testing.T) {
 // the port; a full range answers limits.ErrExhausted.
 func TestExpectationExpires(t *testing.T) {
 	d := NewDataPorts(61510, 61510)
-	e := Expect{Local: netip.MustParseAddr("127.0.0.10"), Peer: netip.MustParseAddr("127.0.0.5"),
+	e := Expect{Local: netip.MustParseAddr("127.0.0.80"), Peer: netip.MustParseAddr("127.0.0.5"),
 		Deadline: time.Now().Add(50 * time.Millisecond)}
 	x, err := d.Expect(e)
 	if err != nil {
@@ -227,13 +227,13 @@ func TestExpectationExpires(t *testing.T) {
 // TestExpectSkipsBusyPorts survives a port of the range held by another
 // process (here: another socket).
 func TestExpectSkipsBusyPorts(t *testing.T) {
-	busy, err := net.Listen("tcp", "127.0.0.10:61520")
+	busy, err := net.Listen("tcp", "127.0.0.80:61520")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
 	d := NewDataPorts(61520, 61521)
-	x, err := d.Expect(Expect{Local: netip.MustParseAddr("127.0.0.10"), Peer: netip.MustParseAddr("127.0.0.5"),
+	x, err := d.Expect(Expect{Local: netip.MustParseAddr("127.0.0.80"), Peer: netip.MustParseAddr("127.0.0.5"),
 		Deadline: time.Now().Add(time.Second)})
 	if err != nil {
 		t.Fatal(err)

@@ -124,7 +124,7 @@ func TestProxyExpectation(t *testing.T) {
 			d.SetProxy(px)
 			var thief atomic.Value
 			x, err := d.Expect(Expect{
-				Local: netip.MustParseAddr("127.0.0.10"), Peer: netip.MustParseAddr("192.0.2.10"),
+				Local: netip.MustParseAddr("127.0.0.80"), Peer: netip.MustParseAddr("192.0.2.10"),
 				Deadline:  time.Now().Add(20 * time.Second),
 				OnRefused: func(from netip.AddrPort) { thief.Store(from) },
 			})
@@ -139,9 +139,9 @@ func TestProxyExpectation(t *testing.T) {
 			hdr := func(src string) []byte {
 				if v == 1 {
 					ap := netip.MustParseAddrPort(src)
-					return []byte("PROXY TCP4 " + ap.Addr().String() + " 127.0.0.10 " + itoa(ap.Port()) + " 61530\r\n")
+					return []byte("PROXY TCP4 " + ap.Addr().String() + " 127.0.0.80 " + itoa(ap.Port()) + " 61530\r\n")
 				}
-				return header(t, 2, src, "127.0.0.10:61530")
+				return header(t, 2, src, "127.0.0.80:61530")
 			}
 			steps := []struct {
 				name    string
@@ -199,7 +199,7 @@ func TestProxyHandler(t *testing.T) {
 		seen <- ClientOf(ctx, c)
 		c.Close()
 	})}
-	ln, err := Listen(context.Background(), netip.MustParseAddrPort("127.0.0.10:0"))
+	ln, err := Listen(context.Background(), netip.MustParseAddrPort("127.0.0.80:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,9 +213,9 @@ func TestProxyHandler(t *testing.T) {
 		pre        string
 		want       string // "" for dropped
 	}{
-		{"trusted", "127.0.0.50", "PROXY TCP4 192.0.2.10 127.0.0.10 5555 21\r\n", "192.0.2.10:5555"},
+		{"trusted", "127.0.0.50", "PROXY TCP4 192.0.2.10 127.0.0.80 5555 21\r\n", "192.0.2.10:5555"},
 		{"trusted local", "127.0.0.50", "PROXY UNKNOWN\r\n", "127.0.0.50"},
-		{"untrusted", "127.0.0.51", "PROXY TCP4 192.0.2.10 127.0.0.10 5555 21\r\n", ""},
+		{"untrusted", "127.0.0.51", "PROXY TCP4 192.0.2.10 127.0.0.80 5555 21\r\n", ""},
 		{"missing", "127.0.0.50", "USER x\r\nPASS y\r\nQUIT\r\n", ""},
 	}
 	for _, tt := range tests {

@@ -11,7 +11,7 @@ import (
 )
 
 func TestUDPPortsPairs(t *testing.T) {
-	local := netip.MustParseAddr("127.0.0.10")
+	local := netip.MustParseAddr("127.0.0.80")
 	tests := []struct {
 		name        string
 		first, last uint16
@@ -78,7 +78,7 @@ func TestUDPPortsRefusesWildcard(t *testing.T) {
 }
 
 func TestUDPPortsSkipsBusy(t *testing.T) {
-	local := netip.MustParseAddr("127.0.0.10")
+	local := netip.MustParseAddr("127.0.0.80")
 	busy, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 63461)))
 	if err != nil {
 		t.Fatal(err)
@@ -126,11 +126,11 @@ func newTestRelay(t testing.TB) (r *UDPRelay, client, backend udpPeer, cp, bp *U
 	client = newUDPPeer(t, "127.0.0.5")
 	backend = newUDPPeer(t, "127.0.0.41")
 	var err error
-	cp, err = NewUDPPorts(63470, 63471).Pair(netip.MustParseAddr("127.0.0.10"))
+	cp, err = NewUDPPorts(63470, 63471).Pair(netip.MustParseAddr("127.0.0.80"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	bp, err = NewUDPPorts(63570, 63571).Pair(netip.MustParseAddr("127.0.0.10"))
+	bp, err = NewUDPPorts(63570, 63571).Pair(netip.MustParseAddr("127.0.0.80"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func recvFrom(t *testing.T, c *net.UDPConn) (string, netip.AddrPort) {
 func TestUDPRelay(t *testing.T) {
 	r, client, backend, cp, bp := newTestRelay(t)
 	stranger := newUDPPeer(t, "127.0.0.6")
-	vip := netip.MustParseAddr("127.0.0.10")
+	vip := netip.MustParseAddr("127.0.0.80")
 	tests := []struct {
 		name     string
 		from     *net.UDPConn
@@ -222,7 +222,7 @@ func waitUntil(cond func() bool) {
 
 func TestUDPRelayCloseReleases(t *testing.T) {
 	u := NewUDPPorts(63480, 63481)
-	vip := netip.MustParseAddr("127.0.0.10")
+	vip := netip.MustParseAddr("127.0.0.80")
 	for range 3 { // a leaked pair would make the second round fail
 		cp, err := u.Pair(vip)
 		if err != nil {
@@ -245,7 +245,7 @@ func TestUDPRelayCloseReleases(t *testing.T) {
 // test sockets allocate nothing per packet).
 func BenchmarkUDPRelay(b *testing.B) {
 	r, client, backend, cp, _ := newTestRelay(b)
-	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.10"), cp.Port())
+	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.80"), cp.Port())
 	for _, c := range []*net.UDPConn{client[0], backend[0]} {
 		c.SetReadBuffer(4 << 20)
 		c.SetWriteBuffer(4 << 20)

@@ -95,11 +95,11 @@ func testHandler(t *testing.T, backend netip.AddrPort) (*Handler, netip.AddrPort
 		Sessions:      limits.NewSessions(10, 10),
 		MediaPorts:    alg.NewUDPPorts(63490, 63493),
 		BackendPorts:  alg.NewUDPPorts(63590, 63593),
-		Advertise:     netip.MustParseAddr("127.0.0.10"),
-		BackendSource: netip.MustParseAddr("127.0.0.10"),
+		Advertise:     netip.MustParseAddr("127.0.0.81"),
+		BackendSource: netip.MustParseAddr("127.0.0.81"),
 		Limits:        conf.Limits{MaxLineBytes: 4096},
 	}
-	ln, err := alg.Listen(context.Background(), netip.MustParseAddrPort("127.0.0.10:0"))
+	ln, err := alg.Listen(context.Background(), netip.MustParseAddrPort("127.0.0.81:0"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,11 +169,11 @@ func TestSetupRewritesTransport(t *testing.T) {
 		t.Errorf("realserver got URI %q, want %q", fwd.URI, want)
 	}
 	got, _ := fwd.Get("Transport")
-	if want := "RTP/AVP;unicast;client_port=63590-63591;destination=127.0.0.10;x-keep=1;mode=play"; got != want {
+	if want := "RTP/AVP;unicast;client_port=63590-63591;destination=127.0.0.81;x-keep=1;mode=play"; got != want {
 		t.Errorf("realserver got Transport %q, want %q", got, want)
 	}
 	got, _ = m.Get("Transport")
-	if want := "RTP/AVP;unicast;client_port=40000-40001;destination=127.0.0.5;x-keep=1;mode=play;server_port=63490-63491;source=127.0.0.10;ssrc=ABCD"; got != want {
+	if want := "RTP/AVP;unicast;client_port=40000-40001;destination=127.0.0.5;x-keep=1;mode=play;server_port=63490-63491;source=127.0.0.81;ssrc=ABCD"; got != want {
 		t.Errorf("client got Transport %q, want %q", got, want)
 	}
 	if c, b := pairsInUse(h); c != 1 || b != 1 {
@@ -198,7 +198,7 @@ func TestSessionTimeout(t *testing.T) {
 		t.Fatalf("SETUP answered %d", m.Status)
 	}
 	rc.c.Close() // the session outlives its control connection
-	vip := netip.MustParseAddrPort("127.0.0.10:63490")
+	vip := netip.MustParseAddrPort("127.0.0.81:63490")
 	for range 15 { // 1.5 s of packets: longer than the timeout
 		client.WriteToUDPAddrPort([]byte("rtp"), vip)
 		time.Sleep(100 * time.Millisecond)
