@@ -125,8 +125,8 @@ func scrape(t *testing.T, addr string) map[string]float64 {
 // forced and interleaved, and finds what it relayed in /metrics
 // (algd_rtsp_*) and /status.
 func TestRTSPMetrics(t *testing.T) {
-	const vip = "127.0.0.61"
-	rs := startRTSPSource(t, "127.0.0.62", 64100)
+	const vip = "127.0.0.64"
+	rs := startRTSPSource(t, "127.0.0.65", 64100)
 	ctl := fmt.Sprintf("%s:%d", vip, freePort(t, vip))
 	r := startDaemon(t, fmt.Sprintf(`
 [[pool]]

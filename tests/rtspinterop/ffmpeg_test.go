@@ -149,7 +149,14 @@ func TestFFmpeg(t *testing.T) {
 	downBefore := h.Stats.Media.DownPackets.Load()
 	var wg sync.WaitGroup
 	for i, r := range reads {
-		wg.Go(func() { counts[i], outs[i], errs[i] = readFrames(ctx, r.url, r.transport, 8*time.Second) })
+		wg.Go(func() {
+			// Staggered: gortsplib v5.2.0's server races (go test -race)
+			// when two sessions SETUP the same stream at once
+			// (ServerStream.readerAdd reads another session's
+			// setuppedMedias while that session writes it).
+			time.Sleep(time.Duration(i) * 400 * time.Millisecond)
+			counts[i], outs[i], errs[i] = readFrames(ctx, r.url, r.transport, 8*time.Second)
+		})
 	}
 	wg.Wait()
 	for i, r := range reads {
