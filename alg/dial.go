@@ -10,7 +10,7 @@ import (
 )
 
 // DialFrom connects to remote from local (a port of 0 lets the kernel
-// choose). The socket is marked SO_REUSEADDR before bind, so that several
+// choose, at connect time: IP_BIND_ADDRESS_NO_PORT). The socket is marked SO_REUSEADDR before bind, so that several
 // connections may leave from one fixed port at once (active FTP data from
 // port 20 to many clients): they differ in the remote end of their 4-tuple.
 func DialFrom(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
@@ -21,6 +21,10 @@ func DialFrom(ctx context.Context, local, remote netip.AddrPort, timeout time.Du
 	if local.Port() != 0 {
 		d.Control = func(_, _ string, rc syscall.RawConn) error {
 			return controlReuseAddr(rc)
+		}
+	} else if local.Addr().IsValid() {
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			return controlNoPort(rc)
 		}
 	}
 	c, err := d.DialContext(ctx, "tcp", remote.String())
