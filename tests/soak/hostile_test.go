@@ -305,7 +305,13 @@ func TestHostileClients(t *testing.T) {
 		if got := scrape().Sum("algd_passive_ports_exhausted_total", `listener="tiny"`); got != before+1 {
 			t.Errorf("exhaustion counter %v, want %v", got, before+1)
 		}
-		time.Sleep(dataConnectTimeout + time.Second)
+		// Wait for the idle expectations to expire, keeping this session
+		// alive (control_idle_timeout is 5 s) as a real client would.
+		time.Sleep(dataConnectTimeout / 2)
+		if _, err := other.Expect("NOOP", 200); err != nil {
+			t.Fatalf("NOOP while waiting: %v", err)
+		}
+		time.Sleep(dataConnectTimeout/2 + 500*time.Millisecond)
 		data, _, err := other.Retr(ftpc.PASV, srv.Remote("honest.bin"))
 		if err != nil || fmt.Sprintf("%x", sha256.Sum256(data)) != sum {
 			t.Errorf("after data_connect_timeout: %v (%d bytes)", err, len(data))
