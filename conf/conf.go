@@ -145,6 +145,19 @@ type FTP struct {
 	// port such as "20", a range "first-last" handed out per connection, or
 	// "any" (the kernel's choice). Default "control-1".
 	ActiveSourcePort string `toml:"active_source_port"`
+	// BackendDataMode is how algd asks a realserver for the data
+	// connection of a client's PORT/EPRT: "passive" (PASV/EPSV: the
+	// realserver never connects out) or "active" (PORT/EPRT to a port of
+	// BackendPorts on algd's backend-side address). Client PASV/EPSV are
+	// always passive towards the realserver. Default "passive".
+	BackendDataMode string `toml:"backend_data_mode"`
+	// BackendPorts is the range algd listens on towards realservers in
+	// backend_data_mode "active", "first-last". Required then.
+	BackendPorts string `toml:"backend_ports"`
+	// BackendSource is algd's address towards the realservers: control
+	// and data connections leave from it, and backend_ports are bound on
+	// it. Default: the kernel's choice for each realserver connection.
+	BackendSource string `toml:"backend_source"`
 	// TLS terminates FTPS at the VIP (RFC 4217); off without a certificate.
 	TLS TLS `toml:"tls"`
 	// ProxyProtocol requires a PROXY protocol header ("v1" or "v2") on
@@ -164,6 +177,10 @@ type FTP struct {
 	Passive PortRange `toml:"-"`
 	// Active is ActiveSourcePort, parsed.
 	Active ActiveSource `toml:"-"`
+	// BackendRange is BackendPorts, parsed.
+	BackendRange PortRange `toml:"-"`
+	// BackendSourceAddr is BackendSource, parsed; invalid when unset.
+	BackendSourceAddr netip.Addr `toml:"-"`
 	// ProxyFrom is ProxyProtocolFrom, parsed.
 	ProxyFrom []netip.Prefix `toml:"-"`
 }

@@ -33,6 +33,9 @@ func (c *Config) SetDefaults() {
 		if f.ActiveSourcePort == "" {
 			f.ActiveSourcePort = "control-1"
 		}
+		if f.BackendDataMode == "" {
+			f.BackendDataMode = "passive"
+		}
 		if f.TLS.MinVersion == "" {
 			f.TLS.MinVersion = "1.2"
 		}

@@ -95,6 +95,29 @@ func (c *Config) validateFTP(p *problems) {
 			}
 		}
 
+		f.BackendRange, f.BackendSourceAddr = PortRange{}, netip.Addr{}
+		if f.BackendSource != "" {
+			a, msg := parseAdvertise(f.BackendSource)
+			if msg != "" {
+				p.add(at+".backend_source", "%s", msg)
+			} else {
+				f.BackendSourceAddr = a
+			}
+		}
+		switch f.BackendDataMode {
+		case "passive":
+		case "active":
+			if f.BackendPorts == "" {
+				p.add(at+".backend_ports", "missing: backend_data_mode \"active\" needs a range such as \"60000-60999\" on algd's backend-side address")
+			} else if r, msg := parsePortRange(f.BackendPorts); msg != "" {
+				p.add(at+".backend_ports", "%s", msg)
+			} else {
+				f.BackendRange = r
+			}
+		default:
+			p.add(at+".backend_data_mode", "unknown mode %q: want \"passive\" or \"active\"", f.BackendDataMode)
+		}
+
 		f.Passive = PortRange{}
 		if f.PassivePorts == "" {
 			p.add(at+".passive_ports", "missing: want a range such as \"61000-61999\"")

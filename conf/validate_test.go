@@ -262,3 +262,33 @@ func TestParseAccepts(t *testing.T) {
 		})
 	}
 }
+
+func TestBackendDataMode(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body []string
+		want string
+	}{
+		{"active without ports", []string{`backend_data_mode = "active"`}, "ftp[0].backend_ports: missing"},
+		{"unknown mode", []string{`backend_data_mode = "sideways"`}, `unknown mode "sideways"`},
+		{"bad source", []string{`backend_source = "ftp.example.com"`}, "ftp[0].backend_source"},
+		{"active with ports", []string{`backend_data_mode = "active"`, `backend_ports = "60000-60099"`, `backend_source = "10.0.0.1"`}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			lines := append([]string{`listen = ["203.0.113.10:21"]`, `pool = "ftp"`, `passive_ports = "61000-61999"`}, tc.body...)
+			c, err := Parse([]byte(okPool+ftpWith(lines...)), "t.toml")
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if c.FTP[0].BackendRange.Size() != 100 || !c.FTP[0].BackendSourceAddr.IsValid() {
+					t.Fatalf("resolved fields: %+v %v", c.FTP[0].BackendRange, c.FTP[0].BackendSourceAddr)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package ftp
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"time"
 
@@ -13,7 +14,15 @@ import (
 // client listens at client, the realserver at backend.
 type activeSetup struct {
 	client  netip.AddrPort
-	backend netip.AddrPort
+	backend netip.AddrPort   // the realserver's passive port; or
+	x       *alg.Expectation // with backend_data_mode "active": where the realserver connects to algd
+}
+
+// close releases what the setup holds when it goes unused.
+func (a *activeSetup) close() {
+	if a != nil && a.x != nil {
+		a.x.Close()
+	}
 }
 
 // activeCheck parses PORT (RFC 959 §4.1.2) or EPRT (RFC 2428 §2) and
@@ -60,6 +69,9 @@ func (s *session) activeCheck(cmd Command) (netip.AddrPort, Reply, bool) {
 // for its PORT/EPRT; the data connections are made when the transfer
 // command comes.
 func (s *session) activeReply(p pending, r Reply) Reply {
+	if p.x != nil {
+		return s.activeReplyPORT(p, r)
+	}
 	want := 227
 	if p.sent {
 		want = 229
@@ -76,17 +88,66 @@ func (s *session) activeReply(p pending, r Reply) Reply {
 		s.badBackend(r, err)
 		return NewReply(425, "Can't open data connection.")
 	}
-	s.mu.Lock()
-	if s.waiting != nil {
-		s.waiting.x.Close() // PORT replaces an unused PASV
-		s.waiting = nil
-	}
-	s.port = &activeSetup{client: p.target, backend: backend}
-	s.mu.Unlock()
+	s.setPort(&activeSetup{client: p.target, backend: backend})
+	return portOK(p)
+}
+
+// portOK is the client's reply to an accepted PORT or EPRT.
+func portOK(p pending) Reply {
 	if p.epsv {
 		return NewReply(200, "EPRT command successful.")
 	}
 	return NewReply(200, "PORT command successful.")
+}
+
+// setPort records the data setup for the next transfer command; it
+// replaces an unused PASV or PORT.
+func (s *session) setPort(a *activeSetup) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waiting != nil {
+		s.waiting.x.Close()
+		s.waiting = nil
+	}
+	s.port.close()
+	s.port = a
+}
+
+// askPORT is backend_data_mode "active": algd listens on a port of
+// backend_ports on its side of the realserver connection, for the
+// realserver only, and gives it that port with PORT (EPRT over IPv6).
+func (s *session) askPORT(p pending) error {
+	x, err := s.h.BackendPorts.Expect(alg.Expect{
+		Local:    s.bkLocal,
+		Peer:     s.rsAddr.Addr(),
+		Deadline: time.Now().Add(s.dataWait),
+		OnRefused: func(from netip.AddrPort) {
+			s.h.Stats.Theft.Add(1)
+			s.log.Warn("backend data connection from a foreign address refused", "from", from.String())
+		},
+	})
+	if err != nil {
+		s.log.Warn("no backend data port", "err", err)
+		return s.answer(NewReply(425, "Can't open data connection."))
+	}
+	p.x = x
+	cmd := "EPRT " + FormatEPRT(x.AddrPort())
+	if x.AddrPort().Addr().Is4() {
+		arg, _ := FormatPORT(x.AddrPort())
+		cmd = "PORT " + arg
+	}
+	s.queue = append(s.queue, p)
+	return s.forward(cmd)
+}
+
+// activeReplyPORT takes the realserver's answer to algd's PORT/EPRT.
+func (s *session) activeReplyPORT(p pending, r Reply) Reply {
+	if r.Code/100 != 2 {
+		p.x.Close()
+		return r
+	}
+	s.setPort(&activeSetup{client: p.target, x: p.x})
+	return portOK(p)
 }
 
 // startActive starts the data connections of a transfer command when the
@@ -114,8 +175,17 @@ func (s *session) startActive(ctx context.Context) {
 func (s *session) serveActive(d *dataConn, a *activeSetup) {
 	defer s.wg.Done()
 	defer d.finish()
-	bc, err := s.dialBackendData(d.ctx, a.backend)
-	if err != nil {
+	var bc *net.TCPConn
+	var err error
+	if a.x != nil {
+		// The realserver connects once it has the transfer command.
+		bc, err = a.x.Accept(d.ctx)
+		if err != nil {
+			s.log.Warn("realserver did not connect to its PORT", "port", a.x.Port(), "err", err)
+			return
+		}
+		s.h.Stats.BackendActive.Add(1)
+	} else if bc, err = s.dialBackendData(d.ctx, a.backend); err != nil {
 		return
 	}
 	src, release, err := s.activeSource()

@@ -83,7 +83,8 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		s.waiting.x.Close() // a new PASV replaces an unused one
 	}
 	s.waiting = d
-	s.port = nil // and a PORT not used yet
+	s.port.close() // and a PORT not used yet
+	s.port = nil
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.serveData(d, target)

@@ -41,6 +41,11 @@ type Handler struct {
 	AllowForeignData bool
 	// Active says where active-mode data connections come from.
 	Active conf.ActiveSource
+	// BackendPorts, when set, is backend_data_mode "active": for a
+	// client's PORT/EPRT the realserver gets a PORT to a port of this
+	// range on algd's side of the realserver connection, instead of algd
+	// asking it for PASV.
+	BackendPorts *alg.DataPorts
 	// ActivePorts hands out source ports when Active is a range; nil
 	// otherwise.
 	ActivePorts *alg.DataPorts
@@ -74,6 +79,9 @@ type Stats struct {
 	// DataConns counts paired data connections; BytesDown (realserver to
 	// client) and BytesUp (client to realserver) the bytes they carried.
 	DataConns, BytesDown, BytesUp atomic.Int64
+	// BackendActive counts data connections a realserver opened to algd
+	// (backend_data_mode "active").
+	BackendActive atomic.Int64
 	// Theft counts connections to a passive port from another address than
 	// the control peer, refused.
 	Theft atomic.Int64

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/algd/algd/alg"
 )
 
 var (
@@ -54,10 +56,11 @@ const (
 type pending struct {
 	verb   string
 	kind   kind
-	epsv   bool           // kindPassive: the client asked with EPSV (answer 229); kindActive: with EPRT
-	sent   bool           // kindPassive, kindActive: EPSV was sent to the realserver (expect 229)
-	target netip.AddrPort // kindActive: where the client listens
-	local  Reply          // kindLocal
+	epsv   bool             // kindPassive: the client asked with EPSV (answer 229); kindActive: with EPRT
+	sent   bool             // kindPassive, kindActive: EPSV was sent to the realserver (expect 229)
+	target netip.AddrPort   // kindActive: where the client listens
+	x      *alg.Expectation // kindActive with backend_data_mode "active": algd's port for the realserver
+	local  Reply            // kindLocal
 	issued time.Time
 }
 
@@ -121,6 +124,14 @@ func (s *session) run(ctx context.Context, greeting *Reply) error {
 		s.client.Close()
 		s.backend.Close()
 		s.wg.Wait()
+		s.mu.Lock()
+		s.port.close() // a PORT never used
+		s.mu.Unlock()
+		for _, p := range s.queue {
+			if p.x != nil {
+				p.x.Close() // a PORT to the realserver never answered
+			}
+		}
 	}()
 	context.AfterFunc(ctx, func() {
 		s.ctl.Lock()
@@ -361,6 +372,9 @@ func (s *session) command(ctx context.Context, line []byte) error {
 			return s.answer(r)
 		}
 		p.kind, p.epsv, p.target = kindActive, cmd.Verb == "EPRT", target
+		if s.h.BackendPorts != nil {
+			return s.askPORT(p)
+		}
 		return s.askPassive(p)
 	case "LPRT", "LPSV":
 		return s.answer(NewReply(502, "LPRT and LPSV are not supported; use EPRT or EPSV."))

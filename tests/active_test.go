@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/algd/algd/internal/demo"
 	"github.com/algd/algd/tests/ftpc"
 )
 
@@ -269,5 +270,42 @@ func TestWrongPASVAddress(t *testing.T) {
 	}
 	if tr.Announced.Addr() != netip.MustParseAddr(vipIP) {
 		t.Fatalf("announced %s", tr.Announced)
+	}
+}
+
+// TestBackendActiveMode is backend_data_mode "active": for a client's
+// PORT/EPRT algd gives the realserver a PORT on its backend-side address,
+// and the realserver (ftpserverlib, which connects from the kernel's
+// source address: hence it runs on 127.0.0.1) connects to algd. Files go
+// both ways intact, and the realserver's connections are counted.
+func TestBackendActiveMode(t *testing.T) {
+	srv, err := demo.Start(demo.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	px := startProxyAddrs(t, []netip.AddrPort{srv.Addr()},
+		proxyOpts{first: 61590, last: 61599, backendPorts: [2]uint16{61900, 61909}})
+	c := dialC(t, px.addr)
+	for _, mode := range []ftpc.Mode{ftpc.PORT, ftpc.EPRT} {
+		data := randomBytes(2<<20 + int(mode))
+		name := "backend-active-" + mode.String()
+		if _, err := c.Stor(mode, name, data); err != nil {
+			t.Fatalf("%s STOR: %v", mode, err)
+		}
+		got, _, err := c.Retr(mode, name)
+		if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatalf("%s RETR: %v (%d bytes)", mode, err, len(got))
+		}
+		list, _, err := c.List(mode, "LIST", "/")
+		if err != nil || !bytes.Contains(list, []byte(name)) {
+			t.Fatalf("%s LIST: %v\n%s", mode, err, list)
+		}
+	}
+	if n := px.handler.Stats.BackendActive.Load(); n != 6 {
+		t.Fatalf("realserver connected to algd %d times, want 6 (PORT towards the realserver)", n)
+	}
+	if in, _, _ := px.handler.BackendPorts.Usage(); in != 0 {
+		t.Fatalf("%d backend ports still reserved", in)
 	}
 }

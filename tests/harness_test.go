@@ -59,6 +59,9 @@ type proxyOpts struct {
 	// idle is control_idle_timeout (also how long a realserver may keep
 	// a reply waiting); default 5m.
 	idle time.Duration
+	// backendPorts, when set, is backend_data_mode "active" with this
+	// range on algd's backend-side address.
+	backendPorts [2]uint16
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -153,8 +156,14 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		DataPorts: alg.NewDataPorts(o.first, o.last),
 		Active:    cfg.FTP[0].Active,
 		TLS:       o.tls,
-		Limits:    cfg.Limits,
-		Logger:    log,
+		BackendPorts: func() *alg.DataPorts {
+			if o.backendPorts[0] == 0 {
+				return nil
+			}
+			return alg.NewDataPorts(o.backendPorts[0], o.backendPorts[1])
+		}(),
+		Limits: cfg.Limits,
+		Logger: log,
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := alg.Listen(ctx, netip.AddrPortFrom(netip.MustParseAddr(o.vip), o.port))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"context"
 	"errors"
 	"fmt"
@@ -277,6 +278,12 @@ func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg
 	h.DataPorts.SetProxy(px)
 	if r := fc.Active.Range; r.Size() > 1 {
 		h.ActivePorts = d.dataPorts("active", fc.Name, r)
+	}
+	if fc.BackendDataMode == "active" {
+		h.BackendPorts = d.dataPorts("backend", fc.Name, fc.BackendRange)
+	}
+	if fc.BackendSourceAddr.IsValid() {
+		h.Dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: fc.BackendSourceAddr.AsSlice()}}
 	}
 	return h
 }
