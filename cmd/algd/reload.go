@@ -1,11 +1,11 @@
 package main
 
 import (
-	"net"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"os"
 	"os/signal"
