@@ -262,7 +262,16 @@ type Limits struct {
 	// MaxLineBytes is the longest control line accepted, CRLF included.
 	// Default 4096; 512 to 65536.
 	MaxLineBytes int `toml:"max_line_bytes"`
+	// MaxReplyBytes bounds one multi-line realserver reply relayed to a
+	// client (STAT, HELP), line ends included: past it, the rest is dropped
+	// and the reply ends with "ddd Reply truncated by algd.". Replies are
+	// relayed as they come, so this bounds bytes on the wire, not memory.
+	// Default DefaultMaxReplyBytes (16 MiB); at least 65536.
+	MaxReplyBytes int `toml:"max_reply_bytes"`
 }
+
+// DefaultMaxReplyBytes is the default of Limits.MaxReplyBytes.
+const DefaultMaxReplyBytes = 16 << 20
 
 // Log configures the logger.
 type Log struct {

@@ -78,6 +78,7 @@ func (c *Config) SetDefaults() {
 	setInt(&l.MaxSessions, defaultMaxSessions)
 	setInt(&l.MaxSessionsPerClient, defaultMaxSessionsPerClient)
 	setInt(&l.MaxLineBytes, defaultMaxLineBytes)
+	setInt(&l.MaxReplyBytes, DefaultMaxReplyBytes)
 	setDuration(&l.ControlIdleTimeout, defaultControlIdleTimeout)
 	setDuration(&l.DataConnectTimeout, defaultDataConnectTimeout)
 	setDuration(&l.BackendConnectTimeout, defaultBackendConnectTimeout)

@@ -56,6 +56,7 @@ func TestDefaults(t *testing.T) {
 		{"data_connect_timeout", c.Limits.DataConnectTimeout.Duration, 30 * time.Second},
 		{"backend_connect_timeout", c.Limits.BackendConnectTimeout.Duration, 5 * time.Second},
 		{"max_line_bytes", c.Limits.MaxLineBytes, 4096},
+		{"max_reply_bytes", c.Limits.MaxReplyBytes, 16 << 20},
 		{"log level", c.Log.Level, "info"},
 		{"log format", c.Log.Format, "text"},
 	}

@@ -118,6 +118,9 @@ func (c *Config) validateLimits(p *problems) {
 	if l.MaxLineBytes < 512 || l.MaxLineBytes > 65536 {
 		p.add("limits.max_line_bytes", "%d is out of range: want 512 to 65536", l.MaxLineBytes)
 	}
+	if l.MaxReplyBytes < 65536 {
+		p.add("limits.max_reply_bytes", "%d is too small: want at least 65536", l.MaxReplyBytes)
+	}
 	for _, d := range []struct {
 		key string
 		v   Duration

@@ -158,6 +158,8 @@ func TestParseRejects(t *testing.T) {
 				`limits.backend_connect_timeout: negative duration "-3s"`}},
 		{"line limit too small", okPool + okFTP + "[limits]\nmax_line_bytes = 100\n", []string{`limits.max_line_bytes: 100 is out of range`}},
 		{"line limit too large", okPool + okFTP + "[limits]\nmax_line_bytes = 70000\n", []string{`limits.max_line_bytes: 70000 is out of range`}},
+		{"reply limit too small", okPool + okFTP + "[limits]\nmax_reply_bytes = 1000\n", []string{`limits.max_reply_bytes: 1000 is too small`}},
+		{"negative reply limit", okPool + okFTP + "[limits]\nmax_reply_bytes = -1\n", []string{`limits.max_reply_bytes: -1 is too small`}},
 		{"unknown log level", okPool + okFTP + "[log]\nlevel = \"verbose\"\n", []string{`log.level: unknown level "verbose"`}},
 		{"unknown log format", okPool + okFTP + "[log]\nformat = \"xml\"\n", []string{`log.format: unknown format "xml"`}},
 		{"nothing to serve", okPool, []string{"bad.toml: nothing to serve"}},

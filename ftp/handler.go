@@ -1,6 +1,7 @@
 package ftp
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -175,6 +176,7 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		rsAddr:   lease.Realserver().Addr(),
 		bkLocal:  alg.AddrPortOf(raw.LocalAddr()).Addr(),
 		maxLine:  h.Limits.MaxLineBytes,
+		maxReply: cmp.Or(h.Limits.MaxReplyBytes, conf.DefaultMaxReplyBytes),
 		idle:     h.Limits.ControlIdleTimeout.Duration,
 		dataWait: h.Limits.DataConnectTimeout.Duration,
 	}

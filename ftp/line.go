@@ -13,8 +13,8 @@ import (
 )
 
 // ErrLineTooLong is returned by ReadLine for a line longer than its limit.
-// The rest of that line has been discarded, so a caller may answer 500 and
-// read the next line, or close.
+// ReadLine stops as soon as it knows: the stream is then inside that line,
+// so a caller answers 500 and closes (or skips the rest of the line itself).
 var ErrLineTooLong = errors.New("ftp: line too long")
 
 // ErrNUL is returned by ReadLine for a line holding a NUL byte, which
@@ -29,69 +29,88 @@ var ErrNUL = errors.New("ftp: NUL byte in line")
 // A line ends at LF; a CR LF pair or a bare LF is removed, a CR not followed
 // by LF stays in the line. Every other byte is kept verbatim: bytes >= 0x80
 // (RFC 2640 paths) and Telnet IAC (0xFF) sequences are not interpreted.
-// ReadLine never buffers more than max bytes beyond r's own buffer; max <= 0
-// means r's buffer size.
+// ReadLine never buffers more than max bytes beyond r's own buffer, and
+// never consumes more than max bytes of a line; max <= 0 means r's buffer
+// size.
 //
 // Errors:
-//   - ErrLineTooLong: the line exceeded max; the rest of it, up to and
-//     including its LF (or up to EOF), has been discarded.
+//   - ErrLineTooLong: max bytes of the line have come without its LF, and
+//     at least one more byte is there. Exactly max bytes of the line have
+//     been consumed: however long the line (a peer may send one without end
+//     for ever), the error comes when the limit is passed, not at the
+//     line's end.
 //   - ErrNUL: the line, which fitted, holds a NUL byte; it was consumed.
 //   - io.EOF: the stream ended cleanly before the first byte of a line.
 //   - io.ErrUnexpectedEOF: the stream ended inside a line.
 //   - any other error comes from r, wrapped; the stream position is then
 //     undefined and the connection should be closed.
 func ReadLine(r *bufio.Reader, max int) ([]byte, error) {
-	if max <= 0 {
-		max = r.Size()
-	}
-	var line []byte
-	for {
-		frag, err := r.ReadSlice('\n')
-		if len(line)+len(frag) > max {
-			if err == nil {
-				return nil, ErrLineTooLong
-			}
-			return nil, discardLine(r, err)
-		}
-		line = append(line, frag...)
-		switch {
-		case err == nil:
-			return finishLine(line)
-		case errors.Is(err, bufio.ErrBufferFull):
-			continue
-		case err == io.EOF:
-			if len(line) == 0 {
-				return nil, io.EOF
-			}
-			return nil, io.ErrUnexpectedEOF
-		default:
-			return nil, fmt.Errorf("ftp: read line: %w", err)
-		}
-	}
-}
-
-// finishLine strips the line end of a complete line and checks it for NUL.
-func finishLine(line []byte) ([]byte, error) {
-	line = line[:len(line)-1] // the LF
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	if bytes.IndexByte(line, 0) >= 0 {
-		return nil, ErrNUL
+	line, err := appendLine(nil, r, max)
+	if err != nil {
+		return nil, err
 	}
 	return line, nil
 }
 
-// discardLine skips the rest of an overlong line, whose last read ended with
-// err (bufio.ErrBufferFull or a read error), up to and including its LF.
-func discardLine(r *bufio.Reader, err error) error {
+// appendLine reads one line as ReadLine does, appends it (without its line
+// end) to dst and returns the extended slice. On an error from r (not
+// ErrLineTooLong, ErrNUL or an EOF), the bytes of the line read so far are
+// appended and returned with the error, so that a caller may retry after a
+// timeout: appendLine(partial, r, max) goes on with the same line.
+func appendLine(dst []byte, r *bufio.Reader, max int) ([]byte, error) {
+	if max <= 0 {
+		max = r.Size()
+	}
+	start := len(dst)
 	for {
+		if r.Buffered() == 0 {
+			if _, err := r.Peek(1); err != nil {
+				switch {
+				case err != io.EOF:
+					return dst, fmt.Errorf("ftp: read line: %w", err)
+				case len(dst) == start:
+					return dst, io.EOF
+				}
+				return dst[:start], io.ErrUnexpectedEOF
+			}
+		}
+		room := max - (len(dst) - start) // bytes the line may still take, LF included
+		if room == 0 {
+			return dst[:start], ErrLineTooLong
+		}
+		buf, _ := r.Peek(min(r.Buffered(), room))
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			dst = append(dst, buf[:i]...)
+			r.Discard(i + 1)
+			return finishLine(dst, start)
+		}
+		dst = append(dst, buf...)
+		r.Discard(len(buf))
+	}
+}
+
+// finishLine strips the CR of a CR LF from the line that starts at
+// line[start:] (its LF is already gone) and checks it for NUL.
+func finishLine(line []byte, start int) ([]byte, error) {
+	if n := len(line); n > start && line[n-1] == '\r' {
+		line = line[:n-1]
+	}
+	if bytes.IndexByte(line[start:], 0) >= 0 {
+		return line[:start], ErrNUL
+	}
+	return line, nil
+}
+
+// discardLine skips the rest of a line that ReadLine found too long, up to
+// and including its LF or the end of the stream (then nil).
+func discardLine(r *bufio.Reader) error {
+	for {
+		_, err := r.ReadSlice('\n')
 		switch {
 		case err == nil, err == io.EOF:
-			return ErrLineTooLong
+			return nil
 		case !errors.Is(err, bufio.ErrBufferFull):
 			return fmt.Errorf("ftp: read line: %w", err)
 		}
-		_, err = r.ReadSlice('\n')
 	}
 }

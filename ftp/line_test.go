@@ -17,7 +17,8 @@ type lineResult struct {
 }
 
 // readAllLines calls ReadLine until io.EOF (or a foreign error) and
-// collects every result, the final io.EOF included. Each call but the last
+// collects every result, the final io.EOF included; after ErrLineTooLong it
+// skips the rest of that line, as a caller that goes on would. Each call but the last
 // consumes at least one byte, so an input of n bytes gives at most n+1
 // results; the loop stops there in case ReadLine does not.
 func readAllLines(r *bufio.Reader, max, n int) []lineResult {
@@ -25,6 +26,12 @@ func readAllLines(r *bufio.Reader, max, n int) []lineResult {
 	for range n + 1 {
 		line, err := ReadLine(r, max)
 		out = append(out, lineResult{string(line), err})
+		if errors.Is(err, ErrLineTooLong) {
+			if derr := discardLine(r); derr != nil {
+				out = append(out, lineResult{err: derr})
+				break
+			}
+		}
 		if err == io.EOF || (err != nil && !errors.Is(err, ErrLineTooLong) && !errors.Is(err, ErrNUL) && err != io.ErrUnexpectedEOF) {
 			break
 		}
@@ -200,6 +207,36 @@ func BenchmarkReadLine(b *testing.B) {
 				}
 				break
 			}
+		}
+	}
+}
+
+// endless is a reader of 'A' bytes that never ends, counting what it gives.
+type endless struct{ n int }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'A'
+	}
+	e.n += len(p)
+	return len(p), nil
+}
+
+// TestReadLineWithoutEnd: a line that never ends is ErrLineTooLong once
+// max bytes have come, having consumed exactly max bytes of it and read no
+// more than one buffer beyond.
+func TestReadLineWithoutEnd(t *testing.T) {
+	for _, max := range []int{16, 512, 4096, 65536} {
+		src := &endless{}
+		r := bufio.NewReaderSize(src, 512)
+		if _, err := ReadLine(r, max); !errors.Is(err, ErrLineTooLong) {
+			t.Fatalf("max %d: %v; want ErrLineTooLong", max, err)
+		}
+		if consumed := src.n - r.Buffered(); consumed != max {
+			t.Errorf("max %d: consumed %d bytes", max, consumed)
+		}
+		if src.n > max+512 {
+			t.Errorf("max %d: read %d bytes", max, src.n)
 		}
 	}
 }

@@ -28,7 +28,8 @@ type Reply struct {
 // ReadReply reads one complete reply from r. maxLine bounds each line as in
 // ReadLine; maxLines bounds the number of lines, so an endless multi-line
 // reply is an error rather than a hang or unbounded memory (maxLines <= 0
-// means 1).
+// means 1). A reply of any length can be read line by line with a
+// ReplyReader instead.
 //
 // The first line must start with a code 100-599 followed by a space, a
 // hyphen or the line end; anything else is ErrBadReply. After "ddd-", any
@@ -41,41 +42,101 @@ type Reply struct {
 // reply over maxLines lines (ErrBadReply) are wrapped; after any error the
 // caller cannot tell where the next reply starts and should close.
 func ReadReply(r *bufio.Reader, maxLine, maxLines int) (Reply, error) {
-	if maxLines <= 0 {
-		maxLines = 1
-	}
-	first, err := ReadLine(r, maxLine)
-	if err != nil {
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+	maxLines = max(maxLines, 1)
+	rr := NewReplyReader(r, maxLine)
+	var rep Reply
+	for {
+		line, code, more, err := rr.Next()
+		if err != nil {
 			return Reply{}, err
 		}
-		return Reply{}, fmt.Errorf("ftp: read reply: %w", err)
-	}
-	code, sep, ok := replyCodeOf(first)
-	if !ok {
-		return Reply{}, fmt.Errorf("%w: first line %.40q", ErrBadReply, first)
-	}
-	rep := Reply{Code: code, Lines: []string{string(first)}}
-	if sep != '-' {
-		return rep, nil
-	}
-	for {
+		rep.Code = code
+		rep.Lines = append(rep.Lines, string(line))
+		if !more {
+			return rep, nil
+		}
 		if len(rep.Lines) >= maxLines {
 			return Reply{}, fmt.Errorf("%w: %d reply still open after %d lines", ErrBadReply, code, maxLines)
 		}
-		line, err := ReadLine(r, maxLine)
-		switch {
-		case err == io.EOF || err == io.ErrUnexpectedEOF:
-			return Reply{}, io.ErrUnexpectedEOF
-		case err != nil:
-			return Reply{}, fmt.Errorf("ftp: read reply %d line %d: %w", code, len(rep.Lines)+1, err)
-		}
-		rep.Lines = append(rep.Lines, string(line))
-		if c, sep, ok := replyCodeOf(line); ok && c == code && sep != '-' {
-			return rep, nil
-		}
 	}
 }
+
+// ReplyReader reads replies one line at a time (RFC 959 §4.2), so that a
+// multi-line reply of any length passes through a buffer of one line: a
+// proxy relays it as it comes, or keeps what it needs.
+type ReplyReader struct {
+	r       *bufio.Reader
+	maxLine int
+	code    int    // the code of the reply being read; 0 between replies
+	lines   int    // lines of it returned so far
+	line    []byte // the last line returned, or a line cut by a read error
+	partial bool   // line holds the start of a line cut by a read error
+}
+
+// NewReplyReader returns a ReplyReader on r whose lines are bounded by
+// maxLine as in ReadLine.
+func NewReplyReader(r *bufio.Reader, maxLine int) *ReplyReader {
+	return &ReplyReader{r: r, maxLine: maxLine}
+}
+
+// Next reads the next line: the first line of a reply, or the next line of
+// the reply begun by an earlier call. It returns the line without its line
+// end (valid until the next call), the reply's code, and more, which is
+// true while lines of the same reply follow. The reply's grammar is that of
+// ReadReply.
+//
+// At a clean end of the stream between replies, Next returns io.EOF;
+// inside one, io.ErrUnexpectedEOF. A first line without a code is
+// ErrBadReply; ErrLineTooLong and ErrNUL are wrapped. After those, the
+// caller cannot tell where the next reply starts and should close. An error
+// from the underlying reader (a read deadline, say) is wrapped and leaves
+// the reader where it was: calling Next again goes on with the same line.
+func (rr *ReplyReader) Next() (line []byte, code int, more bool, err error) {
+	if !rr.partial {
+		rr.line = rr.line[:0]
+	}
+	rr.line, err = appendLine(rr.line, rr.r, rr.maxLine)
+	rr.partial = false
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrLineTooLong), errors.Is(err, ErrNUL):
+		return nil, 0, false, fmt.Errorf("ftp: read reply %d line %d: %w", rr.code, rr.lines+1, err)
+	case err == io.EOF && rr.code == 0:
+		return nil, 0, false, io.EOF
+	case err == io.EOF, err == io.ErrUnexpectedEOF:
+		return nil, 0, false, io.ErrUnexpectedEOF
+	default:
+		rr.partial = true
+		return nil, 0, false, err
+	}
+	rr.lines++
+	if rr.code == 0 {
+		c, sep, ok := replyCodeOf(rr.line)
+		if !ok {
+			return nil, 0, false, fmt.Errorf("%w: first line %.40q", ErrBadReply, rr.line)
+		}
+		if sep != '-' {
+			rr.lines = 0
+			return rr.line, c, false, nil
+		}
+		rr.code = c
+		return rr.line, c, true, nil
+	}
+	code = rr.code
+	if c, sep, ok := replyCodeOf(rr.line); ok && c == code && sep != '-' {
+		rr.code, rr.lines = 0, 0
+		return rr.line, code, false, nil
+	}
+	return rr.line, code, true, nil
+}
+
+// Buffered returns how many bytes of the stream are already read and not
+// yet returned: zero when the next Next would wait for the peer.
+func (rr *ReplyReader) Buffered() int { return rr.r.Buffered() }
+
+// Open returns the code of the reply whose first line Next has returned
+// but not yet its last; 0 between replies.
+func (rr *ReplyReader) Open() int { return rr.code }
 
 // replyCodeOf parses the start of a reply line: a code 100-599 and the byte
 // after it (' ', '-', or 0 for a line that is just the code). ok is false

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // pureBanner is pure-ftpd 1.0.50's five-line greeting.
@@ -231,4 +232,121 @@ func BenchmarkReadReply(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// replyLine is one result of ReplyReader.Next.
+type replyLine struct {
+	line string
+	code int
+	more bool
+}
+
+// readReplyLines calls Next until an error and returns every line and the
+// error.
+func readReplyLines(rr *ReplyReader) ([]replyLine, error) {
+	var out []replyLine
+	for {
+		line, code, more, err := rr.Next()
+		if err != nil {
+			return out, err
+		}
+		out = append(out, replyLine{string(line), code, more})
+	}
+}
+
+func TestReplyReader(t *testing.T) {
+	many := strings.Repeat("211-entry\r\n", 20000)
+	cases := []struct {
+		name string
+		in   string
+		want []replyLine
+		n    int // instead of want: this many lines
+		err  error
+	}{
+		{name: "single lines", in: "220 hi\r\n331 pass\r\n", err: io.EOF,
+			want: []replyLine{{"220 hi", 220, false}, {"331 pass", 331, false}}},
+		{name: "multi-line then single", in: "211-a\r\n b\r\n211 end\r\n200 ok\r\n", err: io.EOF,
+			want: []replyLine{{"211-a", 211, true}, {" b", 211, true}, {"211 end", 211, false}, {"200 ok", 200, false}}},
+		{name: "inner codes do not end", in: "123-x\r\n234 other\r\n123-same\r\n123\r\n", err: io.EOF,
+			want: []replyLine{{"123-x", 123, true}, {"234 other", 123, true}, {"123-same", 123, true}, {"123", 123, false}}},
+		{name: "20000 lines", in: "211-Status\r\n" + many + "211 End\r\n", n: 20002, err: io.EOF},
+		{name: "eof inside", in: "211-a\r\n b\r\n", err: io.ErrUnexpectedEOF,
+			want: []replyLine{{"211-a", 211, true}, {" b", 211, true}}},
+		{name: "bad first line after a reply", in: "200 ok\r\nhello\r\n", err: ErrBadReply,
+			want: []replyLine{{"200 ok", 200, false}}},
+		{name: "line without end stops at the limit", in: "211-a\r\n" + longLine, err: ErrLineTooLong,
+			want: []replyLine{{"211-a", 211, true}}},
+		{name: "nul", in: "211-a\r\nb\x00\r\n211 end\r\n", err: ErrNUL,
+			want: []replyLine{{"211-a", 211, true}}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := readReplyLines(NewReplyReader(bufio.NewReaderSize(strings.NewReader(tc.in), 16), 512))
+			if !errors.Is(err, tc.err) {
+				t.Fatalf("error %v; want %v", err, tc.err)
+			}
+			if tc.n > 0 {
+				if len(got) != tc.n || got[0].more != true || got[len(got)-1].more {
+					t.Fatalf("%d lines, first %v, last %v; want %d lines", len(got), got[0], got[len(got)-1], tc.n)
+				}
+				return
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("lines %+v; want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestReplyReaderResumes: a read error inside a line (a deadline) leaves
+// the line where it was; the next call goes on with it.
+func TestReplyReaderResumes(t *testing.T) {
+	in := "211-a long first line\r\n211 end\r\n"
+	rr := NewReplyReader(bufio.NewReaderSize(iotest.TimeoutReader(strings.NewReader(in)), 16), 512)
+	if _, _, _, err := rr.Next(); !errors.Is(err, iotest.ErrTimeout) {
+		t.Fatalf("first Next: %v; want the timeout", err)
+	}
+	got, err := readReplyLines(rr)
+	want := []replyLine{{"211-a long first line", 211, true}, {"211 end", 211, false}}
+	if err != io.EOF || !slices.Equal(got, want) {
+		t.Fatalf("after the timeout: %+v, %v; want %+v", got, err, want)
+	}
+}
+
+// FuzzReplyReader reads the same bytes with ReplyReader and with repeated
+// ReadReply calls: both see the same replies, line for line, and stop with
+// the same error.
+func FuzzReplyReader(f *testing.F) {
+	for _, tc := range replyCases {
+		if len(tc.in) < 1024 {
+			f.Add([]byte(tc.in + tc.in))
+		}
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, gerr := readReplyLines(NewReplyReader(bufio.NewReaderSize(strings.NewReader(string(in)), 16), 64))
+		var want []replyLine
+		var werr error
+		r := bufio.NewReaderSize(strings.NewReader(string(in)), 16)
+		for werr == nil {
+			var rep Reply
+			rep, werr = ReadReply(r, 64, len(in)+1)
+			for i, l := range rep.Lines {
+				want = append(want, replyLine{l, rep.Code, i < len(rep.Lines)-1})
+			}
+		}
+		// ReadReply returns nothing of a reply it cannot finish: those
+		// lines, all but the last of a reply, are ReplyReader's alone.
+		if len(got) < len(want) || !slices.Equal(got[:len(want)], want) {
+			t.Fatalf("ReplyReader %+v; ReadReply %+v", got, want)
+		}
+		for _, l := range got[len(want):] {
+			if !l.more || werr == io.EOF {
+				t.Fatalf("ReplyReader %+v; ReadReply %+v, %v", got, want, werr)
+			}
+		}
+		if (gerr == nil) != (werr == nil) || errors.Is(gerr, io.EOF) != errors.Is(werr, io.EOF) ||
+			errors.Is(gerr, ErrBadReply) != errors.Is(werr, ErrBadReply) || errors.Is(gerr, ErrLineTooLong) != errors.Is(werr, ErrLineTooLong) {
+			t.Fatalf("ReplyReader ends with %v; ReadReply with %v", gerr, werr)
+		}
+	})
 }

@@ -24,9 +24,22 @@ var (
 )
 
 const (
-	// maxReplyLines bounds one multi-line reply from a realserver (STAT and
-	// HELP can be long; an endless one is hostile).
-	maxReplyLines = 10000
+	// maxHeldBytes and maxHeldLines bound a multi-line reply that algd
+	// reads whole before the client gets it (FEAT, 227/229, a transfer's
+	// final reply, an unsolicited reply); every other multi-line reply is
+	// relayed as it comes, within max_reply_bytes.
+	maxHeldBytes = 64 << 10
+	maxHeldLines = 1000
+	// streamFlush is how much of a relayed multi-line reply algd buffers
+	// before writing it to the client (it writes sooner when the realserver
+	// has nothing more ready).
+	streamFlush = 16 << 10
+	// lingerTime and lingerBytes bound what algd reads and drops from a
+	// client after the reply that ends its session (an overlong line), so
+	// that the unread bytes do not make the kernel reset the connection
+	// before the reply is through.
+	lingerTime  = 2 * time.Second
+	lingerBytes = 4 << 20
 	// writeTimeout bounds one write of a reply or command on a control
 	// connection.
 	writeTimeout = time.Minute
@@ -79,6 +92,7 @@ type session struct {
 	rsAddr   netip.AddrPort // the realserver's control address
 	bkLocal  netip.Addr     // our side of the backend control connection
 	maxLine  int
+	maxReply int // max_reply_bytes: one relayed multi-line reply
 	idle     time.Duration
 	dataWait time.Duration
 
@@ -89,8 +103,9 @@ type session struct {
 	epsvAll   bool
 	lastCode  int
 	ctx       context.Context // the session's, for the realserver reader
-	bkReader  *bufio.Reader   // the realserver's replies; kept across readers
-	bkReading bool            // a goroutine is reading bkReader
+	bk        *ReplyReader    // the realserver's replies; kept across readers
+	bkReading bool            // a goroutine is reading bk
+	open      int             // the code of a reply partly relayed to the client; 0: none
 	tlsOn     bool            // the client's control connection is under TLS
 	pbsz      bool
 	prot      byte // 'C' or 'P' (RFC 2228 §3 PROT)
@@ -145,7 +160,7 @@ func (s *session) run(ctx context.Context, greeting *Reply) error {
 
 	s.ctl.Lock()
 	s.ctx = ctx
-	s.bkReader = bufio.NewReaderSize(s.backend, readBuffer)
+	s.bk = NewReplyReader(bufio.NewReaderSize(s.backend, readBuffer), max(s.maxLine, 8192))
 	err := s.send(*greeting)
 	s.ctl.Unlock()
 	if err != nil {
@@ -198,8 +213,12 @@ func (s *session) readClient(ctx context.Context) error {
 				return errors.New("idle timeout")
 			}
 			s.ctl.Lock()
-			defer s.ctl.Unlock()
-			return s.clientError(err)
+			err = s.clientError(err)
+			s.ctl.Unlock()
+			if errors.Is(err, ErrLineTooLong) || errors.Is(err, ErrNUL) {
+				s.lingerClose(br)
+			}
+			return err
 		}
 		s.ctl.Lock()
 		if cmd := ParseCommand(line); cmd.Verb == "AUTH" {
@@ -224,28 +243,44 @@ func (s *session) readClient(ctx context.Context) error {
 // stops when every command has its final reply. Whatever a realserver says
 // unasked in between (a 421 before it closes) is read with the next
 // command's reply and relayed then.
+//
+// A single-line reply is handled whole by reply. A multi-line one is either
+// held (read whole, within maxHeldBytes, then handled by reply) or relayed
+// to the client line by line as it comes (stream), so that no reply,
+// whatever its length, is ever in memory whole.
 func (s *session) readBackend(ctx context.Context) error {
-	maxLine := max(s.maxLine, 8192)
 	for {
-		// A realserver gets the idle timeout to answer a command; a
-		// transfer's final reply may take as long as the transfer.
-		s.backend.SetReadDeadline(time.Now().Add(s.idle))
-		r, err := ReadReply(s.bkReader, maxLine, maxReplyLines)
+		line, code, more, err := s.nextLine(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		r, streamed := Reply{Code: code}, false
+		var werr error // writing a relayed reply to the client failed
+		switch {
+		case err != nil:
+		case !more:
+			r.Lines = []string{string(line)}
+		case s.holds(code):
+			err = s.readRest(ctx, line, code, maxHeldBytes, maxHeldLines, func(l []byte, _ bool) error {
+				r.Lines = append(r.Lines, string(l))
+				return nil
+			})
+		default:
+			streamed = true
+			err, werr = s.stream(ctx, line, code)
+		}
 		s.ctl.Lock()
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() && (s.active.Load() > 0 || s.transferPending()) {
-			s.ctl.Unlock()
-			continue
-		}
-		if err != nil {
+		var done bool
+		switch {
+		case werr != nil:
+			err = werr
+		case err != nil:
 			err = s.backendError(err)
-			s.ctl.Unlock()
-			return err
+		case streamed:
+			done, err = s.relayed(code)
+		default:
+			done, err = s.reply(ctx, r)
 		}
-		done, err := s.reply(ctx, r)
 		idle := err == nil && !done && len(s.queue) == 0
 		if idle {
 			s.bkReading = false
@@ -260,6 +295,130 @@ func (s *session) readBackend(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// nextLine reads the realserver's next reply line. A realserver gets the
+// idle timeout for each line; while a transfer runs, it may take as long
+// as the transfer (its final reply comes when the data is through).
+func (s *session) nextLine(ctx context.Context) (line []byte, code int, more bool, err error) {
+	for {
+		s.backend.SetReadDeadline(time.Now().Add(s.idle))
+		line, code, more, err = s.bk.Next()
+		var ne net.Error
+		if err == nil || ctx.Err() != nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return line, code, more, err
+		}
+		s.ctl.Lock()
+		wait := s.active.Load() > 0 || s.transferPending()
+		s.ctl.Unlock()
+		if !wait {
+			return line, code, more, err
+		}
+	}
+}
+
+// holds reports whether the multi-line reply starting with code must be
+// read whole before the client gets any of it: algd rewrites it (227, 229,
+// FEAT, the replies to PASV, EPSV, PORT and EPRT), holds it until the data
+// is through (a transfer's final reply), or nobody asked for it. The
+// others (replies to plain commands such as STAT, HELP or LIST's 150) are
+// relayed as they come.
+func (s *session) holds(code int) bool {
+	s.ctl.Lock()
+	defer s.ctl.Unlock()
+	if code == 227 || code == 229 || len(s.queue) == 0 {
+		return true
+	}
+	if code < 200 {
+		return false
+	}
+	k := s.queue[0].kind
+	return k != kindPlain && k != kindQUIT
+}
+
+// readRest reads the rest of a multi-line reply whose first line is first
+// and gives emit every line of it, the first included, with more false for
+// the last. Beyond limit bytes (line ends counted) or maxLines lines (0:
+// any number), lines are read and dropped, and the last one is replaced
+// by "ddd Reply truncated by algd.", so the reply still ends cleanly for
+// the client and the next reply is found where the realserver's ends.
+func (s *session) readRest(ctx context.Context, first []byte, code, limit, maxLines int, emit func(line []byte, more bool) error) error {
+	total, n := len(first)+2, 1
+	if err := emit(first, true); err != nil {
+		return err
+	}
+	for {
+		line, _, more, err := s.nextLine(ctx)
+		if err != nil {
+			return err
+		}
+		total, n = total+len(line)+2, n+1
+		over := total > limit || (maxLines > 0 && n > maxLines)
+		switch {
+		case !over:
+			err = emit(line, more)
+		case !more:
+			s.log.Warn("realserver reply truncated", "code", code, "bytes", total, "lines", n)
+			err = emit(truncated(code), false)
+		}
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// truncated is the last line of a reply cut by algd.
+func truncated(code int) []byte {
+	return fmt.Appendf(nil, "%d Reply truncated by algd.", code)
+}
+
+// streamBuffers holds the buffers of replies being relayed.
+var streamBuffers = sync.Pool{New: func() any { b := make([]byte, 0, streamFlush+8192); return &b }}
+
+// stream relays a multi-line reply to the client as it comes, through a
+// buffer of about streamFlush bytes that is written whenever it is full or
+// the realserver has nothing more ready, within max_reply_bytes. While the
+// reply is open, s.open holds its code, so that any reply of algd's own
+// (a 421) first ends it for the client. rerr is a failure to read the
+// reply, werr one to write it to the client.
+func (s *session) stream(ctx context.Context, first []byte, code int) (rerr, werr error) {
+	bp := streamBuffers.Get().(*[]byte)
+	buf := (*bp)[:0]
+	defer func() {
+		*bp = buf[:0]
+		streamBuffers.Put(bp)
+	}()
+	rerr = s.readRest(ctx, first, code, s.maxReply, 0, func(line []byte, more bool) error {
+		buf = append(append(buf, line...), '\r', '\n')
+		if more && len(buf) < streamFlush && s.bk.Buffered() > 0 {
+			return nil
+		}
+		s.ctl.Lock()
+		defer s.ctl.Unlock()
+		s.open, s.lastCode = code, code
+		werr = s.write(buf)
+		buf = buf[:0]
+		if !more && werr == nil {
+			s.open = 0
+		}
+		return werr
+	})
+	if werr != nil {
+		rerr = nil
+	}
+	return rerr, werr
+}
+
+// relayed completes a reply that stream relayed: a final reply answers the
+// oldest pending command, which is then done. done is true when the
+// session should end after it (QUIT).
+func (s *session) relayed(code int) (done bool, err error) {
+	if code < 200 {
+		return false, nil
+	}
+	p := s.queue[0]
+	s.queue = s.queue[1:]
+	return s.flushLocal(p)
 }
 
 // transferPending reports a transfer command awaiting its final reply.
@@ -316,12 +475,40 @@ func (s *session) backendError(err error) error {
 	return err
 }
 
-// send writes a reply to the client.
+// send writes a reply to the client. A reply that stream left open (the
+// realserver failed in the middle of it) is ended first, so the client
+// reads this one as a reply of its own.
 func (s *session) send(r Reply) error {
+	var b []byte
+	if s.open != 0 {
+		b = append(truncated(s.open), '\r', '\n')
+		s.open = 0
+	}
 	s.lastCode = r.Code
+	return s.write(r.AppendWire(b))
+}
+
+// write writes b to the client within writeTimeout.
+func (s *session) write(b []byte) error {
 	s.client.SetWriteDeadline(time.Now().Add(writeTimeout))
-	_, err := s.client.Write(r.AppendWire(nil))
+	_, err := s.client.Write(b)
 	return err
+}
+
+// lingerClose half-closes the client's control connection after the reply
+// that ends its session, and reads and drops what the client still sends,
+// for at most lingerTime and lingerBytes: closing a socket with unread
+// bytes makes the kernel reset it, which may destroy the reply before the
+// client has read it.
+func (s *session) lingerClose(br *bufio.Reader) {
+	s.ctl.Lock()
+	c := s.client
+	s.ctl.Unlock()
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	c.SetReadDeadline(time.Now().Add(lingerTime))
+	io.CopyN(io.Discard, br, lingerBytes)
 }
 
 // forward writes one command line to the realserver, whose reply the
@@ -507,6 +694,13 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 	if err := s.send(r); err != nil {
 		return false, err
 	}
+	return s.flushLocal(p)
+}
+
+// flushLocal sends the replies of algd's own queued behind p, whose final
+// reply the client has just got. done is true when the session should end
+// (p was QUIT).
+func (s *session) flushLocal(p pending) (done bool, err error) {
 	for len(s.queue) > 0 && s.queue[0].kind == kindLocal {
 		if err := s.send(s.queue[0].local); err != nil {
 			return false, err

@@ -62,6 +62,8 @@ type proxyOpts struct {
 	// backendPorts, when set, is backend_data_mode "active" with this
 	// range on algd's backend-side address.
 	backendPorts [2]uint16
+	// maxReply is max_reply_bytes; default 16 MiB.
+	maxReply int
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -136,7 +138,8 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 			PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last), ActiveSourcePort: o.active}},
 		Limits: conf.Limits{MaxSessionsPerClient: o.perClient,
 			BackendConnectTimeout: conf.Duration{Duration: o.connectTimeout},
-			ControlIdleTimeout:    conf.Duration{Duration: o.idle}},
+			ControlIdleTimeout:    conf.Duration{Duration: o.idle},
+			MaxReplyBytes:         o.maxReply},
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {

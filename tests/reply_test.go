@@ -1,0 +1,265 @@
+package tests
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/algd/algd/conf"
+)
+
+// statFTPD is a realserver whose STAT reply is written by stat, as fast as
+// the connection takes it; it counts what it has written. Other commands
+// get short replies.
+type statFTPD struct {
+	addr    netip.AddrPort
+	written atomic.Int64
+}
+
+func startStatFTPD(t *testing.T, ip string, stat func(w io.Writer) error) *statFTPD {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &statFTPD{addr: netip.MustParseAddrPort(ln.Addr().String())}
+	acceptAll(t, ln, func(c net.Conn) {
+		defer c.Close()
+		w := &countWriter{w: c, n: &f.written}
+		io.WriteString(w, "220 stat server\r\n")
+		r := bufio.NewReader(c)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+			switch strings.ToUpper(verb) {
+			case "STAT":
+				bw := bufio.NewWriterSize(w, 64<<10)
+				if stat(bw) != nil || bw.Flush() != nil {
+					return
+				}
+			case "QUIT":
+				io.WriteString(w, "221 bye\r\n")
+				return
+			default:
+				io.WriteString(w, "200 ok\r\n")
+			}
+		}
+	})
+	return f
+}
+
+// statSession starts a statFTPD answering STAT with stat, algd in front
+// of it (maxReply is max_reply_bytes, 0 the default) and a client past the
+// greeting.
+func statSession(t *testing.T, stat func(w io.Writer) error, maxReply int) (*statFTPD, *proxy, *rawSession, *bufio.Reader) {
+	t.Helper()
+	rs := startStatFTPD(t, "127.0.0.41", stat)
+	px := startProxyAddrs(t, []netip.AddrPort{rs.addr},
+		proxyOpts{first: 61900, last: 61909, health: conf.Health{Kind: "none"}, maxReply: maxReply})
+	s := rawDial(t, clientIP, px.addr)
+	br := bufio.NewReader(s.c)
+	readRawReply(t, br)
+	return rs, px, s, br
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// statLines writes a 211 reply of n inner lines of about width bytes.
+func statLines(n, width int) func(w io.Writer) error {
+	return func(w io.Writer) error {
+		pad := strings.Repeat("x", max(width-40, 0))
+		if _, err := io.WriteString(w, "211-Status of /big:\r\n"); err != nil {
+			return err
+		}
+		for i := range n {
+			if _, err := fmt.Fprintf(w, "-rw-r--r-- 1 ftp ftp 0 Jan 1 file%06d%s\r\n", i, pad); err != nil {
+				return err
+			}
+		}
+		_, err := io.WriteString(w, "211 End of status\r\n")
+		return err
+	}
+}
+
+// readRawReply reads one reply (multi-line aware) from r and returns its
+// lines without line ends.
+func readRawReply(t *testing.T, r *bufio.Reader) []string {
+	t.Helper()
+	var lines []string
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading reply after %d lines: %v", len(lines), err)
+		}
+		l = strings.TrimRight(l, "\r\n")
+		lines = append(lines, l)
+		first := lines[0]
+		if len(first) < 4 || first[3] != '-' {
+			return lines
+		}
+		if len(lines) > 1 && len(l) >= 4 && l[:3] == first[:3] && l[3] == ' ' {
+			return lines
+		}
+	}
+}
+
+// TestLongReplyRelayed: a STAT reply of 20,000 lines (a directory of that
+// many entries) reaches the client whole and byte for byte, and the
+// session goes on.
+func TestLongReplyRelayed(t *testing.T) {
+	stat := statLines(20000, 80)
+	var want bytes.Buffer
+	stat(&want)
+	_, _, s, br := statSession(t, stat, 0)
+	s.c.Write([]byte("STAT /big\r\n"))
+	lines := readRawReply(t, br)
+	got := strings.Join(lines, "\r\n") + "\r\n"
+	if len(lines) != 20002 || sha256.Sum256([]byte(got)) != sha256.Sum256(want.Bytes()) {
+		t.Fatalf("STAT: %d lines, %d bytes, last %q; want 20002 lines, %d bytes, the realserver's exactly",
+			len(lines), len(got), lines[len(lines)-1], want.Len())
+	}
+	s.c.Write([]byte("NOOP\r\n"))
+	if r := readRawReply(t, br); r[0] != "200 ok" {
+		t.Fatalf("NOOP after STAT: %q", r)
+	}
+}
+
+// TestReplyOverLimitTruncated: a reply beyond max_reply_bytes reaches the
+// client up to the limit and then ends cleanly with algd's last line;
+// algd drops the rest of it and the session goes on in step.
+func TestReplyOverLimitTruncated(t *testing.T) {
+	_, _, s, br := statSession(t, statLines(20000, 80), 100<<10)
+	s.c.Write([]byte("STAT /big\r\n"))
+	lines := readRawReply(t, br)
+	size := 0
+	for _, l := range lines {
+		size += len(l) + 2
+	}
+	if last := lines[len(lines)-1]; last != "211 Reply truncated by algd." || size > 100<<10+100 || size < 90<<10 {
+		t.Fatalf("STAT over the limit: %d lines, %d bytes, last %q", len(lines), size, last)
+	}
+	s.c.Write([]byte("NOOP\r\n"))
+	if r := readRawReply(t, br); r[0] != "200 ok" {
+		t.Fatalf("NOOP after a truncated STAT: %q", r)
+	}
+}
+
+// TestHostileReplyMemory: realservers send 72 MB STAT replies (9,000
+// lines of 8,000 bytes, "many long directory names") to clients that do
+// not read. algd relays what the client's socket takes and then waits; its
+// heap stays within a bound per session instead of holding the replies.
+func TestHostileReplyMemory(t *testing.T) {
+	const sessions = 5
+	const perSession = 4 << 20 // the bound asserted, generous
+	rs := startStatFTPD(t, "127.0.0.41", statLines(9000, 8000))
+	px := startProxyAddrs(t, []netip.AddrPort{rs.addr},
+		proxyOpts{first: 61900, last: 61909, health: conf.Health{Kind: "none"}})
+	before := heapInuse()
+	var clients []*rawSession
+	for range sessions {
+		s := rawDial(t, clientIP, px.addr)
+		br := bufio.NewReader(s.c)
+		readRawReply(t, br)
+		s.c.Write([]byte("STAT /big\r\n"))
+		clients = append(clients, s)
+	}
+	// The realserver writes until algd stops reading: when its count has
+	// not moved for a second, every session is blocked on its client.
+	var last int64 = -1
+	for rs.written.Load() != last {
+		last = rs.written.Load()
+		time.Sleep(time.Second)
+	}
+	grown := int64(heapInuse()) - int64(before)
+	if n := px.handler.Stats.Active.Load(); n != sessions {
+		t.Fatalf("%d sessions open; want all %d, blocked", n, sessions)
+	}
+	t.Logf("%d sessions blocked after the realserver wrote %d MB: heap %+d KiB (%d KiB per session)",
+		sessions, last>>20, grown>>10, grown/sessions>>10)
+	if last < sessions*(1<<20) {
+		t.Fatalf("the realserver wrote only %d bytes", last)
+	}
+	if grown > sessions*perSession {
+		t.Fatalf("heap grew by %d bytes for %d sessions; want under %d per session", grown, sessions, perSession)
+	}
+	for _, s := range clients {
+		s.c.Close()
+	}
+}
+
+// heapInuse returns the bytes in use on the heap after a collection.
+func heapInuse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+// TestClientLineWithoutEnd: a client sending a 64 MB line without a line
+// end gets 500 once max_line_bytes is passed, not the idle timeout's 421,
+// and the session ends.
+func TestClientLineWithoutEnd(t *testing.T) {
+	_, _, s, br := statSession(t, statLines(1, 10), 0)
+	go func() {
+		chunk := bytes.Repeat([]byte("A"), 1<<20)
+		s.c.Write([]byte("NOOP "))
+		for range 64 {
+			if _, err := s.c.Write(chunk); err != nil {
+				return
+			}
+		}
+	}()
+	r := readRawReply(t, br)
+	if !strings.HasPrefix(r[0], "500 ") {
+		t.Fatalf("a line without end got %q; want 500", r)
+	}
+	if rest, err := io.ReadAll(br); len(rest) > 0 {
+		t.Fatalf("after the 500: %q, %v; want the end of the connection", rest, err)
+	}
+}
+
+// TestRealserverLineWithoutEnd: a realserver sending a reply line without
+// end is given up once the line passes the limit (the client gets 421),
+// not after the idle timeout.
+func TestRealserverLineWithoutEnd(t *testing.T) {
+	_, _, s, br := statSession(t, func(w io.Writer) error {
+		chunk := bytes.Repeat([]byte("A"), 1<<20)
+		io.WriteString(w, "211-Status\r\n211-")
+		for range 64 {
+			if _, err := w.Write(chunk); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, 0)
+	s.c.Write([]byte("STAT\r\n"))
+	r := readRawReply(t, br)
+	if r[len(r)-1] == "211 Reply truncated by algd." {
+		r = readRawReply(t, br)
+	}
+	if !strings.HasPrefix(r[0], "421 ") {
+		t.Fatalf("a reply line without end got the client %q; want 421", r)
+	}
+}
