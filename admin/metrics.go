@@ -40,7 +40,7 @@ func newCollector(src Source) *collector {
 		portsInUse:      desc("passive_ports_in_use", "Passive ports reserved now.", l...),
 		portsSize:       desc("passive_ports", "Size of the passive port range.", l...),
 		portsExhausted:  desc("passive_ports_exhausted_total", "Passive port requests refused for want of a free port.", l...),
-		refused:         desc("refused_total", "Connections and commands refused: theft (data connection from another address), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header).", "listener", "reason"),
+		refused:         desc("refused_total", "Connections and commands refused: theft (data connection from another address), second_connection (data connection to a port already paired), outside_window (realserver data connection while its session had no transfer command outstanding), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header).", "listener", "reason"),
 		badReplies:      desc("bad_backend_replies_total", "Passive replies from realservers that could not be used.", l...),
 		tlsHandshakes:   desc("tls_handshakes_total", "TLS handshakes completed with clients.", l...),
 		tlsFailures:     desc("tls_handshake_failures_total", "TLS handshakes with clients that failed.", l...),
@@ -93,6 +93,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.portsSize, float64(l.PortsSize), n)
 		counter(c.portsExhausted, float64(l.PortExhaustions), n)
 		counter(c.refused, float64(k.Theft), n, "theft")
+		counter(c.refused, float64(k.DataSecond), n, "second_connection")
+		counter(c.refused, float64(k.DataOutsideWindow), n, "outside_window")
 		counter(c.refused, float64(k.Bounce), n, "bounce")
 		counter(c.refused, float64(k.ProxyRefused), n, "proxy")
 		counter(c.badReplies, float64(k.BadBackendReplies), n)

@@ -78,6 +78,25 @@ type Listener struct {
 	PortsInUse      int    `json:"ports_in_use"`
 	PortsSize       int    `json:"ports_size"`
 	PortExhaustions uint64 `json:"port_exhaustions"`
+	// DataRefusals are the addresses whose data connections were refused
+	// (passive ports and backend_ports alike), most refusals first: a
+	// bounded table; DataRefusalsEvicted counts addresses dropped from it
+	// to make room.
+	DataRefusals        []DataRefusal `json:"data_refusals,omitempty"`
+	DataRefusalsEvicted uint64        `json:"data_refusals_evicted,omitempty"`
+}
+
+// DataRefusal is one address of a listener's table of refused data
+// connections.
+type DataRefusal struct {
+	Address netip.Addr `json:"address"`
+	// Theft counts connections to a port expecting another address;
+	// Second those to a port already paired; OutsideWindow those from a
+	// realserver while its session had no transfer command outstanding.
+	Theft         uint64    `json:"theft"`
+	Second        uint64    `json:"second_connection"`
+	OutsideWindow uint64    `json:"outside_window"`
+	Last          time.Time `json:"last"`
 }
 
 // Counters are a listener's statistics (ftp.Stats, summed over the
@@ -90,6 +109,8 @@ type Counters struct {
 	BytesDown         int64 `json:"bytes_down"`
 	BytesUp           int64 `json:"bytes_up"`
 	Theft             int64 `json:"theft"`
+	DataSecond        int64 `json:"data_second_connection"`
+	DataOutsideWindow int64 `json:"data_outside_window"`
 	Bounce            int64 `json:"bounce"`
 	PassiveExhausted  int64 `json:"passive_exhausted"`
 	TLSHandshakes     int64 `json:"tls_handshakes"`
@@ -106,7 +127,8 @@ func (c Counters) Add(o Counters) Counters {
 	return Counters{
 		Sessions: c.Sessions + o.Sessions, Active: c.Active + o.Active, Refused: c.Refused + o.Refused,
 		DataConns: c.DataConns + o.DataConns, BytesDown: c.BytesDown + o.BytesDown, BytesUp: c.BytesUp + o.BytesUp,
-		Theft: c.Theft + o.Theft, Bounce: c.Bounce + o.Bounce, PassiveExhausted: c.PassiveExhausted + o.PassiveExhausted,
+		Theft: c.Theft + o.Theft, DataSecond: c.DataSecond + o.DataSecond, DataOutsideWindow: c.DataOutsideWindow + o.DataOutsideWindow,
+		Bounce: c.Bounce + o.Bounce, PassiveExhausted: c.PassiveExhausted + o.PassiveExhausted,
 		TLSHandshakes: c.TLSHandshakes + o.TLSHandshakes, TLSFailures: c.TLSFailures + o.TLSFailures,
 		TLSReuseRefused: c.TLSReuseRefused + o.TLSReuseRefused, BadBackendReplies: c.BadBackendReplies + o.BadBackendReplies,
 		ProxyRefused: c.ProxyRefused + o.ProxyRefused,

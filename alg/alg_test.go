@@ -139,10 +139,14 @@ func TestExpectation(t *testing.T) {
 	d := NewDataPorts(61500, 61501)
 	var refused atomic.Int32
 	x, err := d.Expect(Expect{
-		Local:     netip.MustParseAddr("127.0.0.80"),
-		Peer:      netip.MustParseAddr("127.0.0.5"),
-		Deadline:  time.Now().Add(10 * time.Second),
-		OnRefused: func(netip.AddrPort) { refused.Add(1) },
+		Local:    netip.MustParseAddr("127.0.0.80"),
+		Peer:     netip.MustParseAddr("127.0.0.5"),
+		Deadline: time.Now().Add(10 * time.Second),
+		OnRefused: func(_ netip.AddrPort, why Refusal) {
+			if why == RefusedForeign {
+				refused.Add(1)
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -193,6 +197,11 @@ func TestExpectation(t *testing.T) {
 	if refused.Load() != 1 {
 		t.Fatalf("refused = %d, want 1", refused.Load())
 	}
+	// The port stays the transfer's until Close.
+	if in, _, _ := d.Usage(); in != 1 {
+		t.Fatalf("port released during the transfer: in use = %d", in)
+	}
+	x.Close()
 	if in, _, _ := d.Usage(); in != 0 {
 		t.Fatalf("port not released: in use = %d", in)
 	}

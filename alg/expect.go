@@ -19,19 +19,22 @@ import (
 var ErrExpired = errors.New("alg: expectation expired")
 
 // bindTries bounds how many ports Expect tries when other processes hold
-// ports of the range (EADDRINUSE): the allocator is FIFO, so each retry gets
-// a port that was not just tried.
+// ports of the range (EADDRINUSE): the ports that failed stay reserved
+// until Expect returns, so each try gets a port not tried yet.
 const bindTries = 8
 
 // DataPorts hands out one-shot data listeners on ports of one range. Each
 // local address gets its own allocator over the same range, since a port is
 // taken per address. Safe for concurrent use.
+//
+// The range can change (SetRange, a reload): new expectations then get
+// ports of the new range, while ports of the old one stay reserved until
+// their expectations end.
 type DataPorts struct {
+	mu          sync.Mutex
 	first, last uint16
-
-	mu     sync.Mutex
-	byAddr map[netip.Addr]*limits.Ports
-	proxy  atomic.Pointer[Proxy]
+	byAddr      map[netip.Addr]*limits.Ports
+	proxy       atomic.Pointer[Proxy]
 }
 
 // SetProxy makes later expectations require a PROXY header on connections
@@ -42,6 +45,18 @@ func (d *DataPorts) SetProxy(p *Proxy) { d.proxy.Store(p) }
 // NewDataPorts returns the data ports of the inclusive range first-last.
 func NewDataPorts(first, last uint16) *DataPorts {
 	return &DataPorts{first: first, last: last, byAddr: make(map[netip.Addr]*limits.Ports)}
+}
+
+// SetRange makes first-last the range of every later expectation; the
+// ports that expectations hold now stay theirs and are not handed out
+// again unless they belong to the new range too (limits.Ports.SetRange).
+func (d *DataPorts) SetRange(first, last uint16) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.first, d.last = first, last
+	for _, p := range d.byAddr {
+		p.SetRange(first, last)
+	}
 }
 
 // Ports returns the allocator for local, creating it on first use.
@@ -56,7 +71,8 @@ func (d *DataPorts) Ports(local netip.Addr) *limits.Ports {
 	return p
 }
 
-// Usage sums ports in use and exhaustions over every local address.
+// Usage sums ports in use (those of an earlier range included) and
+// exhaustions over every local address; size is the current range's.
 func (d *DataPorts) Usage() (inUse, size int, exhaustions uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -67,36 +83,86 @@ func (d *DataPorts) Usage() (inUse, size int, exhaustions uint64) {
 	return inUse, int(d.last) - int(d.first) + 1, exhaustions
 }
 
+// Refusal says why an expectation refused a connection.
+type Refusal uint8
+
+const (
+	// RefusedForeign: the connection came from another address than the
+	// expected peer (port theft).
+	RefusedForeign Refusal = iota
+	// RefusedSecond: the connection came from the peer's address after
+	// the expected one was paired: a retry, or the real client when
+	// someone at the same address (behind the same NAT) came first.
+	RefusedSecond
+	// RefusedOutsideWindow: the connection came from the peer's address
+	// while a gated expectation's window was shut (Expect.Gated).
+	RefusedOutsideWindow
+)
+
+// String names r as metrics and logs do.
+func (r Refusal) String() string {
+	switch r {
+	case RefusedForeign:
+		return "theft"
+	case RefusedSecond:
+		return "second_connection"
+	case RefusedOutsideWindow:
+		return "outside_window"
+	}
+	return "unknown"
+}
+
 // Expect describes the one connection an expectation waits for.
 type Expect struct {
 	// Local is the address to listen on (the advertised address).
 	Local netip.Addr
 	// Peer is the only source address accepted (the control peer).
 	Peer netip.Addr
-	// Deadline ends the wait.
+	// Deadline ends the wait; for a Gated expectation Open sets it.
 	Deadline time.Time
-	// OnRefused is called for every connection from another address, which
-	// is closed at once (port theft). May be nil.
-	OnRefused func(from netip.AddrPort)
+	// Gated expectations pair a connection only while their window is
+	// open (Open); what connects before is refused. They accept (and
+	// refuse) from the moment they exist, so that nothing waits in the
+	// kernel's backlog for the window to open.
+	Gated bool
+	// OnRefused is called for every connection refused, which is reset
+	// at once: from another address, a second one, or one outside the
+	// window. It runs on the goroutine that accepts. May be nil.
+	OnRefused func(from netip.AddrPort, why Refusal)
 }
 
 // Expectation is a listener on one reserved port waiting for one connection
-// from one peer. It owns the port and the listener until Accept returns or
-// Close is called, whichever comes first.
+// from one peer. It owns the port and the listener until Close (or until
+// Accept fails); after Accept has returned the connection, the listener
+// stays open and refuses (and reports) every other connection until Close,
+// which the owner calls when the transfer has ended.
 type Expectation struct {
-	e     Expect
-	ln    *net.TCPListener
-	port  uint16
-	ports *limits.Ports
-	proxy *Proxy // nil: no PROXY header expected
-	once  sync.Once
+	e      Expect
+	ln     *net.TCPListener
+	port   uint16
+	ports  *limits.Ports
+	proxy  *Proxy // nil: no PROXY header expected
+	open   atomic.Bool
+	paired atomic.Bool
+	gated  chan accepted // Gated: the accepting goroutine's result
+	once   sync.Once
+}
+
+// accepted is what a gated expectation's accepting goroutine found.
+type accepted struct {
+	c   *net.TCPConn
+	err error
 }
 
 // Expect reserves a port on e.Local and listens on it. The error wraps
 // limits.ErrExhausted when no port is free.
 func (d *DataPorts) Expect(e Expect) (*Expectation, error) {
 	ports := d.Ports(e.Local)
-	var lastErr error
+	var (
+		busy    []uint16 // held while other ports are tried
+		lastErr error
+	)
+	defer releaseEach(ports, &busy)
 	for range bindTries {
 		port, err := ports.Reserve()
 		if err != nil {
@@ -105,16 +171,29 @@ func (d *DataPorts) Expect(e Expect) (*Expectation, error) {
 		lc := net.ListenConfig{}
 		ln, err := lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(e.Local, port).String())
 		if err != nil {
-			ports.Release(port)
+			busy = append(busy, port)
 			lastErr = err
 			if errors.Is(err, syscall.EADDRINUSE) {
 				continue
 			}
 			return nil, fmt.Errorf("expect on %s: %w", e.Local, err)
 		}
-		return &Expectation{e: e, ln: ln.(*net.TCPListener), port: port, ports: ports, proxy: d.proxy.Load()}, nil
+		x := &Expectation{e: e, ln: ln.(*net.TCPListener), port: port, ports: ports, proxy: d.proxy.Load()}
+		if e.Gated {
+			x.gated = make(chan accepted, 1)
+			go x.acceptGated()
+		}
+		return x, nil
 	}
 	return nil, fmt.Errorf("expect on %s: %d ports busy: %w", e.Local, bindTries, lastErr)
+}
+
+// releaseEach releases the ports *held, which a caller skipped as busy
+// while it tried others.
+func releaseEach(p *limits.Ports, held *[]uint16) {
+	for _, port := range *held {
+		p.Release(port)
+	}
 }
 
 // Port is the reserved port.
@@ -123,37 +202,103 @@ func (x *Expectation) Port() uint16 { return x.port }
 // AddrPort is where the expected peer must connect.
 func (x *Expectation) AddrPort() netip.AddrPort { return netip.AddrPortFrom(x.e.Local, x.port) }
 
-// Accept waits for the first connection from the expected peer. Connections
-// from any other address are closed and reported to OnRefused. With a
-// PROXY policy (DataPorts.SetProxy) a connection must come from one of its
-// balancers with a header, and the header's client is what is compared;
-// others are dropped and counted in Proxy.Refused. Accept always closes the
-// listener and releases the port before it returns.
+// Open opens a gated expectation's window until deadline: the first
+// connection from the peer from now on is the expected one.
+func (x *Expectation) Open(deadline time.Time) {
+	x.open.Store(true)
+	x.ln.SetDeadline(deadline)
+}
+
+// Shut ends a gated expectation's window: one that has not paired a
+// connection yet is closed (its Accept fails); a paired one goes on
+// refusing until Close.
+func (x *Expectation) Shut() {
+	x.open.Store(false)
+	if !x.paired.Load() {
+		x.Close()
+	}
+}
+
+// Accept waits for the first connection from the expected peer (for a
+// gated expectation: the first while its window is open). Connections
+// from any other address, and any after that first one, are reset and
+// reported to OnRefused. With a PROXY policy (DataPorts.SetProxy) a
+// connection must come from one of its balancers with a header, and the
+// header's client is what is compared; others are dropped and counted in
+// Proxy.Refused. When Accept fails it has closed the listener and
+// released the port; when it succeeds the caller owns the connection and
+// must Close the expectation once the transfer is over.
 func (x *Expectation) Accept(ctx context.Context) (*net.TCPConn, error) {
-	defer x.Close()
+	if x.gated != nil {
+		select {
+		case r := <-x.gated:
+			if r.err != nil {
+				x.Close()
+				return nil, x.acceptErr(ctx, r.err)
+			}
+			return r.c, nil
+		case <-ctx.Done():
+			x.Close()
+			return nil, ctx.Err()
+		}
+	}
 	stop := context.AfterFunc(ctx, func() { x.ln.Close() })
 	defer stop()
 	if err := x.ln.SetDeadline(x.e.Deadline); err != nil {
+		x.Close()
 		return nil, err
 	}
+	c, err := x.next()
+	if err != nil {
+		x.Close()
+		return nil, x.acceptErr(ctx, err)
+	}
+	go x.next() // refuses the rest until Close
+	return c, nil
+}
+
+// acceptGated is the accepting goroutine of a gated expectation: it
+// refuses whatever comes before the window opens, hands on the expected
+// connection, then refuses the rest until Close.
+func (x *Expectation) acceptGated() {
+	c, err := x.next()
+	x.gated <- accepted{c, err}
+	if err == nil {
+		x.next()
+	}
+}
+
+// acceptErr turns the error that ended the wait into Accept's.
+func (x *Expectation) acceptErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return ErrExpired
+	}
+	return err
+}
+
+// next accepts until the expected connection comes and returns it, or
+// until the listener fails (closed, deadline). Everything else is reset
+// and reported; once a connection is paired, everything is.
+func (x *Expectation) next() (*net.TCPConn, error) {
 	peer := x.e.Peer.Unmap()
 	for {
 		c, err := x.ln.AcceptTCP()
 		if err != nil {
-			if ctx.Err() != nil {
-				return nil, ctx.Err()
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return nil, ErrExpired
-			}
 			return nil, err
 		}
 		from := AddrPortOf(c.RemoteAddr())
 		if x.proxy != nil {
 			// Behind a balancer the data connection comes from it too;
 			// its header names the client, checked like a direct peer.
-			client, err := x.proxy.Client(c, x.e.Deadline)
+			deadline := x.e.Deadline
+			if x.paired.Load() {
+				deadline = time.Time{} // the policy's own timeout
+			}
+			client, err := x.proxy.Client(c, deadline)
 			if err != nil {
 				c.SetLinger(0)
 				c.Close()
@@ -161,19 +306,28 @@ func (x *Expectation) Accept(ctx context.Context) (*net.TCPConn, error) {
 			}
 			from = client
 		}
-		if from.Addr() != peer {
-			c.SetLinger(0) // reset: the thief learns nothing
-			c.Close()
-			if x.e.OnRefused != nil {
-				x.e.OnRefused(from)
-			}
-			continue
+		why := RefusedForeign
+		switch {
+		case from.Addr() != peer:
+		case x.paired.Load():
+			why = RefusedSecond
+		case x.gated != nil && !x.open.Load():
+			why = RefusedOutsideWindow
+		default:
+			x.paired.Store(true)
+			x.ln.SetDeadline(time.Time{}) // refuse the rest until Close
+			return c, nil
 		}
-		return c, nil
+		c.SetLinger(0) // reset: the intruder learns nothing
+		c.Close()
+		if x.e.OnRefused != nil {
+			x.e.OnRefused(from, why)
+		}
 	}
 }
 
-// Close stops waiting and releases the port; safe to call more than once.
+// Close stops waiting (or refusing) and releases the port; safe to call
+// more than once.
 func (x *Expectation) Close() {
 	x.once.Do(func() {
 		x.ln.Close()

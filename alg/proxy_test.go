@@ -126,7 +126,7 @@ func TestProxyExpectation(t *testing.T) {
 			x, err := d.Expect(Expect{
 				Local: netip.MustParseAddr("127.0.0.80"), Peer: netip.MustParseAddr("192.0.2.10"),
 				Deadline:  time.Now().Add(20 * time.Second),
-				OnRefused: func(from netip.AddrPort) { thief.Store(from) },
+				OnRefused: func(from netip.AddrPort, _ Refusal) { thief.Store(from) },
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -17,7 +17,9 @@ import (
 // address gets its own allocator over the same range, like DataPorts. The
 // allocator counts pairs, not ports: pair i is first+2i and first+2i+1, so
 // a range with an odd first port or an odd size is trimmed to whole pairs
-// starting on an even port. Safe for concurrent use.
+// starting on an even port. Pairs are handed out in order (the one free
+// longest first; limits.NewOrderedPorts), unlike the TCP data ports: an
+// outsider can predict the next one. Safe for concurrent use.
 type UDPPorts struct {
 	first uint16 // even
 	pairs int
@@ -54,7 +56,7 @@ func (u *UDPPorts) ports(local netip.Addr) *limits.Ports {
 	defer u.mu.Unlock()
 	p, ok := u.byAddr[local]
 	if !ok {
-		p = limits.NewPorts(0, uint16(u.pairs-1))
+		p = limits.NewOrderedPorts(0, uint16(u.pairs-1))
 		u.byAddr[local] = p
 	}
 	return p
@@ -99,7 +101,11 @@ func (u *UDPPorts) Pair(local netip.Addr) (*UDPPair, error) {
 	if ports == nil {
 		return nil, fmt.Errorf("udp pair on %s: %w", local, limits.ErrExhausted)
 	}
-	var lastErr error
+	var (
+		busy    []uint16 // held while other pairs are tried
+		lastErr error
+	)
+	defer releaseEach(ports, &busy)
 	for range bindTries {
 		idx, err := ports.Reserve()
 		if err != nil {
@@ -111,7 +117,7 @@ func (u *UDPPorts) Pair(local netip.Addr) (*UDPPair, error) {
 		if err == nil {
 			return p, nil
 		}
-		ports.Release(idx)
+		busy = append(busy, idx)
 		lastErr = err
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("udp pair on %s: %w", local, err)

@@ -115,15 +115,18 @@ func (s *session) setPort(a *activeSetup) {
 
 // askPORT is backend_data_mode "active": algd listens on a port of
 // backend_ports on its side of the realserver connection, for the
-// realserver only, and gives it that port with PORT (EPRT over IPv6).
+// realserver only, and gives it that port with PORT (EPRT over IPv6). The
+// port is one-shot and gated: a connection is paired only while this
+// session's transfer command is outstanding (startActive opens the window
+// before the command goes to the realserver, the final reply shuts it);
+// anything earlier, later, second or from elsewhere is reset and counted.
 func (s *session) askPORT(p pending) error {
 	x, err := s.h.BackendPorts.Expect(alg.Expect{
-		Local:    s.bkLocal,
-		Peer:     s.rsAddr.Addr(),
-		Deadline: time.Now().Add(s.dataWait),
-		OnRefused: func(from netip.AddrPort) {
-			s.h.Stats.Theft.Add(1)
-			s.log.Warn("backend data connection from a foreign address refused", "from", from.String())
+		Local: s.bkLocal,
+		Peer:  s.rsAddr.Addr(),
+		Gated: true,
+		OnRefused: func(from netip.AddrPort, why alg.Refusal) {
+			s.refusedData("backend", from, why)
 		},
 	})
 	if err != nil {
@@ -162,11 +165,29 @@ func (s *session) startActive(ctx context.Context) {
 		return
 	}
 	d := s.newDataConn(ctx, nil)
+	d.bx = a.x
+	if a.x != nil {
+		// The window opens before the command reaches the realserver,
+		// which may connect at once.
+		a.x.Open(time.Now().Add(s.dataWait))
+	}
 	s.mu.Lock()
 	s.current = d
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.serveActive(d, a)
+}
+
+// shutWindow ends the backend data window of the current transfer when its
+// final reply has come: a realserver that has not connected by then gets
+// no more chance, and nobody else does either.
+func (s *session) shutWindow() {
+	s.mu.Lock()
+	d := s.current
+	s.mu.Unlock()
+	if d != nil && d.bx != nil {
+		d.bx.Shut()
+	}
 }
 
 // serveActive connects to the realserver's data port and to the client,
@@ -178,7 +199,9 @@ func (s *session) serveActive(d *dataConn, a *activeSetup) {
 	var bc *net.TCPConn
 	var err error
 	if a.x != nil {
-		// The realserver connects once it has the transfer command.
+		// The realserver connects once it has the transfer command; its
+		// port refuses any other connection until the transfer is over.
+		defer a.x.Close()
 		bc, err = a.x.Accept(d.ctx)
 		if err != nil {
 			s.log.Warn("realserver did not connect to its PORT", "port", a.x.Port(), "err", err)

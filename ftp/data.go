@@ -20,6 +20,7 @@ import (
 // released everything. cancel cuts it (ABOR, session end).
 type dataConn struct {
 	x          *alg.Expectation // nil in active mode
+	bx         *alg.Expectation // backend_data_mode "active": the realserver's port; else nil
 	prot       byte             // the client's PROT when the data was set up
 	ctx        context.Context
 	cancel     context.CancelFunc
@@ -63,9 +64,8 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		Local:    s.adv,
 		Peer:     s.peer,
 		Deadline: time.Now().Add(s.dataWait),
-		OnRefused: func(from netip.AddrPort) {
-			s.h.Stats.Theft.Add(1)
-			s.log.Warn("data connection from a foreign address refused", "from", from.String())
+		OnRefused: func(from netip.AddrPort, why alg.Refusal) {
+			s.refusedData("client", from, why)
 		},
 	})
 	if err != nil {
@@ -142,11 +142,31 @@ func (s *session) badBackend(r Reply, err error) {
 	s.log.Warn("unusable passive reply from realserver", "reply", r.Text(), "err", err)
 }
 
+// refusedData accounts for a data connection an expectation refused (side
+// "client": a passive port on the VIP; "backend": a backend_ports port):
+// counted by reason, entered in the listener's offenders table and logged
+// with its address.
+func (s *session) refusedData(side string, from netip.AddrPort, why alg.Refusal) {
+	switch why {
+	case alg.RefusedForeign:
+		s.h.Stats.Theft.Add(1)
+	case alg.RefusedSecond:
+		s.h.Stats.DataSecond.Add(1)
+	case alg.RefusedOutsideWindow:
+		s.h.Stats.DataOutsideWindow.Add(1)
+	}
+	s.h.Offenders.Add(from.Addr(), why, time.Now())
+	s.log.Warn("data connection refused", "side", side, "reason", why.String(), "from", from.String())
+}
+
 // serveData waits for the client's data connection on the expectation,
-// then connects to the realserver and pipes the two.
+// then connects to the realserver and pipes the two. The expectation keeps
+// its port until the transfer is over, refusing (and counting) any other
+// connection to it.
 func (s *session) serveData(d *dataConn, target netip.AddrPort) {
 	defer s.wg.Done()
 	defer d.finish()
+	defer d.x.Close()
 	c, err := d.x.Accept(d.ctx)
 	s.mu.Lock()
 	if s.waiting == d {

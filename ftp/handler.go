@@ -63,6 +63,9 @@ type Handler struct {
 	// SendProxy, when 1 or 2, starts every realserver control connection
 	// with a PROXY protocol header of that version naming the client.
 	SendProxy byte
+	// Offenders, when set, counts refused data connections per source
+	// address (bounded; may be shared by several handlers).
+	Offenders *alg.Offenders
 	// Registry, when set, lists the live sessions (for the status page),
 	// numbers them and drains them; it may be shared by several handlers.
 	Registry *Registry
@@ -83,9 +86,18 @@ type Stats struct {
 	// BackendActive counts data connections a realserver opened to algd
 	// (backend_data_mode "active").
 	BackendActive atomic.Int64
-	// Theft counts connections to a passive port from another address than
-	// the control peer, refused.
+	// Theft counts data connections from another address than the one
+	// expected (the control peer; the realserver on the backend side),
+	// refused.
 	Theft atomic.Int64
+	// DataSecond counts data connections refused because their port was
+	// already paired: from the expected address, but after the expected
+	// connection (someone behind the same NAT came first, or a retry).
+	DataSecond atomic.Int64
+	// DataOutsideWindow counts connections from a realserver to a backend
+	// data port (backend_data_mode "active") while no transfer command of
+	// its session was outstanding, refused.
+	DataOutsideWindow atomic.Int64
 	// PassiveExhausted counts PASV/EPSV answered 425 for want of a port.
 	PassiveExhausted atomic.Int64
 	// Bounce counts PORT/EPRT refused for naming another host than the

@@ -681,6 +681,7 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 	case kindActive:
 		r = s.activeReply(p, r)
 	case kindTransfer:
+		s.shutWindow()
 		if r.Code < 400 {
 			s.awaitData(ctx)
 		} else {

@@ -3,6 +3,7 @@ package limits
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 )
@@ -14,44 +15,68 @@ var ErrExhausted = errors.New("limits: port range exhausted")
 // Ports allocates the ports of one inclusive range for one local address.
 // Safe for concurrent use.
 //
-// Free ports wait in a FIFO ring, in ascending order at first: Reserve takes
-// the oldest free port and Release puts a port at the back. A port that
-// failed to bind (EADDRINUSE from another process) or has just been closed
-// (TIME_WAIT) is therefore the last one handed out again; a caller that
-// cannot bind a port releases it and reserves another, a bounded number of
-// times. A bitmap of reserved ports makes Release idempotent.
+// Reserve hands out a port chosen uniformly at random among the free ones,
+// so that nobody can tell the next port from the last (vsftpd does the
+// same; a sequential allocator lets a client that shares the victim's
+// address, behind one NAT, connect to the victim's next passive port
+// first). The free ports wait in a ring: Reserve picks one at random,
+// swaps it with the oldest free port and takes it from the front; Release
+// puts a port at the back. Both are O(1) and never probe. A bitmap of
+// reserved ports makes Release idempotent. The random source is the
+// runtime's per-thread ChaCha8 generator (math/rand/v2), seeded from the
+// kernel. NewOrderedPorts always takes the oldest free port instead: FIFO,
+// ascending at first.
+//
+// A port that has just been released may be handed out again at once (one
+// chance in the number of free ports). That is safe for listeners: Go sets
+// SO_REUSEADDR on them, so connections of the port's last use still in
+// TIME_WAIT do not stop a new listener, and a new connection gets a new
+// 4-tuple anyway. A port that another process holds (EADDRINUSE) is the
+// caller's to skip: keep it reserved while trying another, then release
+// it.
+//
+// SetRange moves the allocator to another range (a reload): ports
+// reserved before stay reserved until released, and those outside the new
+// range are then dropped instead of coming back.
 //
 // Memory is about 2.125 bytes per port (the ring plus the bitmap), 136 KiB
 // for a 64,000-port range; Reserve and Release allocate nothing and do a
 // fixed amount of work whatever the size of the range.
 type Ports struct {
-	first, last uint16
 	// exhaustions counts failed Reserve calls; atomic so it reads lock-free.
 	exhaustions atomic.Uint64
 
-	mu sync.Mutex
+	mu          sync.Mutex
+	first, last uint16
 	// ring holds the free ports from ring[head], free of them, wrapping.
 	ring []uint16
 	head int
 	free int
-	// reserved has bit (port-first) set while port is reserved.
-	reserved []uint64
+	// reserved has the ports reserved now; it spans the range and any
+	// port of an earlier range still reserved.
+	reserved bitmap
+	inUse    int
+	// pick returns which of the n free ports to take, counted from the
+	// oldest: nil means uniformly at random, oldest (NewOrderedPorts)
+	// always the first. Tests steer it.
+	pick func(n int) int
 }
+
+// oldest picks the free port that has waited longest.
+func oldest(int) int { return 0 }
 
 // NewPorts returns an allocator for the ports first through last, all
 // free. It panics if last < first: conf validates ranges, so that is a
 // programming error.
 func NewPorts(first, last uint16) *Ports {
-	if last < first {
-		panic(fmt.Sprintf("limits: NewPorts(%d, %d): last below first", first, last))
-	}
+	checkRange("NewPorts", first, last)
 	n := int(last) - int(first) + 1
 	p := &Ports{
 		first:    first,
 		last:     last,
 		ring:     make([]uint16, n),
 		free:     n,
-		reserved: make([]uint64, (n+63)/64),
+		reserved: newBitmap(int(first), int(last)),
 	}
 	for i := range p.ring {
 		p.ring[i] = first + uint16(i)
@@ -59,9 +84,24 @@ func NewPorts(first, last uint16) *Ports {
 	return p
 }
 
-// Reserve takes the free port that has waited longest. It returns
-// ErrExhausted, and counts it, when no port is free. The caller owns the
-// port until it passes it to Release.
+// NewOrderedPorts is NewPorts handing out the ports in order: the free port
+// that has waited longest first, ascending at first. For ranges whose
+// users expect it (RTSP media pairs today); an outsider can predict it.
+func NewOrderedPorts(first, last uint16) *Ports {
+	p := NewPorts(first, last)
+	p.pick = oldest
+	return p
+}
+
+func checkRange(op string, first, last uint16) {
+	if last < first {
+		panic(fmt.Sprintf("limits: %s(%d, %d): last below first", op, first, last))
+	}
+}
+
+// Reserve takes a free port chosen at random. It returns ErrExhausted,
+// and counts it, when no port is free. The caller owns the port until it
+// passes it to Release.
 func (p *Ports) Reserve() (uint16, error) {
 	p.mu.Lock()
 	if p.free == 0 {
@@ -69,55 +109,143 @@ func (p *Ports) Reserve() (uint16, error) {
 		p.exhaustions.Add(1)
 		return 0, ErrExhausted
 	}
-	port := p.ring[p.head]
-	p.head++
-	if p.head == len(p.ring) {
-		p.head = 0
+	var i int
+	if p.pick != nil {
+		i = p.pick(p.free)
+	} else {
+		i = rand.IntN(p.free)
 	}
+	if i != 0 {
+		j := p.wrap(p.head + i)
+		p.ring[p.head], p.ring[j] = p.ring[j], p.ring[p.head]
+	}
+	port := p.ring[p.head]
+	p.head = p.wrap(p.head + 1)
 	p.free--
-	i := int(port - p.first)
-	p.reserved[i/64] |= 1 << (i % 64)
+	p.reserved.set(port)
+	p.inUse++
 	p.mu.Unlock()
 	return port, nil
 }
 
-// Release returns a reserved port to the back of the free list. Releasing a
-// port outside the range or one that is not reserved does nothing.
+// Release returns a reserved port to the free ports. Releasing a port that
+// is not reserved does nothing; a port outside the current range (reserved
+// before SetRange) is no longer reserved afterwards but is not handed out
+// again.
 func (p *Ports) Release(port uint16) {
-	if port < p.first || port > p.last {
-		return
-	}
-	i := int(port - p.first)
-	bit := uint64(1) << (i % 64)
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.reserved[i/64]&bit == 0 {
+	if !p.reserved.has(port) {
 		return
 	}
-	p.reserved[i/64] &^= bit
-	// free+reserved == len(ring) and port was reserved, so the tail slot
-	// is not holding a free port.
-	tail := p.head + p.free
-	if tail >= len(p.ring) {
-		tail -= len(p.ring)
+	p.reserved.clear(port)
+	p.inUse--
+	if port >= p.first && port <= p.last {
+		// free+reserved ports of the range == len(ring) and port was
+		// reserved, so the tail slot is not holding a free port.
+		p.ring[p.wrap(p.head+p.free)] = port
+		p.free++
 	}
-	p.ring[tail] = port
-	p.free++
+}
+
+// wrap maps i, below twice the ring's length, into the ring.
+func (p *Ports) wrap(i int) int {
+	if i >= len(p.ring) {
+		i -= len(p.ring)
+	}
+	return i
+}
+
+// SetRange makes first through last the range: from now on Reserve hands
+// out only ports of it. Ports reserved now stay reserved (and counted in
+// InUse) until released; those inside the new range then come back, the
+// others do not. It takes time in proportion to the ranges (a reload, not
+// a hot path) and panics if last < first, like NewPorts.
+func (p *Ports) SetRange(first, last uint16) {
+	checkRange("SetRange", first, last)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if first == p.first && last == p.last {
+		return
+	}
+	// The bitmap must cover the new range and every port still held.
+	lo, hi := int(first), int(last)
+	for port := p.reserved.base; port < p.reserved.end(); port++ {
+		if p.reserved.has(uint16(port)) {
+			lo, hi = min(lo, port), max(hi, port)
+		}
+	}
+	held := newBitmap(lo, hi)
+	for port := lo; port <= hi; port++ {
+		if p.reserved.has(uint16(port)) {
+			held.set(uint16(port))
+		}
+	}
+	p.reserved = held
+	p.first, p.last = first, last
+	p.ring = make([]uint16, int(last)-int(first)+1)
+	p.head, p.free = 0, 0
+	for port := int(first); port <= int(last); port++ {
+		if !held.has(uint16(port)) {
+			p.ring[p.free] = uint16(port)
+			p.free++
+		}
+	}
+}
+
+// Range is the range ports are handed out from.
+func (p *Ports) Range() (first, last uint16) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.first, p.last
 }
 
 // Size is the number of ports in the range.
 func (p *Ports) Size() int {
-	return len(p.ring)
+	first, last := p.Range()
+	return int(last) - int(first) + 1
 }
 
-// InUse is the number of ports reserved now.
+// InUse is the number of ports reserved now, including ports of an earlier
+// range (SetRange) not yet released.
 func (p *Ports) InUse() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return len(p.ring) - p.free
+	return p.inUse
 }
 
 // Exhaustions is how many Reserve calls failed with ErrExhausted.
 func (p *Ports) Exhaustions() uint64 {
 	return p.exhaustions.Load()
+}
+
+// bitmap is a set of ports from base on.
+type bitmap struct {
+	base int
+	bits []uint64
+}
+
+// newBitmap returns an empty set able to hold the ports lo through hi.
+func newBitmap(lo, hi int) bitmap {
+	return bitmap{base: lo, bits: make([]uint64, (hi-lo+1+63)/64)}
+}
+
+// end is one past the highest port the set can hold.
+func (b bitmap) end() int { return min(b.base+64*len(b.bits), 65536) }
+
+func (b bitmap) has(port uint16) bool {
+	i := int(port) - b.base
+	return i >= 0 && i/64 < len(b.bits) && b.bits[i/64]&(1<<(i%64)) != 0
+}
+
+// set adds port, which must lie within the set's span.
+func (b bitmap) set(port uint16) {
+	i := int(port) - b.base
+	b.bits[i/64] |= 1 << (i % 64)
+}
+
+// clear removes port, which must lie within the set's span.
+func (b bitmap) clear(port uint16) {
+	i := int(port) - b.base
+	b.bits[i/64] &^= 1 << (i % 64)
 }

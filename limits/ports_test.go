@@ -104,22 +104,32 @@ func TestPortsReserveAll(t *testing.T) {
 }
 
 // op is one step of a scripted allocator test: reserve (want the port or the
-// error) or release a port; inUse is checked after the step.
+// error), release a port, or move to another range; inUse is checked after
+// the step.
 type op struct {
-	release bool
-	port    uint16 // released port, or the port Reserve must return
-	err     error  // error Reserve must return
-	inUse   int
+	release  bool
+	setRange bool
+	port     uint16 // released port, or the port Reserve must return
+	first    uint16 // setRange: the new range
+	last     uint16
+	err      error // error Reserve must return
+	inUse    int
 }
 
 func reserve(port uint16, inUse int) op { return op{port: port, inUse: inUse} }
 func release(port uint16, inUse int) op { return op{release: true, port: port, inUse: inUse} }
 func exhausted(inUse int) op            { return op{err: ErrExhausted, inUse: inUse} }
+func setRange(first, last uint16, inUse int) op {
+	return op{setRange: true, first: first, last: last, inUse: inUse}
+}
 
+// TestPortsScript runs scripts on ordered allocators (FIFO), whose choices
+// are known; a steered pick stands for the random one.
 func TestPortsScript(t *testing.T) {
 	tests := []struct {
 		name            string
 		first, last     uint16
+		pick            func(n int) int // default: the oldest (NewOrderedPorts)
 		ops             []op
 		wantExhaustions uint64
 	}{
@@ -185,14 +195,72 @@ func TestPortsScript(t *testing.T) {
 			},
 			wantExhaustions: 1,
 		},
+		{
+			name: "a random pick swaps with the oldest free port", first: 50000, last: 50003,
+			pick: func(n int) int { return min(1, n-1) },
+			ops: []op{
+				reserve(50001, 1), reserve(50002, 2), reserve(50003, 3), reserve(50000, 4), exhausted(4),
+				release(50002, 3), reserve(50002, 4),
+			},
+			wantExhaustions: 1,
+		},
+		{
+			name: "shrink: held ports of the old range drain, never come back", first: 50000, last: 50009,
+			ops: []op{
+				reserve(50000, 1), reserve(50001, 2), reserve(50002, 3), release(50002, 2),
+				setRange(50008, 50009, 2),
+				reserve(50008, 3), reserve(50009, 4), exhausted(4),
+				release(50000, 3), exhausted(3), release(50000, 3), release(50001, 2), exhausted(2),
+				release(50008, 1), reserve(50008, 2),
+			},
+			wantExhaustions: 3,
+		},
+		{
+			name: "overlap: held ports inside the new range come back", first: 50000, last: 50003,
+			ops: []op{
+				reserve(50000, 1), reserve(50001, 2),
+				setRange(50001, 50004, 2),
+				reserve(50002, 3), reserve(50003, 4), reserve(50004, 5), exhausted(5),
+				release(50001, 4), reserve(50001, 5), release(50000, 4), exhausted(4),
+			},
+			wantExhaustions: 2,
+		},
+		{
+			name: "move below and back", first: 50000, last: 50001,
+			ops: []op{
+				reserve(50000, 1),
+				setRange(40000, 40000, 1), reserve(40000, 2), exhausted(2),
+				setRange(50000, 50001, 2), reserve(50001, 3), exhausted(3),
+				release(40000, 2), release(50000, 1), reserve(50000, 2),
+				setRange(50000, 50001, 2), exhausted(2),
+			},
+			wantExhaustions: 3,
+		},
+		{
+			name: "edges of the port space", first: 0, last: 1,
+			ops: []op{
+				reserve(0, 1), setRange(65535, 65535, 1), reserve(65535, 2), exhausted(2),
+				release(0, 1), release(65535, 0), reserve(65535, 1),
+			},
+			wantExhaustions: 1,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := NewPorts(tt.first, tt.last)
+			p := NewOrderedPorts(tt.first, tt.last)
+			if tt.pick != nil {
+				p.pick = tt.pick
+			}
 			for i, o := range tt.ops {
-				if o.release {
+				switch {
+				case o.release:
 					p.Release(o.port)
-				} else {
+				case o.setRange:
+					p.SetRange(o.first, o.last)
+					if f, l := p.Range(); f != o.first || l != o.last || p.Size() != int(o.last)-int(o.first)+1 {
+						t.Fatalf("op %d: Range() = %d-%d, Size() = %d after SetRange(%d, %d)", i, f, l, p.Size(), o.first, o.last)
+					}
+				default:
 					got, err := p.Reserve()
 					switch {
 					case o.err != nil && !errors.Is(err, o.err):
@@ -210,6 +278,90 @@ func TestPortsScript(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPortsUnpredictable checks, statistically, that the order of the
+// ports says nothing about the next one: a sequential allocator fails
+// every check below; a uniform one fails with a probability far below
+// 1e-12 (bounds of more than ten standard deviations).
+func TestPortsUnpredictable(t *testing.T) {
+	t.Run("a full draw is a shuffle", func(t *testing.T) {
+		const n = 1000
+		p := NewPorts(61000, 61000+n-1)
+		var prev uint16
+		successors, ascents := 0, 0
+		for i := range n {
+			port, err := p.Reserve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i > 0 && port == prev+1 {
+				successors++
+			}
+			if i > 0 && port > prev {
+				ascents++
+			}
+			prev = port
+		}
+		// A random order has about 1 successor (prev+1) and (n-1)/2
+		// ascents with a standard deviation of about 9.
+		if successors > 20 {
+			t.Errorf("%d of %d ports were the successor of the one before", successors, n-1)
+		}
+		if ascents < 350 || ascents > 650 {
+			t.Errorf("%d of %d steps went up, want about %d", ascents, n-1, (n-1)/2)
+		}
+		if _, err := p.Reserve(); !errors.Is(err, ErrExhausted) {
+			t.Errorf("range not exhausted after %d reserves: %v", n, err)
+		}
+	})
+	t.Run("every port can come first", func(t *testing.T) {
+		const size, rounds = 100, 3000
+		count := make(map[uint16]int, size)
+		for range rounds {
+			port, err := NewPorts(61000, 61000+size-1).Reserve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			count[port]++
+		}
+		// Each port is expected 30 times (standard deviation about 5.5);
+		// one missing has a probability of about 1e-11.
+		for port := uint16(61000); port < 61000+size; port++ {
+			if c := count[port]; c == 0 || c > 100 {
+				t.Errorf("port %d came first %d times in %d, want about %d", port, c, rounds, rounds/size)
+			}
+		}
+	})
+	t.Run("a released port is not the next one", func(t *testing.T) {
+		const size, rounds = 100, 2000
+		p := NewPorts(61000, 61000+size-1)
+		for range size / 2 {
+			if _, err := p.Reserve(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		again := 0
+		for range rounds {
+			port, err := p.Reserve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.Release(port)
+			next, err := p.Reserve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if next == port {
+				again++
+			}
+			p.Release(next)
+		}
+		// 51 ports are free at each pick: about 39 repeats expected.
+		if again > 150 {
+			t.Errorf("the port just released came back %d times in %d", again, rounds)
+		}
+	})
 }
 
 func TestPortsConcurrent(t *testing.T) {

@@ -305,6 +305,7 @@ func TestBackendActiveMode(t *testing.T) {
 	if n := px.handler.Stats.BackendActive.Load(); n != 6 {
 		t.Fatalf("realserver connected to algd %d times, want 6 (PORT towards the realserver)", n)
 	}
+	eventually(func() bool { in, _, _ := px.handler.BackendPorts.Usage(); return in == 0 })
 	if in, _, _ := px.handler.BackendPorts.Usage(); in != 0 {
 		t.Fatalf("%d backend ports still reserved", in)
 	}

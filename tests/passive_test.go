@@ -168,6 +168,9 @@ func TestNarrowRange(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	// A port is the transfer's until algd has closed both of its data
+	// connections, which may trail the client's QUIT by a moment.
+	eventually(func() bool { in, _, _ := px.handler.DataPorts.Usage(); return in == 0 })
 	if in, size, _ := px.handler.DataPorts.Usage(); in != 0 || size != 2 {
 		t.Fatalf("after the run: %d of %d ports still reserved", in, size)
 	}

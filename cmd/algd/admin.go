@@ -74,6 +74,7 @@ func (d *daemon) status() admin.Status {
 			l.Proxy = fc.ProxyProtocol
 		}
 		l.PortsInUse, l.PortsSize, l.PortExhaustions = h.DataPorts.Usage()
+		l.DataRefusals, l.DataRefusalsEvicted = dataRefusals(h.Offenders)
 		st.Listeners = append(st.Listeners, l)
 	}
 	for _, pc := range cfg.Pools {
@@ -106,7 +107,8 @@ func counters(h *ftp.Handler, px *alg.Proxy) admin.Counters {
 	c := admin.Counters{
 		Sessions: s.Sessions.Load(), Active: s.Active.Load(), Refused: s.Refused.Load(),
 		DataConns: s.DataConns.Load(), BytesDown: s.BytesDown.Load(), BytesUp: s.BytesUp.Load(),
-		Theft: s.Theft.Load(), Bounce: s.Bounce.Load(), PassiveExhausted: s.PassiveExhausted.Load(),
+		Theft: s.Theft.Load(), DataSecond: s.DataSecond.Load(), DataOutsideWindow: s.DataOutsideWindow.Load(),
+		Bounce: s.Bounce.Load(), PassiveExhausted: s.PassiveExhausted.Load(),
 		TLSHandshakes: s.TLSHandshakes.Load(), TLSFailures: s.TLSFailures.Load(),
 		TLSReuseRefused: s.TLSReuseRefused.Load(), BadBackendReplies: s.BadBackendReplies.Load(),
 	}
@@ -114,6 +116,17 @@ func counters(h *ftp.Handler, px *alg.Proxy) admin.Counters {
 		c.ProxyRefused = px.Refused.Load()
 	}
 	return c
+}
+
+// dataRefusals renders an offenders table for /status.
+func dataRefusals(t *alg.Offenders) ([]admin.DataRefusal, uint64) {
+	list, evicted := t.Top()
+	out := make([]admin.DataRefusal, 0, len(list))
+	for _, o := range list {
+		out = append(out, admin.DataRefusal{Address: o.Addr, Theft: o.Counts[alg.RefusedForeign],
+			Second: o.Counts[alg.RefusedSecond], OutsideWindow: o.Counts[alg.RefusedOutsideWindow], Last: o.Last})
+	}
+	return out, evicted
 }
 
 // statsBook keeps a listener's counters going up across reloads: the

@@ -30,21 +30,22 @@ type daemon struct {
 	sessions *limits.Sessions // shared caps; SetLimits on reload
 	draining atomic.Bool
 
-	mu        sync.Mutex
-	cfg       *conf.Config
-	ctx       context.Context                 // the sessions' context, set by run; nil before
-	closed    bool                            // stopped accepting (drain): no listener comes back
-	certs     map[string]*certStore           // by listener name
-	pools     map[string]*poolRun             // by pool name
-	listeners map[netip.AddrPort]*listenerRun // by control address
-	handlers  []*ftp.Handler                  // current, in cfg.FTP order
-	proxies   []*alg.Proxy                    // current, in cfg.FTP order; nil entries when off
-	ports     map[string]*alg.DataPorts       // by listener name and range
-	book      statsBook
-	reloads   admin.Reloads
-	wg        sync.WaitGroup // Serve and health goroutines
-	ipvs      *ipvsRun       // kernel IPVS for [[group]]s (ipvs.go); nil without groups
-	rtsp      []rtspRun      // [[rtsp]] listeners as started (rtsp.go), for status (rtspstatus.go)
+	mu           sync.Mutex
+	cfg          *conf.Config
+	ctx          context.Context                 // the sessions' context, set by run; nil before
+	closed       bool                            // stopped accepting (drain): no listener comes back
+	certs        map[string]*certStore           // by listener name
+	pools        map[string]*poolRun             // by pool name
+	listeners    map[netip.AddrPort]*listenerRun // by control address
+	handlers     []*ftp.Handler                  // current, in cfg.FTP order
+	proxies      []*alg.Proxy                    // current, in cfg.FTP order; nil entries when off
+	ports        map[string]*alg.DataPorts       // by kind and listener name
+	offenderTabs map[string]*alg.Offenders       // refused data connections, by listener name
+	book         statsBook
+	reloads      admin.Reloads
+	wg           sync.WaitGroup // Serve and health goroutines
+	ipvs         *ipvsRun       // kernel IPVS for [[group]]s (ipvs.go); nil without groups
+	rtsp         []rtspRun      // [[rtsp]] listeners as started (rtsp.go), for status (rtspstatus.go)
 }
 
 // poolRun is one pool and the cancel of its health checks.
@@ -103,14 +104,15 @@ func implicitBackend(cfg *conf.Config, pool string) *tls.Config {
 // an address in use is an error before anything is served.
 func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon, error) {
 	d := &daemon{
-		log:       log,
-		started:   time.Now(),
-		registry:  ftp.NewRegistry(),
-		sessions:  limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
-		certs:     make(map[string]*certStore),
-		pools:     make(map[string]*poolRun),
-		listeners: make(map[netip.AddrPort]*listenerRun),
-		ports:     make(map[string]*alg.DataPorts),
+		log:          log,
+		started:      time.Now(),
+		registry:     ftp.NewRegistry(),
+		sessions:     limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
+		certs:        make(map[string]*certStore),
+		pools:        make(map[string]*poolRun),
+		listeners:    make(map[netip.AddrPort]*listenerRun),
+		ports:        make(map[string]*alg.DataPorts),
+		offenderTabs: make(map[string]*alg.Offenders),
 	}
 	var err error
 	if d.ipvs, err = newIPVSRun(cfg, log); err != nil {

@@ -256,9 +256,11 @@ func (d *daemon) apply(ctx context.Context, cfg *conf.Config) error {
 	return nil
 }
 
-// newHandler builds the handler of one [[ftp]]; d.mu is held. Passive and
-// active port allocators are kept per listener name and range, so ports
-// held by sessions from before a reload stay reserved.
+// newHandler builds the handler of one [[ftp]]; d.mu is held. Passive,
+// backend and active port allocators are kept per listener name and moved
+// to the new range (DataPorts.SetRange): sessions from before a reload
+// share them, so their next PASV or PORT gets a port of the new range,
+// while ports they hold stay reserved until their transfers end.
 func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg.Proxy) *ftp.Handler {
 	h := &ftp.Handler{
 		Name:             fc.Name,
@@ -274,6 +276,7 @@ func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg
 		Logger:           d.log.With("listener", fc.Name),
 		Registry:         d.registry,
 		SendProxy:        proxyVersion(cfg.Pool(fc.Pool).SendProxyProtocol),
+		Offenders:        d.offenders(fc.Name),
 	}
 	h.DataPorts.SetProxy(px)
 	if r := fc.Active.Range; r.Size() > 1 {
@@ -288,16 +291,28 @@ func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg
 	return h
 }
 
-// dataPorts returns the allocator of kind for listener name over r,
-// creating it on first use.
+// dataPorts returns the allocator of kind for listener name, creating it
+// on first use, with r as its range from now on.
 func (d *daemon) dataPorts(kind, name string, r conf.PortRange) *alg.DataPorts {
-	key := kind + "|" + name + "|" + r.String()
+	key := kind + "|" + name
 	dp, ok := d.ports[key]
 	if !ok {
 		dp = alg.NewDataPorts(r.First, r.Last)
 		d.ports[key] = dp
 	}
+	dp.SetRange(r.First, r.Last)
 	return dp
+}
+
+// offenders returns the table of refused data connections of listener
+// name, kept across reloads.
+func (d *daemon) offenders(name string) *alg.Offenders {
+	t, ok := d.offenderTabs[name]
+	if !ok {
+		t = alg.NewOffenders(0)
+		d.offenderTabs[name] = t
+	}
+	return t
 }
 
 // proxyVersion turns "v1"/"v2" into 1/2, anything else into 0 (off).
