@@ -120,6 +120,27 @@ type Counters struct {
 	// ProxyRefused counts connections dropped for a missing, malformed
 	// or untrusted PROXY header.
 	ProxyRefused int64 `json:"proxy_refused"`
+	// TransfersFailed counts transfers whose data connection did not
+	// carry the whole transfer (the client got 425 or 426), by reason.
+	TransfersFailed FailedTransfers `json:"transfers_failed"`
+}
+
+// FailedTransfers are failed transfers by reason (ftp.Stats Failed*): the
+// data connection was never made, the client's TLS handshake on it
+// failed, either side reset it, algd cut it (ABOR, session end), or
+// nothing moved on it for data_idle_timeout.
+type FailedTransfers struct {
+	Connect int64 `json:"connect"`
+	TLS     int64 `json:"tls"`
+	Reset   int64 `json:"reset"`
+	Cut     int64 `json:"cut"`
+	Idle    int64 `json:"idle"`
+}
+
+// Add returns the field-wise sum of f and o.
+func (f FailedTransfers) Add(o FailedTransfers) FailedTransfers {
+	return FailedTransfers{Connect: f.Connect + o.Connect, TLS: f.TLS + o.TLS, Reset: f.Reset + o.Reset,
+		Cut: f.Cut + o.Cut, Idle: f.Idle + o.Idle}
 }
 
 // Add returns the field-wise sum of c and o.
@@ -131,7 +152,7 @@ func (c Counters) Add(o Counters) Counters {
 		Bounce: c.Bounce + o.Bounce, PassiveExhausted: c.PassiveExhausted + o.PassiveExhausted,
 		TLSHandshakes: c.TLSHandshakes + o.TLSHandshakes, TLSFailures: c.TLSFailures + o.TLSFailures,
 		TLSReuseRefused: c.TLSReuseRefused + o.TLSReuseRefused, BadBackendReplies: c.BadBackendReplies + o.BadBackendReplies,
-		ProxyRefused: c.ProxyRefused + o.ProxyRefused,
+		ProxyRefused: c.ProxyRefused + o.ProxyRefused, TransfersFailed: c.TransfersFailed.Add(o.TransfersFailed),
 	}
 }
 

@@ -3,6 +3,7 @@
 package alg
 
 import (
+	"net"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -22,4 +23,28 @@ func controlNoPort(rc syscall.RawConn) error {
 		return err
 	}
 	return serr
+}
+
+// tcpMoved returns the bytes c has received plus the bytes its peer has
+// acknowledged (TCP_INFO tcpi_bytes_received, tcpi_bytes_acked; Linux
+// 4.1+): a number that grows exactly when data moves on c, either way.
+func tcpMoved(c net.Conn) (uint64, bool) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return 0, false
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	var (
+		info *unix.TCPInfo
+		serr error
+	)
+	if err := rc.Control(func(fd uintptr) {
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil || serr != nil {
+		return 0, false
+	}
+	return info.Bytes_received + info.Bytes_acked, true
 }

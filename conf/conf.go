@@ -251,9 +251,13 @@ type Limits struct {
 	// MaxSessionsPerClient caps concurrent sessions from one client IP.
 	// Default 20.
 	MaxSessionsPerClient int `toml:"max_sessions_per_client"`
-	// ControlIdleTimeout closes a control session with no command for this
-	// long while no transfer runs. Default 5m.
+	// ControlIdleTimeout closes a control session when neither a command
+	// nor data on one of its data connections has come for this long.
+	// Default 5m.
 	ControlIdleTimeout Duration `toml:"control_idle_timeout"`
+	// DataIdleTimeout cuts a data connection on which no byte has moved
+	// either way for this long; the transfer is answered 426. Default 5m.
+	DataIdleTimeout Duration `toml:"data_idle_timeout"`
 	// DataConnectTimeout is how long a passive port waits for the client's
 	// data connection. Default 30s.
 	DataConnectTimeout Duration `toml:"data_connect_timeout"`

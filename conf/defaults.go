@@ -13,6 +13,7 @@ const (
 	defaultMaxSessionsPerClient  = 20
 	defaultControlIdleTimeout    = 5 * time.Minute
 	defaultDataConnectTimeout    = 30 * time.Second
+	defaultDataIdleTimeout       = 5 * time.Minute
 	defaultBackendConnectTimeout = 5 * time.Second
 	defaultMaxLineBytes          = 4096
 	defaultLogLevel              = "info"
@@ -81,6 +82,7 @@ func (c *Config) SetDefaults() {
 	setInt(&l.MaxReplyBytes, DefaultMaxReplyBytes)
 	setDuration(&l.ControlIdleTimeout, defaultControlIdleTimeout)
 	setDuration(&l.DataConnectTimeout, defaultDataConnectTimeout)
+	setDuration(&l.DataIdleTimeout, defaultDataIdleTimeout)
 	setDuration(&l.BackendConnectTimeout, defaultBackendConnectTimeout)
 	if c.Log.Level == "" {
 		c.Log.Level = defaultLogLevel

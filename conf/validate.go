@@ -127,6 +127,7 @@ func (c *Config) validateLimits(p *problems) {
 	}{
 		{"control_idle_timeout", l.ControlIdleTimeout},
 		{"data_connect_timeout", l.DataConnectTimeout},
+		{"data_idle_timeout", l.DataIdleTimeout},
 		{"backend_connect_timeout", l.BackendConnectTimeout},
 	} {
 		if d.v.Duration < 0 {

@@ -109,6 +109,7 @@ func (s *session) setPort(a *activeSetup) {
 		s.waiting.x.Close()
 		s.waiting = nil
 	}
+	s.next = nil
 	s.port.close()
 	s.port = a
 }
@@ -154,18 +155,19 @@ func (s *session) activeReplyPORT(p pending, r Reply) Reply {
 }
 
 // startActive starts the data connections of a transfer command when the
-// client set up active mode: one to the realserver's passive port and one
-// to the client, then the pipe.
-func (s *session) startActive(ctx context.Context) {
+// client set up active mode and returns the data connection, or nil.
+func (s *session) startActive(ctx context.Context) *dataConn {
 	s.mu.Lock()
 	a := s.port
 	s.port = nil
 	s.mu.Unlock()
 	if a == nil {
-		return
+		return nil
 	}
 	d := s.newDataConn(ctx, nil)
 	d.bx = a.x
+	d.target = a.backend
+	d.claimed = true
 	if a.x != nil {
 		// The window opens before the command reaches the realserver,
 		// which may connect at once.
@@ -176,6 +178,7 @@ func (s *session) startActive(ctx context.Context) {
 	s.mu.Unlock()
 	s.wg.Add(1)
 	go s.serveActive(d, a)
+	return d
 }
 
 // shutWindow ends the backend data window of the current transfer when its
@@ -190,14 +193,31 @@ func (s *session) shutWindow() {
 	}
 }
 
-// serveActive connects to the realserver's data port and to the client,
-// from the advertised address and the configured source port, and pipes
-// the two.
+// serveActive connects to the client, from the advertised address and the
+// configured source port, then takes the realserver's data connection
+// (connecting to its passive port, or accepting it on algd's PORT), and
+// pipes the two. The client comes first: when it cannot be reached the
+// realserver has no byte written yet and gets a connection that is reset
+// at once (or a refused one, on algd's PORT), so it fails the transfer
+// cleanly, and the client gets 425 instead of the realserver's 150 (see
+// transferPrelim), as from an ftpd that could not connect.
 func (s *session) serveActive(d *dataConn, a *activeSetup) {
 	defer s.wg.Done()
 	defer d.finish()
+	cc, release, err := s.dialClient(d, a)
+	if err != nil {
+		d.fail(failConnect)
+		d.connected.close()
+		if a.x != nil {
+			a.x.Close() // the realserver's connect is refused, or reset if queued
+		} else {
+			s.failBackend(d)
+		}
+		return
+	}
+	defer release()
+	d.connected.close()
 	var bc *net.TCPConn
-	var err error
 	if a.x != nil {
 		// The realserver connects once it has the transfer command; its
 		// port refuses any other connection until the transfer is over.
@@ -205,26 +225,35 @@ func (s *session) serveActive(d *dataConn, a *activeSetup) {
 		bc, err = a.x.Accept(d.ctx)
 		if err != nil {
 			s.log.Warn("realserver did not connect to its PORT", "port", a.x.Port(), "err", err)
-			return
+		} else {
+			s.h.Stats.BackendActive.Add(1)
 		}
-		s.h.Stats.BackendActive.Add(1)
-	} else if bc, err = s.dialBackendData(d.ctx, a.backend); err != nil {
-		return
+	} else {
+		bc, err = s.dialBackendData(d.ctx, a.backend)
 	}
-	src, release, err := s.activeSource()
 	if err != nil {
-		bc.Close()
-		s.log.Warn("no active source port", "err", err)
-		return
-	}
-	defer release()
-	cc, err := alg.DialFrom(d.ctx, netip.AddrPortFrom(s.adv, src), a.client, s.h.Limits.DataConnectTimeout.Duration)
-	if err != nil {
-		bc.Close()
-		s.log.Warn("active data connect to the client failed", "err", err)
+		d.fail(failConnect)
+		alg.Reset(cc)
 		return
 	}
 	s.pipe(d, cc, bc, a.client)
+}
+
+// dialClient connects to the client's PORT/EPRT address; release gives
+// the source port back.
+func (s *session) dialClient(d *dataConn, a *activeSetup) (*net.TCPConn, func(), error) {
+	src, release, err := s.activeSource()
+	if err != nil {
+		s.log.Warn("no active source port", "err", err)
+		return nil, nil, err
+	}
+	cc, err := alg.DialFrom(d.ctx, netip.AddrPortFrom(s.adv, src), a.client, s.h.Limits.DataConnectTimeout.Duration)
+	if err != nil {
+		release()
+		s.log.Warn("active data connect to the client failed", "err", err)
+		return nil, nil, err
+	}
+	return cc, release, nil
 }
 
 // activeSource picks the source port of an active data connection; release
@@ -251,11 +280,13 @@ func (s *session) activeSource() (uint16, func(), error) {
 // cuts the data connection itself.
 const abortGrace = 250 * time.Millisecond
 
-// abortData cuts the current data connection.
-func (s *session) abortData() {
-	s.mu.Lock()
-	d := s.current
-	s.mu.Unlock()
+// abortData cuts the data connection d, or the current one when d is nil.
+func (s *session) abortData(d *dataConn) {
+	if d == nil {
+		s.mu.Lock()
+		d = s.current
+		s.mu.Unlock()
+	}
 	if d != nil {
 		d.cancel()
 	}
@@ -266,12 +297,17 @@ func (s *session) abortData() {
 // proftpd) stop and answer 426 then 226 by themselves, and cutting the data
 // connection under them first confuses their replies; servers that read it
 // only between transfers (vsftpd without async_abor_enable) wait for the
-// data connection to close, so algd cuts it after abortGrace.
+// data connection to close, so algd cuts it after abortGrace. Called with
+// ctl held.
 func (s *session) abortLater() {
-	s.mu.Lock()
-	d := s.current
-	s.mu.Unlock()
-	if d != nil {
-		time.AfterFunc(abortGrace, d.cancel)
+	d := s.transferData()
+	if d == nil {
+		s.mu.Lock()
+		d = s.current
+		s.mu.Unlock()
 	}
+	if d == nil {
+		return
+	}
+	time.AfterFunc(abortGrace, d.cancel)
 }

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/algd/algd/alg"
@@ -15,28 +17,108 @@ import (
 
 // dataConn is one data connection: for passive mode the expectation on
 // the VIP, then (for both modes) the pipe between client and realserver.
-// fromServer closes when everything the realserver sent has been handed to
-// the client (or the pipe failed); done closes when its goroutine has
-// released everything. cancel cuts it (ABOR, session end).
+// Its goroutine records how it went and signals each step by closing a
+// channel, after writing what the step's readers look at: connected when
+// the client's side is connected or cannot be (active mode); fromServer
+// (fromClient) when the realserver→client (client→realserver) direction
+// has ended, or will never start; done when the goroutine has released
+// everything. cancel cuts it (ABOR, session end).
 type dataConn struct {
-	x          *alg.Expectation // nil in active mode
-	bx         *alg.Expectation // backend_data_mode "active": the realserver's port; else nil
-	prot       byte             // the client's PROT when the data was set up
-	ctx        context.Context
-	cancel     context.CancelFunc
-	fromServer chan struct{}
-	done       chan struct{}
+	x      *alg.Expectation // nil in active mode
+	bx     *alg.Expectation // backend_data_mode "active": the realserver's port; else nil
+	target netip.AddrPort   // the realserver's data port (passive towards it)
+	prot   byte             // the client's PROT when the data was set up
+	sess   context.Context  // the session's
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Under session.mu: a transfer command uses it; the realserver
+	// answered that command; the expectation ended unpaired.
+	claimed, replied, ended bool
+
+	failed         atomic.Int32 // a failure: why the connection was never made, or protected
+	upErr, downErr error        // how each direction ended; nil: at a clean EOF
+
+	connected, fromServer, fromClient, done signal
 }
 
-func (s *session) newDataConn(ctx context.Context, x *alg.Expectation) *dataConn {
-	ctx, cancel := context.WithCancel(ctx)
-	return &dataConn{x: x, prot: s.prot, ctx: ctx, cancel: cancel, fromServer: make(chan struct{}), done: make(chan struct{})}
+// signal is a channel closed once.
+type signal struct {
+	once sync.Once
+	ch   chan struct{}
 }
+
+func newSignal() signal { return signal{ch: make(chan struct{})} }
+
+func (g *signal) close() { g.once.Do(func() { close(g.ch) }) }
+
+func (s *session) newDataConn(ctx context.Context, x *alg.Expectation) *dataConn {
+	dctx, cancel := context.WithCancel(ctx)
+	return &dataConn{x: x, prot: s.prot, sess: ctx, ctx: dctx, cancel: cancel,
+		connected: newSignal(), fromServer: newSignal(), fromClient: newSignal(), done: newSignal()}
+}
+
+// fail records why the data connection did not carry a transfer.
+func (d *dataConn) fail(f failure) { d.failed.CompareAndSwap(int32(failNone), int32(f)) }
 
 // finish releases the data connection's context and tells waiters.
 func (d *dataConn) finish() {
 	d.cancel()
-	close(d.done)
+	d.connected.close()
+	d.fromServer.close()
+	d.fromClient.close()
+	d.done.close()
+}
+
+// over reports whether the data connection's goroutine has ended.
+func (d *dataConn) over() bool {
+	select {
+	case <-d.done.ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// result says how the data connection served a transfer: for an upload
+// the client→realserver direction must have ended at a clean EOF, for a
+// download the other one. Call it only after the direction's signal.
+func (d *dataConn) result(upload bool) failure {
+	if f := failure(d.failed.Load()); f != failNone {
+		return f
+	}
+	var err error
+	if upload {
+		err = d.upErr
+	} else {
+		err = d.downErr
+	}
+	switch {
+	case err == nil:
+		return failNone
+	case errors.Is(err, alg.ErrIdle):
+		return failIdle
+	case errors.Is(err, context.Canceled):
+		return failCut
+	}
+	return failReset
+}
+
+// failure is why a transfer's data connection did not carry it all.
+type failure int32
+
+const (
+	failNone    failure = iota
+	failConnect         // never made: the client did not connect, algd could not connect either side
+	failTLS             // the client's TLS handshake on it failed or was refused
+	failReset           // reset, or an error, on either side
+	failCut             // cut by algd: ABOR, session end
+	failIdle            // nothing moved for data_idle_timeout
+)
+
+// String is the failure's metric label.
+func (f failure) String() string {
+	return [...]string{"none", "connect", "tls", "reset", "cut", "idle"}[f]
 }
 
 // passiveReply turns the realserver's reply to PASV/EPSV into the client's:
@@ -78,11 +160,13 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		return NewReply(425, "Can't open data connection.")
 	}
 	d := s.newDataConn(ctx, x)
+	d.target = target
 	s.mu.Lock()
 	if s.waiting != nil {
 		s.waiting.x.Close() // a new PASV replaces an unused one
 	}
 	s.waiting = d
+	s.next = d
 	s.port.close() // and a PORT not used yet
 	s.port = nil
 	s.mu.Unlock()
@@ -162,7 +246,10 @@ func (s *session) refusedData(side string, from netip.AddrPort, why alg.Refusal)
 // serveData waits for the client's data connection on the expectation,
 // then connects to the realserver and pipes the two. The expectation keeps
 // its port until the transfer is over, refusing (and counting) any other
-// connection to it.
+// connection to it. When the client never connects while a transfer
+// command waits for it, the realserver gets a connection that is reset at
+// once, so it fails the transfer now instead of after its own accept
+// timeout.
 func (s *session) serveData(d *dataConn, target netip.AddrPort) {
 	defer s.wg.Done()
 	defer d.finish()
@@ -174,18 +261,45 @@ func (s *session) serveData(d *dataConn, target netip.AddrPort) {
 	}
 	if err == nil {
 		s.current = d
+	} else {
+		d.ended = true
 	}
+	pending := d.claimed && !d.replied
 	s.mu.Unlock()
 	if err != nil {
 		s.log.Debug("passive port closed unused", "port", d.x.Port(), "err", err)
+		d.fail(failConnect)
+		if pending {
+			s.failBackend(d)
+		}
 		return
 	}
+	d.connected.close()
 	bc, err := s.dialBackendData(d.ctx, target)
 	if err != nil {
-		c.Close()
+		d.fail(failConnect)
+		alg.Reset(c)
 		return
 	}
 	s.pipe(d, c, bc, alg.AddrPortOf(c.LocalAddr()))
+}
+
+// failBackend makes the realserver fail a transfer whose client-side data
+// connection never came: it connects to the realserver's passive port and
+// resets the connection at once. Measured: vsftpd, pure-ftpd and proftpd
+// then answer the transfer with 425/426 at once, where they would wait
+// for their accept timeout (vsftpd: 60 s) with nobody connecting. Not when
+// the session is ending.
+func (s *session) failBackend(d *dataConn) {
+	if d.sess.Err() != nil || !d.target.IsValid() {
+		return
+	}
+	bc, err := alg.DialFrom(d.sess, netip.AddrPortFrom(s.bkLocal, 0), d.target, s.h.Limits.BackendConnectTimeout.Duration)
+	if err != nil {
+		s.log.Debug("realserver data port for a failed transfer", "err", err)
+		return
+	}
+	alg.Reset(bc)
 }
 
 // dialBackendData connects to the realserver's data port from the local
@@ -200,11 +314,16 @@ func (s *session) dialBackendData(ctx context.Context, target netip.AddrPort) (*
 }
 
 // pipe copies between the client's and the realserver's data connections
-// until both ends are done, and accounts the bytes. at names the client-side
-// endpoint in the log (the passive port, or the client's active address).
+// until both ends are done, records how each direction ended, and
+// accounts the bytes. at names the client-side endpoint in the log (the
+// passive port, or the client's active address). Whatever fails, the
+// realserver's side is reset, so the realserver fails the transfer too
+// rather than taking an empty or cut upload as complete.
 func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	s.active.Add(1)
 	defer s.active.Add(-1)
+	s.touchData()
+	defer s.touchData()
 	var bside alg.Conn = bc
 	if s.bkTLS != nil {
 		tc := tls.Client(bc, s.bkTLS)
@@ -213,8 +332,9 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 		cancel()
 		if err != nil {
 			s.log.Warn("realserver data TLS handshake failed", "err", err)
-			c.Close()
-			bc.Close()
+			d.fail(failConnect)
+			alg.Reset(c)
+			alg.Reset(bc)
 			return
 		}
 		bside = tc
@@ -222,13 +342,27 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	cside, err := s.protectData(d, c)
 	if err != nil {
 		s.log.Warn("client data connection refused", "at", at.String(), "err", err)
-		c.Close()
-		bc.SetLinger(0) // reset: the realserver fails the transfer (426) instead of taking an empty file
-		bc.Close()
+		d.fail(failTLS)
+		alg.Reset(c)
+		alg.Reset(bc) // the realserver fails the transfer (426) instead of taking an empty file
 		return
 	}
 	s.h.Stats.DataConns.Add(1)
-	up, down, err := alg.Pipe(d.ctx, cside, bside, dataLinger, d.fromServer)
+	lim := s.h.Limits
+	up, down, err := alg.PipeWith(d.ctx, cside, bside, alg.PipeOptions{
+		Linger:     dataLinger,
+		Idle:       lim.DataIdleTimeout.Duration,
+		Tick:       progressTick(lim.DataIdleTimeout.Duration, lim.ControlIdleTimeout.Duration),
+		OnProgress: s.touchData,
+		ABDone: func(_ int64, err error) {
+			d.upErr = err
+			d.fromClient.close()
+		},
+		BADone: func(_ int64, err error) {
+			d.downErr = err
+			d.fromServer.close()
+		},
+	})
 	s.h.Stats.BytesUp.Add(up)
 	s.h.Stats.BytesDown.Add(down)
 	s.mu.Lock()
@@ -239,30 +373,15 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	s.log.Log(d.ctx, slogLevel(err), "data done", "at", at.String(), "down", down, "up", up, "err", err)
 }
 
-// awaitData holds a transfer's final reply until everything the realserver
-// sent on the data connection has been handed to the client, so no client
-// reads "226" while the last bytes are still on their way (and closes the
-// data connection early). A realserver sends its final reply after closing
-// its data connection, for downloads and uploads alike, so waiting for the
-// realserver→client direction to end is enough; waiting for the client's
-// side too would stall clients that close only after the 226.
-func (s *session) awaitData(ctx context.Context) {
-	s.mu.Lock()
-	d := s.current
-	s.mu.Unlock()
-	if d == nil {
-		return
-	}
-	t := time.NewTimer(dataLinger)
-	defer t.Stop()
-	select {
-	case <-d.fromServer:
-	case <-d.done:
-	case <-ctx.Done():
-	case <-t.C:
-		s.log.Warn("data connection still open after the transfer's final reply")
-	}
+// progressTick is how often a data connection's progress is read: often
+// enough for both idle timeouts to see it (a quarter of the shorter one),
+// and at least every 5 s.
+func progressTick(dataIdle, controlIdle time.Duration) time.Duration {
+	return min(dataIdle/4, controlIdle/4, 5*time.Second)
 }
+
+// touchData records that data moved now (control idle timing counts it).
+func (s *session) touchData() { s.dataMoved.Store(time.Now().UnixNano()) }
 
 // slogLevel logs a data connection that ended normally at Info and one cut
 // by an error at Warn (Pipe already drops ordinary ends).

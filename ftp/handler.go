@@ -111,6 +111,30 @@ type Stats struct {
 	// BadBackendReplies counts PASV/EPSV replies from a realserver that
 	// could not be used (unparsable or naming a foreign address).
 	BadBackendReplies atomic.Int64
+	// Failed* count transfers whose data connection did not carry the
+	// whole transfer (the client got 425 or 426), by why: it was never
+	// made (FailedConnect: the client did not connect, or algd could not
+	// reach the client or the realserver), the client's TLS handshake on
+	// it failed (FailedTLS), either side reset it (FailedReset), algd cut
+	// it (FailedCut: ABOR, session end) or nothing moved on it for
+	// data_idle_timeout (FailedIdle).
+	FailedConnect, FailedTLS, FailedReset, FailedCut, FailedIdle atomic.Int64
+}
+
+// countFailed counts a failed transfer.
+func (st *Stats) countFailed(f failure) {
+	switch f {
+	case failConnect:
+		st.FailedConnect.Add(1)
+	case failTLS:
+		st.FailedTLS.Add(1)
+	case failReset:
+		st.FailedReset.Add(1)
+	case failCut:
+		st.FailedCut.Add(1)
+	case failIdle:
+		st.FailedIdle.Add(1)
+	}
 }
 
 // Serve runs one control session on c until either side ends it.

@@ -75,6 +75,14 @@ type pending struct {
 	x      *alg.Expectation // kindActive with backend_data_mode "active": algd's port for the realserver
 	local  Reply            // kindLocal
 	issued time.Time
+
+	// kindTransfer: its data connection (nil without PASV/PORT before
+	// it), whether it uploads, and whether algd already answered it
+	// (425 for an unreachable active client): the realserver's replies
+	// to it are then dropped.
+	data     *dataConn
+	upload   bool
+	answered bool
 }
 
 // session is one control connection pair. It owns client, backend, every
@@ -112,10 +120,13 @@ type session struct {
 
 	mu      sync.Mutex
 	waiting *dataConn    // the latest expectation not yet paired
+	next    *dataConn    // the latest PASV/EPSV's, until a transfer command claims it
 	current *dataConn    // the latest paired data connection
 	port    *activeSetup // set by PORT/EPRT, used by the next transfer command
 	wg      sync.WaitGroup
 	active  atomic.Int32 // paired data connections still open
+
+	dataMoved atomic.Int64 // when data last moved (UnixNano): control idle timing counts it
 
 	down, up  int64 // written by data goroutines under mu
 	transfers int
@@ -195,8 +206,9 @@ var errQuit = errors.New("quit")
 // session is closed (421).
 func (s *session) readClient(ctx context.Context) error {
 	br := bufio.NewReaderSize(s.client, readBuffer)
+	deadline := time.Now().Add(s.idle)
 	for {
-		s.client.SetReadDeadline(time.Now().Add(s.idle))
+		s.client.SetReadDeadline(deadline)
 		line, err := ReadLine(br, s.maxLine)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -204,7 +216,8 @@ func (s *session) readClient(ctx context.Context) error {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				if s.active.Load() > 0 {
+				if until := time.Unix(0, s.dataMoved.Load()).Add(s.idle); until.After(time.Now()) {
+					deadline = until // data moved since: the session is not idle
 					continue
 				}
 				s.ctl.Lock()
@@ -234,6 +247,7 @@ func (s *session) readClient(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		deadline = time.Now().Add(s.idle)
 	}
 }
 
@@ -279,6 +293,16 @@ func (s *session) readBackend(ctx context.Context) error {
 		case streamed:
 			done, err = s.relayed(code)
 		default:
+			if ch := s.transferWait(r); ch != nil {
+				// Not under ctl: the client may ABOR meanwhile.
+				s.ctl.Unlock()
+				select {
+				case <-ch:
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+				s.ctl.Lock()
+			}
 			done, err = s.reply(ctx, r)
 		}
 		idle := err == nil && !done && len(s.queue) == 0
@@ -329,10 +353,10 @@ func (s *session) holds(code int) bool {
 	if code == 227 || code == 229 || len(s.queue) == 0 {
 		return true
 	}
-	if code < 200 {
-		return false
-	}
 	k := s.queue[0].kind
+	if code < 200 {
+		return k == kindTransfer // a 1xx may become 425 (transferPrelim)
+	}
 	return k != kindPlain && k != kindQUIT
 }
 
@@ -582,7 +606,8 @@ func (s *session) command(ctx context.Context, line []byte) error {
 		p.kind = kindQUIT
 	case "RETR", "STOR", "STOU", "APPE", "LIST", "NLST", "MLSD":
 		p.kind = kindTransfer
-		s.startActive(ctx)
+		p.upload = cmd.Verb == "STOR" || cmd.Verb == "STOU" || cmd.Verb == "APPE"
+		p.data = s.claimData(ctx)
 	}
 	s.queue = append(s.queue, p)
 	return s.forward(cmd.String())
@@ -670,11 +695,19 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 	}
 	if !r.Final() || len(s.queue) == 0 {
 		// Preliminary replies, the banner and unsolicited replies (such as
-		// a realserver's own 421) go through as they are.
+		// a realserver's own 421) go through as they are; a transfer's
+		// 1xx may become 425 (transferPrelim).
+		if !r.Final() && len(s.queue) > 0 && s.queue[0].kind == kindTransfer {
+			var send bool
+			if r, send = s.transferPrelim(&s.queue[0], r); !send {
+				return false, nil
+			}
+		}
 		return false, s.send(r)
 	}
 	p := s.queue[0]
 	s.queue = s.queue[1:]
+	send := true
 	switch p.kind {
 	case kindPassive:
 		r = s.passiveReply(ctx, p, r)
@@ -682,18 +715,14 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 		r = s.activeReply(p, r)
 	case kindTransfer:
 		s.shutWindow()
-		if r.Code < 400 {
-			s.awaitData(ctx)
-		} else {
-			// The transfer failed: no byte is owed, and a realserver may
-			// keep its end of the data connection open after an error.
-			s.abortData()
-		}
+		r, send = s.transferFinal(p, r)
 	case kindFEAT:
 		r = rewriteFEAT(r, s.h.TLS != nil && s.h.TLS.Server != nil)
 	}
-	if err := s.send(r); err != nil {
-		return false, err
+	if send {
+		if err := s.send(r); err != nil {
+			return false, err
+		}
 	}
 	return s.flushLocal(p)
 }

@@ -111,6 +111,8 @@ func counters(h *ftp.Handler, px *alg.Proxy) admin.Counters {
 		Bounce: s.Bounce.Load(), PassiveExhausted: s.PassiveExhausted.Load(),
 		TLSHandshakes: s.TLSHandshakes.Load(), TLSFailures: s.TLSFailures.Load(),
 		TLSReuseRefused: s.TLSReuseRefused.Load(), BadBackendReplies: s.BadBackendReplies.Load(),
+		TransfersFailed: admin.FailedTransfers{Connect: s.FailedConnect.Load(), TLS: s.FailedTLS.Load(),
+			Reset: s.FailedReset.Load(), Cut: s.FailedCut.Load(), Idle: s.FailedIdle.Load()},
 	}
 	if px != nil {
 		c.ProxyRefused = px.Refused.Load()
