@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -218,25 +219,48 @@ func heapInuse() uint64 {
 }
 
 // TestClientLineWithoutEnd: a client sending a 64 MB line without a line
-// end gets 500 once max_line_bytes is passed, not the idle timeout's 421,
-// and the session ends.
+// end, in the clear or under TLS, gets 500 once max_line_bytes is passed,
+// not the idle timeout's 421, and the session ends.
 func TestClientLineWithoutEnd(t *testing.T) {
-	_, _, s, br := statSession(t, statLines(1, 10), 0)
-	go func() {
-		chunk := bytes.Repeat([]byte("A"), 1<<20)
-		s.c.Write([]byte("NOOP "))
-		for range 64 {
-			if _, err := s.c.Write(chunk); err != nil {
-				return
+	cert, roots := testCert(t)
+	px := startProxy(t, startFTPServers(t, 1),
+		proxyOpts{first: 61910, last: 61919, tls: tlsSettings(cert, roots, "plain")})
+	for _, under := range []string{"plain", "TLS"} {
+		t.Run(under, func(t *testing.T) {
+			s := rawDial(t, clientIP, px.addr)
+			s.reply()
+			if under == "TLS" {
+				if r := s.cmd("AUTH TLS"); !strings.HasPrefix(r, "234 ") {
+					t.Fatalf("AUTH TLS: %q", r)
+				}
+				tc := tls.Client(s.c, &tls.Config{RootCAs: roots, ServerName: vipIP})
+				if err := tc.Handshake(); err != nil {
+					t.Fatal(err)
+				}
+				s.c = tc
 			}
-		}
-	}()
-	r := readRawReply(t, br)
-	if !strings.HasPrefix(r[0], "500 ") {
-		t.Fatalf("a line without end got %q; want 500", r)
-	}
-	if rest, err := io.ReadAll(br); len(rest) > 0 {
-		t.Fatalf("after the 500: %q, %v; want the end of the connection", rest, err)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				chunk := bytes.Repeat([]byte("A"), 1<<20)
+				s.c.Write([]byte("NOOP "))
+				for range 64 {
+					if _, err := s.c.Write(chunk); err != nil {
+						return
+					}
+				}
+			}()
+			br := bufio.NewReader(s.c)
+			r := readRawReply(t, br)
+			if !strings.HasPrefix(r[0], "500 ") {
+				t.Fatalf("a line without end got %q; want 500", r)
+			}
+			if rest, err := io.ReadAll(br); len(rest) > 0 {
+				t.Fatalf("after the 500: %q, %v; want the end of the connection", rest, err)
+			}
+			s.c.Close()
+			<-done
+		})
 	}
 }
 
