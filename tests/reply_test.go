@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -285,5 +286,42 @@ func TestRealserverLineWithoutEnd(t *testing.T) {
 	}
 	if !strings.HasPrefix(r[0], "421 ") {
 		t.Fatalf("a reply line without end got the client %q; want 421", r)
+	}
+}
+
+// TestHeldReplyOverCap: replies algd reads whole before relaying (FEAT,
+// 227) are capped: a 5,000-line FEAT reaches the client cut and ended by
+// algd's line, a 227 too long to hold is answered 425, and the session
+// goes on in step.
+func TestHeldReplyOverCap(t *testing.T) {
+	feat := "211-Features:\r\n" + strings.Repeat(" MDTM\r\n", 5000) + "211 End\r\n"
+	pasv := "227-" + strings.Repeat("x", 100) + "\r\n" + strings.Repeat("227-(127,0,0,41,250,1)\r\n", 5000) +
+		"227 Entering Passive Mode (127,0,0,41,250,1)\r\n"
+	rs := rawFTPD(t, "127.0.0.41", "220 hi\r\n", func(line string) string {
+		switch line {
+		case "FEAT":
+			return feat
+		case "PASV":
+			return pasv
+		}
+		return "200 ok\r\n"
+	})
+	px := startProxyAddrs(t, []netip.AddrPort{rs},
+		proxyOpts{first: 61920, last: 61929, health: conf.Health{Kind: "none"}})
+	s := rawDial(t, clientIP, px.addr)
+	br := bufio.NewReader(s.c)
+	readRawReply(t, br)
+	s.c.Write([]byte("FEAT\r\n"))
+	lines := readRawReply(t, br)
+	if n := len(lines); n > 1010 || lines[n-1] != "211 Reply truncated by algd." || !slices.Contains(lines, " EPSV") {
+		t.Fatalf("FEAT of 5,000 lines: %d lines, last %q", n, lines[n-1])
+	}
+	s.c.Write([]byte("PASV\r\n"))
+	if r := readRawReply(t, br); len(r) != 1 || !strings.HasPrefix(r[0], "425 ") {
+		t.Fatalf("PASV with a 227 over the cap: %q", r)
+	}
+	s.c.Write([]byte("NOOP\r\n"))
+	if r := readRawReply(t, br); r[0] != "200 ok" {
+		t.Fatalf("NOOP after: %q", r)
 	}
 }
