@@ -59,6 +59,8 @@ type proxyOpts struct {
 	// idle is control_idle_timeout (also how long a realserver may keep
 	// a reply waiting); default 5m.
 	idle time.Duration
+	// dataIdle is data_idle_timeout; default 5m.
+	dataIdle time.Duration
 	// backendPorts, when set, is backend_data_mode "active" with this
 	// range on algd's backend-side address.
 	backendPorts [2]uint16
@@ -139,6 +141,7 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		Limits: conf.Limits{MaxSessionsPerClient: o.perClient,
 			BackendConnectTimeout: conf.Duration{Duration: o.connectTimeout},
 			ControlIdleTimeout:    conf.Duration{Duration: o.idle},
+			DataIdleTimeout:       conf.Duration{Duration: o.dataIdle},
 			MaxReplyBytes:         o.maxReply},
 	}
 	cfg.SetDefaults()
