@@ -552,6 +552,9 @@ func (s *session) passiveCheck(cmd Command) (Reply, bool) {
 // reply handles one reply from the realserver. done is true when the
 // session should end after it (QUIT).
 func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
+	if err := s.skipTransfers(r); err != nil {
+		return false, err
+	}
 	if (r.Code == 227 || r.Code == 229) && (len(s.queue) == 0 || (s.queue[0].kind != kindPassive && s.queue[0].kind != kindActive)) {
 		// A passive reply nobody asked for (a realserver out of step)
 		// would hand the client the realserver's own address.

@@ -158,3 +158,35 @@ func (d *dataConn) resultNow(upload bool) failure {
 		return failNone
 	}
 }
+
+// skipTransfers handles a realserver that never sends a transfer's final
+// reply. Measured: pure-ftpd 1.0.50 answers a RETR whose data connection
+// was reset with its 150 alone (sometimes a stray "150 ... seconds" line)
+// and goes on with the next command. A final reply that no transfer
+// command can have (a 2xx other than 226 and 250, RFC 959 §5.4) while a
+// later command waits belongs to that later command: the transfers before
+// it are closed out, their clients told 426 unless algd answered them
+// already, so the session stays in step. Called with ctl held.
+func (s *session) skipTransfers(r Reply) error {
+	for r.Final() && r.Code/100 == 2 && r.Code != 226 && r.Code != 250 && len(s.queue) > 1 && s.queue[0].kind == kindTransfer {
+		p := s.queue[0]
+		s.queue = s.queue[1:]
+		s.log.Warn("realserver skipped a transfer's final reply", "cmd", p.verb, "next_reply", r.Text())
+		if p.data != nil {
+			s.mu.Lock()
+			p.data.replied = true
+			s.mu.Unlock()
+			s.abortData(p.data)
+		}
+		if !p.answered {
+			s.transferFailed(&p, r, failReset)
+			if err := s.send(NewReply(426, "Connection closed; transfer aborted.")); err != nil {
+				return err
+			}
+		}
+		if _, err := s.flushLocal(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}

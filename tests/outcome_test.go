@@ -38,7 +38,7 @@ type liarEnd struct {
 // side so that an honest ftpd would fail the transfer too. Transfers:
 // STOR/APPE read to EOF; "RETR idle" reads without writing until the
 // connection ends; "RETR trickle" writes 1 KiB every 100 ms for 3 s;
-// other RETR and LIST write 64 KiB.
+// other RETR and LIST write 64 KiB; "RETR mute" gets no final reply.
 func liarFTPD(t *testing.T, ip string) (netip.AddrPort, <-chan liarEnd) {
 	t.Helper()
 	ends := make(chan liarEnd, 64)
@@ -105,6 +105,9 @@ func liarFTPD(t *testing.T, ip string) (netip.AddrPort, <-chan liarEnd) {
 				}
 				ends <- liarTransfer(dc, verb, arg)
 				dc.Close()
+				if arg == "mute" {
+					continue // as pure-ftpd after a reset RETR: no final reply
+				}
 				say("226 liar says: transfer complete")
 			default:
 				say("502 not here")
@@ -289,6 +292,47 @@ func TestFailedUploadReset(t *testing.T) {
 		t.Fatalf("failed transfers (reset) counted %d, want 2", v)
 	}
 	if _, err := c.Expect("NOOP", 200); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSkippedFinalReply: a realserver that never sends a transfer's final
+// reply (pure-ftpd after a reset RETR) does not put the session out of
+// step: the next command's reply is recognised as not a transfer's, the
+// transfer is answered 426 (or was answered 425 already, active mode with
+// the client unreachable) and the next command gets its own reply.
+func TestSkippedFinalReply(t *testing.T) {
+	liar, ends := liarFTPD(t, "127.0.0.37")
+	px := startProxyAddrs(t, []netip.AddrPort{liar}, proxyOpts{first: 61940, last: 61949, health: conf.Health{Kind: "none"}})
+	c := dialC(t, px.addr)
+	accept := openData(t, c, ftpc.EPSV)
+	if _, err := c.Expect("RETR mute", 150); err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, accept())
+	nextEnd(t, ends)
+	if _, err := c.Expect("NOOP", 426); err != nil {
+		t.Fatalf("the transfer without a final reply: %v", err)
+	}
+	if _, err := c.ReadReply(); err != nil {
+		t.Fatalf("NOOP's own reply: %v", err)
+	}
+	ln, err := net.Listen("tcp", clientIP+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln.Close()
+	if _, err := c.SendPORT(netip.MustParseAddrPort(ln.Addr().String())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Expect("RETR mute", 425); err != nil {
+		t.Fatal(err)
+	}
+	nextEnd(t, ends)
+	if _, err := c.Expect("NOOP", 200); err != nil {
+		t.Fatalf("after an answered transfer without a final reply: %v", err)
+	}
+	if _, err := c.Expect("TYPE I", 200); err != nil {
 		t.Fatal(err)
 	}
 }
