@@ -39,7 +39,8 @@ func sample() Status {
 		Sessions: 1, MaxSessions: 50,
 		Listeners: []Listener{{
 			Name: "vip", Pool: "ftpd", Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:2121")},
-			Counters:   Counters{Sessions: 7, Active: 1, Refused: 2, DataConns: 5, BytesDown: 123456, BytesUp: 42, Theft: 4, Bounce: 6, ProxyRefused: 8, TLSHandshakes: 9},
+			Counters: Counters{Sessions: 7, Active: 1, Refused: 2, DataConns: 5, BytesDown: 123456, BytesUp: 42, Theft: 4, Bounce: 6, ProxyRefused: 8, TLSHandshakes: 9,
+				CommandsRefused: map[string]int64{"telnet": 3, "control": 1, "unknown": 0}},
 			PortsInUse: 3, PortsSize: 100, PortExhaustions: 11,
 		}},
 		Pools: []Pool{{Name: "ftpd", Scheduler: "rr", Members: []Realserver{
@@ -105,6 +106,9 @@ func TestEndpoints(t *testing.T) {
 			`algd_refused_total{listener="vip",reason="theft"} 4`,
 			`algd_refused_total{listener="vip",reason="bounce"} 6`,
 			`algd_refused_total{listener="vip",reason="proxy"} 8`,
+			`algd_ftp_commands_refused_total{listener="vip",reason="telnet"} 3`,
+			`algd_ftp_commands_refused_total{listener="vip",reason="control"} 1`,
+			`algd_ftp_commands_refused_total{listener="vip",reason="unknown"} 0`,
 			`algd_passive_ports_in_use{listener="vip"} 3`,
 			`algd_passive_ports_exhausted_total{listener="vip"} 11`,
 			`algd_tls_handshakes_total{listener="vip"} 9`,

@@ -1,6 +1,9 @@
 package admin
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -17,14 +20,14 @@ func desc(name, help string, labels ...string) *prometheus.Desc {
 type collector struct {
 	src Source
 
-	sessionsActive, sessionsTotal, sessionsRefused   *prometheus.Desc
-	bytes, dataConns                                 *prometheus.Desc
-	portsInUse, portsSize, portsExhausted            *prometheus.Desc
-	refused, badReplies, transfersFailed             *prometheus.Desc
-	tlsHandshakes, tlsFailures, tlsReuseRefused      *prometheus.Desc
-	rsUp, rsWeight, rsActive, rsTotal, rsLatency     *prometheus.Desc
-	rsLastCheck                                      *prometheus.Desc
-	reloads, reloadLast, draining, live, maxSessions *prometheus.Desc
+	sessionsActive, sessionsTotal, sessionsRefused        *prometheus.Desc
+	bytes, dataConns                                      *prometheus.Desc
+	portsInUse, portsSize, portsExhausted                 *prometheus.Desc
+	refused, badReplies, transfersFailed, commandsRefused *prometheus.Desc
+	tlsHandshakes, tlsFailures, tlsReuseRefused           *prometheus.Desc
+	rsUp, rsWeight, rsActive, rsTotal, rsLatency          *prometheus.Desc
+	rsLastCheck                                           *prometheus.Desc
+	reloads, reloadLast, draining, live, maxSessions      *prometheus.Desc
 }
 
 func newCollector(src Source) *collector {
@@ -43,6 +46,7 @@ func newCollector(src Source) *collector {
 		refused:         desc("refused_total", "Connections and commands refused: theft (data connection from another address), second_connection (data connection to a port already paired), outside_window (realserver data connection while its session had no transfer command outstanding), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header).", "listener", "reason"),
 		badReplies:      desc("bad_backend_replies_total", "Passive replies from realservers that could not be used.", l...),
 		transfersFailed: desc("transfers_failed_total", "Transfers whose data connection did not carry the whole transfer, answered 425/426: connect (never made), tls (the client's handshake on it failed), reset (by either side), cut (by algd: ABOR, session end), idle (data_idle_timeout).", "listener", "reason"),
+		commandsRefused: desc("ftp_commands_refused_total", "Client command lines refused and never forwarded: telnet, control, syntax (lines an ftpd could read differently), unknown (verbs algd does not know), tls ([ftp.tls] required), prot (require_prot_p).", "listener", "reason"),
 		tlsHandshakes:   desc("tls_handshakes_total", "TLS handshakes completed with clients.", l...),
 		tlsFailures:     desc("tls_handshake_failures_total", "TLS handshakes with clients that failed.", l...),
 		tlsReuseRefused: desc("tls_reuse_refused_total", "Protected data connections refused for not resuming the control session.", l...),
@@ -64,7 +68,7 @@ func newCollector(src Source) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessionsActive, c.sessionsTotal, c.sessionsRefused, c.bytes, c.dataConns,
-		c.portsInUse, c.portsSize, c.portsExhausted, c.refused, c.badReplies, c.transfersFailed,
+		c.portsInUse, c.portsSize, c.portsExhausted, c.refused, c.badReplies, c.transfersFailed, c.commandsRefused,
 		c.tlsHandshakes, c.tlsFailures, c.tlsReuseRefused,
 		c.rsUp, c.rsWeight, c.rsActive, c.rsTotal, c.rsLatency, c.rsLastCheck,
 		c.reloads, c.reloadLast, c.draining, c.live, c.maxSessions,
@@ -105,6 +109,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			v      int64
 		}{{"connect", f.Connect}, {"tls", f.TLS}, {"reset", f.Reset}, {"cut", f.Cut}, {"idle", f.Idle}} {
 			counter(c.transfersFailed, float64(r.v), n, r.reason)
+		}
+		for _, reason := range slices.Sorted(maps.Keys(k.CommandsRefused)) {
+			counter(c.commandsRefused, float64(k.CommandsRefused[reason]), n, reason)
 		}
 		counter(c.tlsHandshakes, float64(k.TLSHandshakes), n)
 		counter(c.tlsFailures, float64(k.TLSFailures), n)

@@ -123,6 +123,9 @@ type Counters struct {
 	// TransfersFailed counts transfers whose data connection did not
 	// carry the whole transfer (the client got 425 or 426), by reason.
 	TransfersFailed FailedTransfers `json:"transfers_failed"`
+	// CommandsRefused counts command lines refused and never forwarded,
+	// by reason (telnet, control, syntax, unknown, tls, prot).
+	CommandsRefused map[string]int64 `json:"commands_refused,omitempty"`
 }
 
 // FailedTransfers are failed transfers by reason (ftp.Stats Failed*): the
@@ -153,7 +156,23 @@ func (c Counters) Add(o Counters) Counters {
 		TLSHandshakes: c.TLSHandshakes + o.TLSHandshakes, TLSFailures: c.TLSFailures + o.TLSFailures,
 		TLSReuseRefused: c.TLSReuseRefused + o.TLSReuseRefused, BadBackendReplies: c.BadBackendReplies + o.BadBackendReplies,
 		ProxyRefused: c.ProxyRefused + o.ProxyRefused, TransfersFailed: c.TransfersFailed.Add(o.TransfersFailed),
+		CommandsRefused: addCounts(c.CommandsRefused, o.CommandsRefused),
 	}
+}
+
+// addCounts returns the key-wise sum of a and b, nil when both are empty.
+func addCounts(a, b map[string]int64) map[string]int64 {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	out := make(map[string]int64, len(a))
+	for k, v := range a {
+		out[k] += v
+	}
+	for k, v := range b {
+		out[k] += v
+	}
+	return out
 }
 
 // Pool is one realserver pool.

@@ -198,6 +198,11 @@ type TLS struct {
 	MinVersion string `toml:"min_version"`
 	// Required refuses USER and PASS (530) before AUTH TLS. Default false.
 	Required bool `toml:"required"`
+	// RequireProtP refuses PROT C (534) and every data command (PASV,
+	// EPSV, PORT, EPRT, RETR, STOR, STOU, APPE, LIST, NLST, MLSD) until
+	// the client has set PROT P (521, RFC 4217 §9). Needs Cert. Default
+	// false.
+	RequireProtP bool `toml:"require_prot_p"`
 	// ImplicitListen are ip:port addresses for implicit FTPS (port 990
 	// style: TLS from the first byte). Needs Cert.
 	ImplicitListen []string `toml:"implicit_listen"`

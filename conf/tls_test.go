@@ -64,6 +64,8 @@ func TestTLSValidation(t *testing.T) {
 		want string // "" = valid
 	}{
 		{"valid pair", ftp(`cert = "`+cert+`"`, `key = "`+key+`"`, `implicit_listen = ["203.0.113.10:990"]`), ""},
+		{"require_prot_p with cert", ftp(`cert = "`+cert+`"`, `key = "`+key+`"`, `implicit_listen = ["203.0.113.10:990"]`, `require_prot_p = true`), ""},
+		{"require_prot_p without cert", ftp(`require_prot_p = true`), "ftp[0].tls.require_prot_p: needs tls.cert"},
 		{"mismatched pair", ftp(`cert = "`+other+`"`, `key = "`+key+`"`), "ftp[0].tls.cert: cannot use certificate"},
 		{"missing file", ftp(`cert = "/nonexistent.pem"`, `key = "`+key+`"`), "no such file"},
 		{"key without cert", ftp(`key = "` + key + `"`), "ftp[0].tls.cert: missing"},

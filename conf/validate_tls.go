@@ -29,6 +29,9 @@ func validateTLS(p *problems, t *TLS, at string) {
 		if t.Required {
 			p.add(at+".required", "needs tls.cert and tls.key: without a certificate no client can ever log in")
 		}
+		if t.RequireProtP {
+			p.add(at+".require_prot_p", "needs tls.cert and tls.key: without a certificate no data connection can ever be protected")
+		}
 		if len(t.ImplicitListen) > 0 {
 			p.add(at+".implicit_listen", "needs tls.cert and tls.key")
 		}

@@ -119,6 +119,9 @@ type Stats struct {
 	// it (FailedCut: ABOR, session end) or nothing moved on it for
 	// data_idle_timeout (FailedIdle).
 	FailedConnect, FailedTLS, FailedReset, FailedCut, FailedIdle atomic.Int64
+	// Commands counts command lines algd refused and never forwarded:
+	// lines it cannot read unambiguously, and TLS policy refusals.
+	Commands Refusals
 }
 
 // countFailed counts a failed transfer.

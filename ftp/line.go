@@ -45,11 +45,18 @@ var ErrNUL = errors.New("ftp: NUL byte in line")
 //   - any other error comes from r, wrapped; the stream position is then
 //     undefined and the connection should be closed.
 func ReadLine(r *bufio.Reader, max int) ([]byte, error) {
-	line, err := appendLine(nil, r, max)
+	line, _, err := ReadLineCRLF(r, max)
+	return line, err
+}
+
+// ReadLineCRLF is ReadLine that also reports whether the line ended with
+// CR LF, as RFC 959 §4.1 requires of commands, rather than a bare LF.
+func ReadLineCRLF(r *bufio.Reader, max int) (line []byte, crlf bool, err error) {
+	line, crlf, err = appendLineCRLF(nil, r, max)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return line, nil
+	return line, crlf, nil
 }
 
 // appendLine reads one line as ReadLine does, appends it (without its line
@@ -58,6 +65,13 @@ func ReadLine(r *bufio.Reader, max int) ([]byte, error) {
 // appended and returned with the error, so that a caller may retry after a
 // timeout: appendLine(partial, r, max) goes on with the same line.
 func appendLine(dst []byte, r *bufio.Reader, max int) ([]byte, error) {
+	dst, _, err := appendLineCRLF(dst, r, max)
+	return dst, err
+}
+
+// appendLineCRLF is appendLine that also reports whether the line ended
+// with CR LF.
+func appendLineCRLF(dst []byte, r *bufio.Reader, max int) ([]byte, bool, error) {
 	if max <= 0 {
 		max = r.Size()
 	}
@@ -67,16 +81,16 @@ func appendLine(dst []byte, r *bufio.Reader, max int) ([]byte, error) {
 			if _, err := r.Peek(1); err != nil {
 				switch {
 				case err != io.EOF:
-					return dst, fmt.Errorf("ftp: read line: %w", err)
+					return dst, false, fmt.Errorf("ftp: read line: %w", err)
 				case len(dst) == start:
-					return dst, io.EOF
+					return dst, false, io.EOF
 				}
-				return dst[:start], io.ErrUnexpectedEOF
+				return dst[:start], false, io.ErrUnexpectedEOF
 			}
 		}
 		room := max - (len(dst) - start) // bytes the line may still take, LF included
 		if room == 0 {
-			return dst[:start], ErrLineTooLong
+			return dst[:start], false, ErrLineTooLong
 		}
 		buf, _ := r.Peek(min(r.Buffered(), room))
 		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
@@ -90,15 +104,17 @@ func appendLine(dst []byte, r *bufio.Reader, max int) ([]byte, error) {
 }
 
 // finishLine strips the CR of a CR LF from the line that starts at
-// line[start:] (its LF is already gone) and checks it for NUL.
-func finishLine(line []byte, start int) ([]byte, error) {
+// line[start:] (its LF is already gone), says whether there was one, and
+// checks the line for NUL.
+func finishLine(line []byte, start int) ([]byte, bool, error) {
+	crlf := false
 	if n := len(line); n > start && line[n-1] == '\r' {
-		line = line[:n-1]
+		line, crlf = line[:n-1], true
 	}
 	if bytes.IndexByte(line[start:], 0) >= 0 {
-		return line[:start], ErrNUL
+		return line[:start], false, ErrNUL
 	}
-	return line, nil
+	return line, crlf, nil
 }
 
 // discardLine skips the rest of a line that ReadLine found too long, up to

@@ -240,3 +240,22 @@ func TestReadLineWithoutEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestReadLineCRLF: the line end is reported, so a command ended by a bare
+// LF (which RFC 959 does not allow and ftpds may read differently) can be
+// refused.
+func TestReadLineCRLF(t *testing.T) {
+	r := bufio.NewReader(strings.NewReader("USER a\r\nPASS b\nNOOP\r\r\n\nQUIT\r\n"))
+	for _, want := range []struct {
+		line string
+		crlf bool
+	}{{"USER a", true}, {"PASS b", false}, {"NOOP\r", true}, {"", false}, {"QUIT", true}} {
+		line, crlf, err := ReadLineCRLF(r, 512)
+		if err != nil || string(line) != want.line || crlf != want.crlf {
+			t.Fatalf("ReadLineCRLF = %q, %v, %v; want %q, %v", line, crlf, err, want.line, want.crlf)
+		}
+	}
+	if _, _, err := ReadLineCRLF(r, 512); err != io.EOF {
+		t.Fatalf("at the end: %v, want io.EOF", err)
+	}
+}

@@ -199,7 +199,7 @@ func (s *session) readClient(ctx context.Context) error {
 	deadline := time.Now().Add(s.idle)
 	for {
 		s.client.SetReadDeadline(deadline)
-		line, err := ReadLine(br, s.maxLine)
+		line, crlf, err := ReadLineCRLF(br, s.maxLine)
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -223,15 +223,23 @@ func (s *session) readClient(ctx context.Context) error {
 			}
 			return err
 		}
+		cmd, perr := ParseCommand(line)
+		if perr == nil && !crlf {
+			perr = &LineError{Reason: RefusedControl, Offset: len(line), Byte: '\n', Head: head(line, len(line))}
+		}
 		s.ctl.Lock()
-		if cmd := ParseCommand(line); cmd.Verb == "AUTH" {
+		var le *LineError
+		switch {
+		case errors.As(perr, &le):
+			err = s.refuseLine(le)
+		case cmd.Verb == "AUTH":
 			var upgraded bool
 			upgraded, err = s.auth(ctx, cmd)
 			if upgraded {
 				br.Reset(s.client) // nothing is buffered: the client waited for 234
 			}
-		} else {
-			err = s.command(ctx, line)
+		default:
+			err = s.command(ctx, cmd)
 		}
 		s.ctl.Unlock()
 		if err != nil {
@@ -239,6 +247,16 @@ func (s *session) readClient(ctx context.Context) error {
 		}
 		deadline = time.Now().Add(s.idle)
 	}
+}
+
+// refuseLine answers a line algd cannot read unambiguously with a 500,
+// counts and logs it; the line is never forwarded. The log shows where the
+// line went wrong and its start, never an argument (a password).
+func (s *session) refuseLine(e *LineError) error {
+	s.h.Stats.Commands.Add(e.Reason)
+	s.log.Info("command line refused", "reason", e.Reason.String(), "offset", e.Offset,
+		"byte", fmt.Sprintf("%#02x", e.Byte), "head", fmt.Sprintf("%q", e.Head))
+	return s.answer(e.Reply())
 }
 
 // readBackend reads and handles realserver replies while any are owed.
@@ -344,6 +362,8 @@ func (s *session) clientError(err error) error {
 	case errors.Is(err, ErrLineTooLong):
 		s.send(NewReply(500, "Command line too long, closing control connection."))
 	case errors.Is(err, ErrNUL):
+		s.h.Stats.Commands.Add(RefusedControl)
+		s.log.Info("command line refused", "reason", RefusedControl.String(), "byte", "0x00")
 		s.send(NewReply(500, "NUL byte in command, closing control connection."))
 	}
 	return err
@@ -428,11 +448,22 @@ func (s *session) answer(r Reply) error {
 	return nil
 }
 
-// command handles one client line.
-func (s *session) command(ctx context.Context, line []byte) error {
-	cmd := ParseCommand(line)
+// dataVerbs are the commands that set up or use a data connection.
+var dataVerbs = map[string]bool{
+	"PASV": true, "EPSV": true, "PORT": true, "EPRT": true,
+	"RETR": true, "STOR": true, "STOU": true, "APPE": true, "LIST": true, "NLST": true, "MLSD": true,
+}
+
+// command handles one client command, as ParseCommand read it; what it
+// forwards is cmd's canonical form.
+func (s *session) command(ctx context.Context, cmd Command) error {
 	s.log.Debug("command", "cmd", cmd.LogString())
 	p := pending{verb: cmd.Verb, kind: kindPlain, issued: time.Now()}
+	if dataVerbs[cmd.Verb] && !(cmd.Verb == "EPSV" && strings.EqualFold(strings.TrimSpace(cmd.Arg), "ALL")) {
+		if r, ok := s.protCheck(); !ok {
+			return s.answer(r)
+		}
+	}
 	switch cmd.Verb {
 	case "":
 		return s.answer(NewReply(500, "Empty command."))
@@ -453,8 +484,8 @@ func (s *session) command(ctx context.Context, line []byte) error {
 			return s.askPORT(p)
 		}
 		return s.askPassive(p)
-	case "LPRT", "LPSV":
-		return s.answer(NewReply(502, "LPRT and LPSV are not supported; use EPRT or EPSV."))
+	case "LPRT", "LPSV", "SPSV", "CPSV", "SSCN":
+		return s.answer(NewReply(502, "LPRT, LPSV, SPSV, CPSV and SSCN are not supported; use EPRT or EPSV."))
 	case "ABOR":
 		s.abortLater()
 	case "PBSZ", "PROT", "CCC":
@@ -464,6 +495,7 @@ func (s *session) command(ctx context.Context, line []byte) error {
 		return s.answer(NewReply(502, "Security extensions are not available on this server."))
 	case "USER", "PASS", "ACCT":
 		if s.h.TLS != nil && s.h.TLS.Required && !s.tlsOn {
+			s.h.Stats.Commands.Add(RefusedTLS)
 			return s.answer(NewReply(530, "TLS required: send AUTH TLS first."))
 		}
 	case "FEAT":

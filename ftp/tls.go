@@ -23,6 +23,9 @@ type TLS struct {
 	Server *tls.Config
 	// Required refuses USER, PASS and ACCT before AUTH TLS.
 	Required bool
+	// RequireProtP refuses PROT C (534) and data commands before PROT P
+	// (521).
+	RequireProtP bool
 	// RequireReuse refuses protected data connections that do not resume
 	// the control connection's session.
 	RequireReuse bool
@@ -104,8 +107,15 @@ func (s *session) security(cmd Command) (r Reply, upgrade bool) {
 			return NewReply(503, "PROT needs AUTH TLS first."), false
 		}
 		switch arg {
-		case "P", "C":
-			s.prot = arg[0]
+		case "C":
+			if t.RequireProtP {
+				s.h.Stats.Commands.Add(RefusedProt)
+				return NewReply(534, "PROT C refused: data connections must be protected (PROT P)."), false
+			}
+			s.prot = 'C'
+			return NewReply(200, "Protection level set to C."), false
+		case "P":
+			s.prot = 'P'
 			return NewReply(200, "Protection level set to "+arg+"."), false
 		case "S", "E":
 			return NewReply(536, "Protection level "+arg+" not supported."), false
@@ -115,6 +125,17 @@ func (s *session) security(cmd Command) (r Reply, upgrade bool) {
 		return NewReply(534, "CCC refused: the control channel stays encrypted."), false
 	}
 	return NewReply(502, "Command not implemented."), false
+}
+
+// protCheck enforces require_prot_p on a data command (PASV, EPSV, PORT,
+// EPRT and the transfer commands): before PROT P it is refused with 521
+// (RFC 4217 §9), so no data connection is ever set up in the clear.
+func (s *session) protCheck() (Reply, bool) {
+	if s.h.TLS == nil || !s.h.TLS.RequireProtP || s.prot == 'P' {
+		return Reply{}, true
+	}
+	s.h.Stats.Commands.Add(RefusedProt)
+	return NewReply(521, "Data connections must be protected: send PBSZ 0 and PROT P first."), false
 }
 
 // protectData wraps the client side of a data connection in TLS when the

@@ -66,6 +66,9 @@ type proxyOpts struct {
 	backendPorts [2]uint16
 	// maxReply is max_reply_bytes; default 16 MiB.
 	maxReply int
+	// backendSource, when set, is backend_source: algd's address towards
+	// the realservers.
+	backendSource string
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -170,6 +173,9 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		}(),
 		Limits: cfg.Limits,
 		Logger: log,
+	}
+	if o.backendSource != "" {
+		h.Dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(o.backendSource)}}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	ln, err := alg.Listen(ctx, netip.AddrPortFrom(netip.MustParseAddr(o.vip), o.port))

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"github.com/algd/algd/conf"
+	algftp "github.com/algd/algd/ftp"
 	"github.com/algd/algd/tests/ftpc"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -350,19 +352,43 @@ func TestHostileRealserverReplies(t *testing.T) {
 	}
 }
 
-// TestIACAndNonUTF8Verbatim: Telnet IAC bytes and non-UTF-8 path bytes
-// (RFC 959 §5.3.2 via RFC 2640) reach the realserver exactly as sent.
-func TestIACAndNonUTF8Verbatim(t *testing.T) {
+// TestTelnetRefusedNonUTF8Verbatim: non-UTF-8 path bytes (RFC 959 §5.3.2
+// via RFC 2640) reach the realserver exactly as sent; a Telnet IAC
+// anywhere but before ABOR, which proftpd would strip and vsftpd keep, is
+// refused by algd (500, counted) and never reaches the realserver, and the
+// session goes on.
+func TestTelnetRefusedNonUTF8Verbatim(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
 	rs := rawFTPD(t, "127.0.0.35", "220 echo\r\n", func(line string) string {
+		mu.Lock()
+		got = append(got, line)
+		mu.Unlock()
 		return fmt.Sprintf("250 got %x\r\n", line)
 	})
 	px := startProxyAddrs(t, []netip.AddrPort{rs},
 		proxyOpts{first: 61580, last: 61589, health: conf.Health{Kind: "none"}})
 	s := rawDial(t, clientIP, px.addr)
 	s.reply()
-	arg := "dir\xff\xffname\xe9\xa0\x80.txt"
+	arg := "dir\xe9\xa0\x80name\xfe\xf4\xf2.txt"
 	r := s.cmd("MKD " + arg)
 	if want := fmt.Sprintf("250 got %x", "MKD "+arg); r != want {
 		t.Fatalf("the realserver got %q, want %q", r, want)
+	}
+	for i, line := range []string{"MKD dir\xff\xffname", "MK\xff\xf4D x", "\xff\xf4\xff\xf2MKD x"} {
+		if r := s.cmd(line); !strings.HasPrefix(r, "500 ") {
+			t.Fatalf("%q answered %q, want 500", line, r)
+		}
+		if n := px.handler.Stats.Commands.Load(algftp.RefusedTelnet); n != int64(i+1) {
+			t.Fatalf("telnet refusals counted %d, want %d", n, i+1)
+		}
+	}
+	if r := s.cmd("NOOP"); r != fmt.Sprintf("250 got %x", "NOOP") {
+		t.Fatalf("session broken after the refusals: %q", r)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"MKD " + arg, "NOOP"}; !slices.Equal(got, want) {
+		t.Fatalf("the realserver got %q, want %q", got, want)
 	}
 }

@@ -205,14 +205,7 @@ func TestFTPSCommands(t *testing.T) {
 			t.Fatalf("%s: %q, want %s", tc.cmd, r, tc.want)
 		}
 	}
-	if r := s.cmd("AUTH TLS"); !strings.HasPrefix(r, "234 ") {
-		t.Fatalf("AUTH TLS: %q", r)
-	}
-	tc := tls.Client(s.c, &tls.Config{RootCAs: roots, ServerName: vipIP})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	s.c = tc
+	s.startTLS(roots)
 	for _, c := range []struct{ cmd, want string }{
 		{"AUTH TLS", "503 "},
 		{"PBSZ 0", "200 "},
@@ -292,4 +285,70 @@ func TestFTPSHostileHandshakes(t *testing.T) {
 	if px.handler.Stats.TLSFailures.Load() < 3 {
 		t.Fatalf("TLS failures counted %d, want at least 3", px.handler.Stats.TLSFailures.Load())
 	}
+}
+
+// TestFTPSRequireProtP: with require_prot_p, PROT C is answered 534 and
+// every data command before PROT P 521, counted, and nothing reaches the
+// realserver; after PROT P transfers work (sha256), and a library client
+// that sets PROT P itself never notices.
+func TestFTPSRequireProtP(t *testing.T) {
+	cert, roots := testCert(t)
+	servers := startFTPServers(t, 1)
+	settings := tlsSettings(cert, roots, "plain")
+	settings.Required = true
+	settings.RequireProtP = true
+	px := startProxy(t, servers, proxyOpts{first: 61860, last: 61869, tls: settings})
+	s := rawDial(t, clientIP, px.addr)
+	s.reply()
+	refused := int64(0)
+	expect := func(cmd, want string, counted bool) {
+		t.Helper()
+		if r := s.cmd(cmd); !strings.HasPrefix(r, want) {
+			t.Fatalf("%s: %q, want %s", cmd, r, want)
+		}
+		if counted {
+			refused++
+		}
+		if n := px.handler.Stats.Commands.Load(algftp.RefusedProt); n != refused {
+			t.Fatalf("after %s: prot refusals %d, want %d", cmd, n, refused)
+		}
+	}
+	expect("PASV", "521 ", true)
+	expect("PROT C", "503 ", false) // before AUTH TLS
+	s.startTLS(roots)
+	expect("USER demo", "331 ", false)
+	expect("PASS demo", "230 ", false)
+	for _, cmd := range []string{"PASV", "EPSV", "PORT 127,0,0,5,250,10", "EPRT |1|127.0.0.5|64010|", "LIST", "NLST", "MLSD",
+		"RETR x", "STOR x", "STOU", "APPE x", "list", "Retr x"} {
+		expect(cmd, "521 ", true)
+	}
+	expect("PBSZ 0", "200 ", false)
+	expect("PROT C", "534 ", true)
+	expect("prot c", "534 ", true)
+	expect("PROT P", "200 ", false)
+	expect("PROT C", "534 ", true) // PROT P cannot be undone
+	expect("EPSV ALL", "200 ", false)
+	expect("EPSV", "229 ", false)
+
+	c, err := dialTLS(t, px.addr, false, true, roots, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Quit()
+	if err := roundTrip(c, "protp.bin", randomBytes(100<<10)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// startTLS sends AUTH TLS, expects 234 and handshakes, trusting roots.
+func (s *rawSession) startTLS(roots *x509.CertPool) {
+	s.t.Helper()
+	if r := s.cmd("AUTH TLS"); !strings.HasPrefix(r, "234 ") {
+		s.t.Fatalf("AUTH TLS: %q", r)
+	}
+	tc := tls.Client(s.c, &tls.Config{RootCAs: roots, ServerName: vipIP})
+	if err := tc.Handshake(); err != nil {
+		s.t.Fatal(err)
+	}
+	s.c = tc
 }

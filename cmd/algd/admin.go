@@ -113,6 +113,7 @@ func counters(h *ftp.Handler, px *alg.Proxy) admin.Counters {
 		TLSReuseRefused: s.TLSReuseRefused.Load(), BadBackendReplies: s.BadBackendReplies.Load(),
 		TransfersFailed: admin.FailedTransfers{Connect: s.FailedConnect.Load(), TLS: s.FailedTLS.Load(),
 			Reset: s.FailedReset.Load(), Cut: s.FailedCut.Load(), Idle: s.FailedIdle.Load()},
+		CommandsRefused: s.Commands.Map(),
 	}
 	if px != nil {
 		c.ProxyRefused = px.Refused.Load()

@@ -26,6 +26,7 @@ func newTLS(t conf.TLS, store *certStore) *ftp.TLS {
 	}
 	out := &ftp.TLS{
 		Required:         t.Required,
+		RequireProtP:     t.RequireProtP,
 		RequireReuse:     t.RequireReuse,
 		HandshakeTimeout: t.HandshakeTimeout.Duration,
 		Backend:          t.Backend,
