@@ -203,6 +203,7 @@ func (s *session) shutWindow() {
 // transferPrelim), as from an ftpd that could not connect.
 func (s *session) serveActive(d *dataConn, a *activeSetup) {
 	defer s.wg.Done()
+	defer s.answerLater(d)
 	defer d.finish()
 	cc, release, err := s.dialClient(d, a)
 	if err != nil {

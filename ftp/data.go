@@ -252,6 +252,7 @@ func (s *session) refusedData(side string, from netip.AddrPort, why alg.Refusal)
 // timeout.
 func (s *session) serveData(d *dataConn, target netip.AddrPort) {
 	defer s.wg.Done()
+	defer s.answerLater(d)
 	defer d.finish()
 	defer d.x.Close()
 	c, err := d.x.Accept(d.ctx)

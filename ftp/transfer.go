@@ -2,6 +2,7 @@ package ftp
 
 import (
 	"context"
+	"time"
 )
 
 // A transfer command (RETR, STOR, APPE, LIST, ...) is relayed to the
@@ -189,4 +190,39 @@ func (s *session) skipTransfers(r Reply) error {
 		}
 	}
 	return nil
+}
+
+// replyGrace is how long a realserver has to answer a transfer whose data
+// connection failed before algd answers the client itself.
+const replyGrace = 2 * time.Second
+
+// answerLater gives the realserver replyGrace to send the final reply of
+// the transfer whose data connection d failed; when it has not by then
+// (pure-ftpd never answers a RETR whose data connection was reset) the
+// client gets 425/426 from algd, and the realserver's replies to that
+// transfer, if any come, are dropped. Called when d's goroutine ends.
+func (s *session) answerLater(d *dataConn) {
+	time.AfterFunc(replyGrace, func() {
+		if d.sess.Err() != nil {
+			return
+		}
+		s.ctl.Lock()
+		defer s.ctl.Unlock()
+		if len(s.queue) == 0 || s.queue[0].kind != kindTransfer || s.queue[0].data != d || s.queue[0].answered {
+			return
+		}
+		p := &s.queue[0]
+		f := d.result(p.upload)
+		if f == failNone {
+			return
+		}
+		p.answered = true
+		s.transferFailed(p, Reply{}, f)
+		s.log.Warn("realserver did not answer a failed transfer; answered by algd", "cmd", p.verb)
+		if f == failConnect {
+			s.send(NewReply(425, "Can't open data connection."))
+		} else {
+			s.send(NewReply(426, "Connection closed; transfer aborted."))
+		}
+	})
 }

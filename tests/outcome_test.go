@@ -335,6 +335,20 @@ func TestSkippedFinalReply(t *testing.T) {
 	if _, err := c.Expect("TYPE I", 200); err != nil {
 		t.Fatal(err)
 	}
+	// The client resets the data connection of a RETR the realserver
+	// will never answer: algd answers it after a grace period.
+	accept = openData(t, c, ftpc.EPSV)
+	if _, err := c.Expect("RETR mute", 150); err != nil {
+		t.Fatal(err)
+	}
+	dc := accept()
+	dc.SetLinger(0)
+	dc.Close()
+	nextEnd(t, ends)
+	expectFinal(t, c, "a reset RETR the realserver never answers", 426)
+	if _, err := c.Expect("NOOP", 200); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // TestDataIdleTimeout: nothing moves on a download's data connection for

@@ -14,6 +14,9 @@ type Config struct {
 	Level string
 	// Listeners are the FTP listeners, each with its own pool.
 	Listeners []Listener
+	// DataConnectTimeout and DataIdleTimeout, when set, are [limits]
+	// data_connect_timeout and data_idle_timeout.
+	DataConnectTimeout, DataIdleTimeout time.Duration
 }
 
 // Listener is one [[ftp]] table and the [[pool]] behind it.
@@ -118,6 +121,17 @@ func (c Config) TOML() string {
 			l.Name, l.Listen.String(), l.Name, l.PassiveFirst, l.PassiveLast)
 		if l.TLS != nil {
 			l.TLS.toml(&b)
+		}
+	}
+	if c.DataConnectTimeout > 0 || c.DataIdleTimeout > 0 {
+		b.WriteString("\n[limits]\n")
+		for _, d := range []struct {
+			key string
+			v   time.Duration
+		}{{"data_connect_timeout", c.DataConnectTimeout}, {"data_idle_timeout", c.DataIdleTimeout}} {
+			if d.v > 0 {
+				fmt.Fprintf(&b, "%s = %q\n", d.key, d.v.String())
+			}
 		}
 	}
 	return b.String()
