@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -39,6 +41,14 @@ type RTSPListener struct {
 	DownPackets int64 `json:"down_packets"`
 	DownBytes   int64 `json:"down_bytes"`
 	Dropped     int64 `json:"dropped"`
+	// DroppedBy splits Dropped by reason: "source" (not from the peer's
+	// announced address and port, nor from the pool's media_sources),
+	// "truncated", "unsendable".
+	DroppedBy map[string]int64 `json:"dropped_by,omitempty"`
+	// SourcesRefused counts UDP streams whose realserver named in
+	// source= an address that is neither a realserver of the pool nor in
+	// its media_sources (its media is dropped).
+	SourcesRefused int64 `json:"sources_refused"`
 	// MediaPairs is the client-side range on the VIP (media_ports),
 	// BackendPairs the backend-side range (backend_media_ports).
 	MediaPairs   PairUsage `json:"media_pairs"`
@@ -64,6 +74,7 @@ type rtspCollector struct {
 	active, total, refused, mediaSessions, ended *prometheus.Desc
 	streams, setupsRefused                       *prometheus.Desc
 	packets, bytes, dropped                      *prometheus.Desc
+	droppedBy, sourcesRefused                    *prometheus.Desc
 	pairsInUse, pairs, pairsExhausted            *prometheus.Desc
 }
 
@@ -84,6 +95,8 @@ func NewRTSPCollector(src Source) prometheus.Collector {
 		packets:        desc("rtsp_media_packets_total", "RTP/RTCP datagrams relayed; direction down is realserver to client.", "listener", "direction"),
 		bytes:          desc("rtsp_media_bytes_total", "RTP/RTCP datagram bytes (UDP payload) relayed; direction down is realserver to client.", "listener", "direction"),
 		dropped:        desc("rtsp_media_dropped_total", "Datagrams dropped: from unexpected sources, truncated, or not sendable.", l...),
+		droppedBy:      desc("rtsp_media_dropped_by_reason_total", "Datagrams dropped, by reason: source (from an address or port algd does not accept for the stream), truncated, unsendable.", "listener", "reason"),
+		sourcesRefused: desc("rtsp_media_sources_refused_total", "UDP streams whose realserver announced in source= an address that is neither a pool member nor in the pool's media_sources.", l...),
 		pairsInUse:     desc("rtsp_media_pairs_in_use", "Media UDP port pairs (RTP and RTCP) reserved now; side client is media_ports on the VIP, backend is backend_media_ports.", "listener", "side"),
 		pairs:          desc("rtsp_media_pairs", "Size of the media UDP range in port pairs.", "listener", "side"),
 		pairsExhausted: desc("rtsp_media_pairs_exhausted_total", "Media port pair requests refused for want of a free pair.", "listener", "side"),
@@ -94,7 +107,7 @@ func NewRTSPCollector(src Source) prometheus.Collector {
 func (c *rtspCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.active, c.total, c.refused, c.mediaSessions, c.ended, c.streams, c.setupsRefused,
-		c.packets, c.bytes, c.dropped, c.pairsInUse, c.pairs, c.pairsExhausted,
+		c.packets, c.bytes, c.dropped, c.droppedBy, c.sourcesRefused, c.pairsInUse, c.pairs, c.pairsExhausted,
 	} {
 		ch <- d
 	}
@@ -124,6 +137,10 @@ func (c *rtspCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.bytes, float64(l.UpBytes), n, "up")
 		counter(c.bytes, float64(l.DownBytes), n, "down")
 		counter(c.dropped, float64(l.Dropped), n)
+		for _, reason := range slices.Sorted(maps.Keys(l.DroppedBy)) {
+			counter(c.droppedBy, float64(l.DroppedBy[reason]), n, reason)
+		}
+		counter(c.sourcesRefused, float64(l.SourcesRefused), n)
 		for _, p := range []struct {
 			side string
 			r    PairUsage

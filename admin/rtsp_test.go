@@ -22,6 +22,7 @@ func TestRTSPListeners(t *testing.T) {
 		Conns: 13, Active: 2, Refused: 3, MediaSessions: 4, SessionsEnded: 9,
 		Streams: 17, Interleaved: 5, Unsupported: 6, Exhausted: 7,
 		UpPackets: 1001, UpBytes: 2002, DownPackets: 3003, DownBytes: 4004, Dropped: 55,
+		DroppedBy: map[string]int64{"source": 50, "truncated": 4, "unsendable": 1}, SourcesRefused: 8,
 		MediaPairs:   PairUsage{InUse: 4, Size: 100, Exhaustions: 7},
 		BackendPairs: PairUsage{InUse: 3, Size: 50, Exhaustions: 1},
 	}}
@@ -64,6 +65,10 @@ func TestRTSPListeners(t *testing.T) {
 			`algd_rtsp_media_packets_total{direction="down",listener="cams"} 3003`,
 			`algd_rtsp_media_bytes_total{direction="down",listener="cams"} 4004`,
 			`algd_rtsp_media_dropped_total{listener="cams"} 55`,
+			`algd_rtsp_media_dropped_by_reason_total{listener="cams",reason="source"} 50`,
+			`algd_rtsp_media_dropped_by_reason_total{listener="cams",reason="truncated"} 4`,
+			`algd_rtsp_media_dropped_by_reason_total{listener="cams",reason="unsendable"} 1`,
+			`algd_rtsp_media_sources_refused_total{listener="cams"} 8`,
 			`algd_rtsp_media_pairs_in_use{listener="cams",side="client"} 4`,
 			`algd_rtsp_media_pairs{listener="cams",side="client"} 100`,
 			`algd_rtsp_media_pairs_exhausted_total{listener="cams",side="client"} 7`,

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -211,6 +213,9 @@ func TestUDPRelay(t *testing.T) {
 	if d := r.Stats.Dropped.Load(); d != int64(len(bad)) {
 		t.Errorf("dropped %d, want %d", d, len(bad))
 	}
+	if d := r.Stats.DroppedBy[DropSource].Load(); d != int64(len(bad)) {
+		t.Errorf("dropped for their source %d, want %d", d, len(bad))
+	}
 }
 
 // waitUntil polls cond for up to five seconds.
@@ -282,4 +287,92 @@ func BenchmarkUDPRelay(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(got)/float64(b.N), "delivered/op")
 	b.ReportMetric(float64(r.Stats.UpPackets.Load())/b.Elapsed().Seconds(), "pkt/s")
+}
+
+// TestUDPRelaySources: a realserver's media from another of its addresses
+// passes when that address is in the backend leg's Sources and comes from
+// the announced port; anything else is dropped, counted by reason, and
+// told to OnDrop once however many datagrams were dropped.
+func TestUDPRelaySources(t *testing.T) {
+	vip := netip.MustParseAddr("127.0.0.80")
+	client := newUDPPeer(t, "127.0.0.5")
+	backend := newUDPPeer(t, "127.0.0.41")
+	// The realserver's other interface: same ports, another address.
+	var other, stranger udpPeer
+	for i, ap := range backend.addrs() {
+		for _, p := range []struct {
+			ip string
+			c  **net.UDPConn
+		}{{"127.0.0.43", &other[i]}, {"127.0.0.44", &stranger[i]}} {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(p.ip), Port: int(ap.Port())})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { c.Close() })
+			*p.c = c
+		}
+	}
+	elsewhere := newUDPPeer(t, "127.0.0.43") // right address, wrong ports
+	cp, err := NewUDPPorts(63472, 63473).Pair(vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, err := NewUDPPorts(63572, 63573).Pair(vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := NewUDPRelay(UDPLeg{Pair: cp, Peer: client.addrs()},
+		UDPLeg{Pair: bp, Peer: backend.addrs(), Sources: []netip.Prefix{netip.MustParsePrefix("::ffff:127.0.0.43/128")}})
+	var mu sync.Mutex
+	var told []Drop
+	r.OnDrop = func(d Drop) {
+		mu.Lock()
+		told = append(told, d)
+		mu.Unlock()
+	}
+	r.Start()
+	t.Cleanup(r.Close)
+
+	toBack := func(c *net.UDPConn, i int, msg string) {
+		t.Helper()
+		if _, err := c.WriteToUDPAddrPort([]byte(msg), netip.AddrPortFrom(vip, bp.Port()+uint16(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 2 {
+		toBack(stranger[i], i, "stranger")
+		toBack(elsewhere[i], i, "wrong port")
+		toBack(other[i], i, "other interface")
+		if got, from := recvFrom(t, client[i]); got != "other interface" || from != netip.AddrPortFrom(vip, cp.Port()+uint16(i)) {
+			t.Errorf("socket %d: got %q from %s, want %q from the VIP pair", i, got, from, "other interface")
+		}
+		toBack(backend[i], i, "control address")
+		if got, _ := recvFrom(t, client[i]); got != "control address" {
+			t.Errorf("socket %d: got %q, want %q", i, got, "control address")
+		}
+	}
+	waitUntil(func() bool { return r.Stats.Dropped.Load() >= 4 })
+	if d, s := r.Stats.Dropped.Load(), r.Stats.DroppedBy[DropSource].Load(); d != 4 || s != 4 {
+		t.Errorf("dropped %d (source %d), want 4 and 4", d, s)
+	}
+	if down := r.Stats.DownPackets.Load(); down != 4 {
+		t.Errorf("relayed down %d, want 4", down)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(told) != 1 || told[0].Reason != DropSource || told[0].Up || told[0].From.Addr() == backend.addrs()[0].Addr() {
+		t.Errorf("OnDrop told %+v, want one DropSource on the backend leg from a stranger", told)
+	}
+}
+
+func TestUnmapPrefixes(t *testing.T) {
+	in := []netip.Prefix{netip.MustParsePrefix("::ffff:192.0.2.0/120"), netip.MustParsePrefix("::ffff:0:0/80"), netip.MustParsePrefix("10.0.0.0/8")}
+	got := unmapPrefixes(in)
+	want := []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("::ffff:0:0/80"), netip.MustParsePrefix("10.0.0.0/8")}
+	if !slices.Equal(got, want) {
+		t.Errorf("unmapPrefixes = %v, want %v", got, want)
+	}
+	if in[0] != netip.MustParsePrefix("::ffff:192.0.2.0/120") {
+		t.Errorf("the caller's slice changed: %v", in)
+	}
 }

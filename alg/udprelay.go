@@ -1,8 +1,8 @@
 package alg
 
 import (
-	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -20,9 +20,9 @@ const (
 
 // UDPLeg is one side of a media relay: the pair algd owns on that side and
 // the peer's RTP (0) and RTCP (1) endpoints there. Packets are accepted on
-// the pair only from the peer's endpoints and sent only to them. A peer
-// endpoint with port 0 accepts any source port of its address and is never
-// sent to.
+// the pair only from the peer's endpoints (or from Sources) and sent only
+// to them. A peer endpoint with port 0 accepts any source port of its
+// address and is never sent to.
 type UDPLeg struct {
 	// Pair is algd's sockets on this side; the relay owns it from
 	// NewUDPRelay on.
@@ -30,6 +30,53 @@ type UDPLeg struct {
 	// Peer are the endpoints of the client (client leg) or of the
 	// realserver (backend leg).
 	Peer [2]netip.AddrPort
+	// Sources are further addresses the peer's datagrams are accepted
+	// from, on the ports of Peer: a realserver whose media leaves from
+	// another of its addresses (RFC 2326 §12.39 source=, or a socket on
+	// the wildcard address). Nothing is sent to them. The relay keeps the
+	// slice; it must not change after NewUDPRelay.
+	Sources []netip.Prefix
+}
+
+// DropReason says why the relay dropped a datagram.
+type DropReason int
+
+// The reasons a datagram is dropped, in UDPStats.DroppedBy order.
+const (
+	// DropSource: it came from another address or port than the leg's
+	// peer and Sources.
+	DropSource DropReason = iota
+	// DropTruncated: it was longer than a relay slot (MSG_TRUNC).
+	DropTruncated
+	// DropUnsendable: the other leg has no port to send to, or the send
+	// failed.
+	DropUnsendable
+	// NumDropReasons is the number of reasons.
+	NumDropReasons
+)
+
+// String is the reason's metric label: "source", "truncated",
+// "unsendable".
+func (r DropReason) String() string {
+	switch r {
+	case DropSource:
+		return "source"
+	case DropTruncated:
+		return "truncated"
+	case DropUnsendable:
+		return "unsendable"
+	}
+	return "unknown"
+}
+
+// Drop describes a dropped datagram, for UDPRelay.OnDrop.
+type Drop struct {
+	// Reason is why it was dropped.
+	Reason DropReason
+	// From is its source; Up says it arrived on the client leg (else on
+	// the backend leg); RTCP says on the RTCP socket (else RTP).
+	From     netip.AddrPort
+	Up, RTCP bool
 }
 
 // UDPStats counts a relay's packets; safe for concurrent use. One value
@@ -39,8 +86,15 @@ type UDPStats struct {
 	// DownPackets/DownBytes the other way.
 	UpPackets, UpBytes, DownPackets, DownBytes atomic.Int64
 	// Dropped counts datagrams from unexpected sources, truncated ones and
-	// ones that could not be sent.
-	Dropped atomic.Int64
+	// ones that could not be sent; DroppedBy splits it by DropReason.
+	Dropped   atomic.Int64
+	DroppedBy [NumDropReasons]atomic.Int64
+}
+
+// drop counts n datagrams dropped for reason r.
+func (st *UDPStats) drop(r DropReason, n int) {
+	st.Dropped.Add(int64(n))
+	st.DroppedBy[r].Add(int64(n))
 }
 
 // UDPRelay moves RTP and RTCP datagrams of one media stream between a
@@ -54,9 +108,15 @@ type UDPRelay struct {
 	Stats UDPStats
 	// Totals, when set before Start, counts them as well.
 	Totals *UDPStats
+	// OnDrop, when set before Start, is told about the first datagram
+	// the relay drops for each reason (so at most NumDropReasons times
+	// over the relay's life, never per packet), from a relay goroutine:
+	// it must not block.
+	OnDrop func(Drop)
 
 	client, backend UDPLeg
-	lastUp          atomic.Int64 // unix nanoseconds of the last datagram from the client
+	lastUp          atomic.Int64  // unix nanoseconds of the last datagram from the client
+	told            atomic.Uint32 // bit r: OnDrop was called for reason r
 	wg              sync.WaitGroup
 	once            sync.Once
 }
@@ -68,6 +128,10 @@ func NewUDPRelay(client, backend UDPLeg) *UDPRelay {
 			l.Peer[i] = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 		}
 	}
+	// Sources compare with unmapped addresses: a prefix given as
+	// IPv4-mapped IPv6 would never match.
+	backend.Sources = unmapPrefixes(backend.Sources)
+	client.Sources = unmapPrefixes(client.Sources)
 	r := &UDPRelay{client: client, backend: backend}
 	r.lastUp.Store(time.Now().UnixNano())
 	return r
@@ -77,10 +141,10 @@ func NewUDPRelay(client, backend UDPLeg) *UDPRelay {
 func (r *UDPRelay) Start() {
 	for i := range 2 {
 		r.wg.Go(func() {
-			r.pump(r.client.Pair.Conns[i], r.client.Peer[i], r.backend.Pair.Conns[i], r.backend.Peer[i], true)
+			r.pump(&r.client, &r.backend, i, true)
 		})
 		r.wg.Go(func() {
-			r.pump(r.backend.Pair.Conns[i], r.backend.Peer[i], r.client.Pair.Conns[i], r.client.Peer[i], false)
+			r.pump(&r.backend, &r.client, i, false)
 		})
 	}
 }
@@ -113,52 +177,59 @@ type udpBatchIO interface {
 	write(off, k int) (int, error)
 }
 
-// pump relays what arrives on in from want to dst through out until in is
-// closed.
-func (r *UDPRelay) pump(in *net.UDPConn, want netip.AddrPort, out *net.UDPConn, dst netip.AddrPort, up bool) {
-	bio, err := newUDPBatch(in, out, dst)
+// pump relays what arrives on socket i (0 RTP, 1 RTCP) of leg from, sent
+// by its peer, to the peer of leg to through to's socket i, until the
+// socket is closed.
+func (r *UDPRelay) pump(from, to *UDPLeg, i int, up bool) {
+	want, dst := from.Peer[i], to.Peer[i]
+	bio, err := newUDPBatch(from.Pair.Conns[i], to.Pair.Conns[i], dst)
 	if err != nil {
 		return
 	}
 	canSend := dst.Port() != 0
-	st := &r.Stats
 	for {
 		n, err := bio.read()
 		if err != nil && n == 0 {
 			return // closed: the relay is ending
 		}
+		var dropped [NumDropReasons]int
 		k, bytes := 0, 0
-		for i := range n {
-			data, from, trunc := bio.datagram(i)
-			if !canSend || trunc || !fromPeer(from, want) {
-				continue
+		for j := range n {
+			data, src, trunc := bio.datagram(j)
+			switch {
+			case !fromPeer(src, want, from.Sources):
+				dropped[DropSource]++
+				r.tell(DropSource, src, up, i)
+			case trunc:
+				dropped[DropTruncated]++
+				r.tell(DropTruncated, src, up, i)
+			case !canSend:
+				dropped[DropUnsendable]++
+				r.tell(DropUnsendable, src, up, i)
+			default:
+				bio.queue(k, j)
+				k++
+				bytes += len(data)
 			}
-			bio.queue(k, i)
-			k++
-			bytes += len(data)
 		}
-		dropped := n - k
 		for off := 0; off < k; {
 			w, err := bio.write(off, k)
 			if err != nil || w == 0 {
-				dropped += k - off
-				for i := off; i < k; i++ {
-					bytes -= bio.queued(i)
+				dropped[DropUnsendable] += k - off
+				r.tell(DropUnsendable, dst, up, i)
+				for j := off; j < k; j++ {
+					bytes -= bio.queued(j)
 				}
 				k = off
 				break
 			}
 			off += w
 		}
-		if dropped > 0 {
-			st.Dropped.Add(int64(dropped))
-			if r.Totals != nil {
-				r.Totals.Dropped.Add(int64(dropped))
-			}
-		}
+		r.count(&dropped)
 		if k == 0 {
 			continue
 		}
+		st := &r.Stats
 		if up {
 			r.lastUp.Store(time.Now().UnixNano())
 			st.UpPackets.Add(int64(k))
@@ -178,11 +249,59 @@ func (r *UDPRelay) pump(in *net.UDPConn, want netip.AddrPort, out *net.UDPConn, 
 	}
 }
 
-// fromPeer reports whether a datagram's source (unmapped) is want (any
-// port of want's address when want's port is 0).
-func fromPeer(from, want netip.AddrPort) bool {
-	if from.Addr() != want.Addr() {
+// count adds one batch's drops to the relay's counters and the totals.
+func (r *UDPRelay) count(dropped *[NumDropReasons]int) {
+	for reason, n := range dropped {
+		if n == 0 {
+			continue
+		}
+		r.Stats.drop(DropReason(reason), n)
+		if r.Totals != nil {
+			r.Totals.drop(DropReason(reason), n)
+		}
+	}
+}
+
+// tell calls OnDrop for the relay's first drop of each reason.
+func (r *UDPRelay) tell(reason DropReason, from netip.AddrPort, up bool, i int) {
+	bit := uint32(1) << reason
+	if r.OnDrop == nil || r.told.Load()&bit != 0 {
+		return
+	}
+	if r.told.Or(bit)&bit != 0 {
+		return // another of the relay's goroutines was first
+	}
+	r.OnDrop(Drop{Reason: reason, From: from, Up: up, RTCP: i == 1})
+}
+
+// fromPeer reports whether a datagram's source (unmapped) is want, or an
+// address in sources with want's port (any port when want's port is 0).
+func fromPeer(from, want netip.AddrPort, sources []netip.Prefix) bool {
+	if want.Port() != 0 && from.Port() != want.Port() {
 		return false
 	}
-	return want.Port() == 0 || from.Port() == want.Port()
+	if from.Addr() == want.Addr() {
+		return true
+	}
+	for _, p := range sources {
+		if p.Contains(from.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// unmapPrefixes returns ps with IPv4-mapped IPv6 prefixes as IPv4 ones.
+func unmapPrefixes(ps []netip.Prefix) []netip.Prefix {
+	out := ps
+	for i, p := range ps {
+		if !p.Addr().Is4In6() || p.Bits() < 96 {
+			continue // shorter mapped prefixes hold no IPv4 prefix
+		}
+		if &out[0] == &ps[0] {
+			out = slices.Clone(ps) // the caller's slice stays as given
+		}
+		out[i] = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked()
+	}
+	return out
 }

@@ -66,6 +66,15 @@ type Pool struct {
 	// the client's address first on every control connection to the
 	// realservers. Default "off".
 	SendProxyProtocol string `toml:"send_proxy_protocol"`
+	// MediaSources are further addresses (or CIDRs) RTSP media of this
+	// pool's realservers may come from, besides each realserver's own
+	// control address and a source= naming a member of the pool: a
+	// server's other interfaces, or the address its wildcard media sockets
+	// send from. Default none. A /0 is refused.
+	MediaSources []string `toml:"media_sources"`
+
+	// MediaSourceNets is MediaSources, parsed (IPv4-mapped unmapped).
+	MediaSourceNets []netip.Prefix `toml:"-"`
 }
 
 // Health configures a pool's health checks.

@@ -79,6 +79,18 @@ func (c *Config) validatePools(p *problems) {
 				p.add(rat+".weight", "negative weight %d: 0 drains, 1 is the default", rs.W())
 			}
 		}
+		pl.MediaSourceNets = pl.MediaSourceNets[:0]
+		for j, s := range pl.MediaSources {
+			at := fmt.Sprintf("%s.media_sources[%d]", at, j)
+			switch pf, err := parsePrefix(s); {
+			case err != nil:
+				p.add(at, "%q: want an address or a CIDR such as \"192.0.2.0/24\"", s)
+			case pf.Bits() == 0:
+				p.add(at, "%q would accept media from anywhere: name the realservers' networks", s)
+			default:
+				pl.MediaSourceNets = append(pl.MediaSourceNets, pf)
+			}
+		}
 	}
 }
 

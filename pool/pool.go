@@ -38,6 +38,7 @@ type Pool struct {
 	Now func() time.Time
 
 	name    string
+	sources []netip.Prefix
 	health  healthParams
 	checker Checker
 	rs      []*Realserver
@@ -61,6 +62,7 @@ func New(c conf.Pool, checker Checker) *Pool {
 	}
 	p := &Pool{
 		name:    c.Name,
+		sources: slices.Clone(c.MediaSourceNets),
 		health:  newHealthParams(c.Health),
 		checker: checker,
 		sched:   newScheduler(c.Scheduler),
@@ -80,6 +82,11 @@ func New(c conf.Pool, checker Checker) *Pool {
 
 // Name returns the pool's configured name.
 func (p *Pool) Name() string { return p.name }
+
+// MediaSources are the pool's media_sources: further addresses its
+// realservers' RTSP media may come from. The caller must not change the
+// slice.
+func (p *Pool) MediaSources() []netip.Prefix { return p.sources }
 
 // Realservers returns the members in configuration order. The slice is a
 // copy; the realservers are shared.

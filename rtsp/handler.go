@@ -82,11 +82,16 @@ type Stats struct {
 	Unsupported atomic.Int64
 	// Exhausted counts SETUPs refused 453 for want of a media pair.
 	Exhausted atomic.Int64
+	// SourcesRefused counts UDP streams whose realserver named in
+	// source= an address algd does not accept media from (neither a
+	// realserver of the pool nor in its media_sources): the stream goes
+	// on from the control address only.
+	SourcesRefused atomic.Int64
 	// SessionsEnded counts media sessions ended (TEARDOWN, timeout,
 	// control close).
 	SessionsEnded atomic.Int64
 	// Media counts the relayed RTP/RTCP datagrams of every stream, and
-	// those dropped (unexpected sources).
+	// those dropped (by reason: unexpected source, truncated, unsendable).
 	Media alg.UDPStats
 }
 

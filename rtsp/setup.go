@@ -114,26 +114,32 @@ func (s *conn) setupResponse(m *Message, st *setupState) {
 		}
 		return
 	}
+	announced, hasSource := sp.Get("source")
+	ms := mediaSources(s.rs.Addr().Unmap(), s.h.currentPool(), announced, hasSource)
 	var back [2]netip.AddrPort
 	if rtp, rtcp, ok := sp.Ports("server_port"); ok {
-		// Where the realserver's media comes from is its control
-		// address: a source= parameter is not trusted.
-		back = [2]netip.AddrPort{netip.AddrPortFrom(s.rs.Addr(), rtp), netip.AddrPortFrom(s.rs.Addr(), rtcp)}
+		back = [2]netip.AddrPort{netip.AddrPortFrom(ms.peer, rtp), netip.AddrPortFrom(ms.peer, rtcp)}
 	} else {
-		back = [2]netip.AddrPort{netip.AddrPortFrom(s.rs.Addr(), 0), netip.AddrPortFrom(s.rs.Addr(), 0)}
+		back = [2]netip.AddrPort{netip.AddrPortFrom(ms.peer, 0), netip.AddrPortFrom(ms.peer, 0)}
 	}
 	front := [2]netip.AddrPort{netip.AddrPortFrom(s.peer.Addr(), st.cRTP), netip.AddrPortFrom(s.peer.Addr(), st.cRTCP)}
-	r := alg.NewUDPRelay(alg.UDPLeg{Pair: st.client, Peer: front}, alg.UDPLeg{Pair: st.backend, Peer: back})
+	r := alg.NewUDPRelay(alg.UDPLeg{Pair: st.client, Peer: front}, alg.UDPLeg{Pair: st.backend, Peer: back, Sources: ms.also})
 	r.Totals = &s.h.Stats.Media
+	log := s.log.With("session", id, "vip_port", st.client.Port())
+	r.OnDrop = dropLogger(log, ms)
 	md := s.h.table().attach(id, s.rs, timeout)
 	s.remember(md)
 	if !md.add(r) {
 		return
 	}
+	if ms.refused {
+		s.h.Stats.SourcesRefused.Add(1)
+		log.Warn("media source refused: media from it is dropped", "source", ms.announced, "reason", ms.why,
+			"accepted", back[0].String(), "hint", "add the address to the pool's media_sources if it is the realserver's")
+	}
 	r.Start()
 	s.h.Stats.Streams.Add(1)
-	s.log.Info("stream", "session", id, "client_ports", front[0].String(), "vip_port", st.client.Port(),
-		"backend_pair", st.backend.Port(), "server", back[0].String())
+	log.Info("stream", "client_ports", front[0].String(), "backend_pair", st.backend.Port(), "server", back[0].String())
 
 	if _, ok := sp.Get("client_port"); ok {
 		sp.SetPorts("client_port", st.cRTP, st.cRTCP)

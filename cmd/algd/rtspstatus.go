@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/algd/algd/admin"
+	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/rtsp"
 )
@@ -29,7 +30,11 @@ func (d *daemon) rtspStatus() []admin.RTSPListener {
 			Unsupported: s.Unsupported.Load(), Exhausted: s.Exhausted.Load(),
 			UpPackets: s.Media.UpPackets.Load(), UpBytes: s.Media.UpBytes.Load(),
 			DownPackets: s.Media.DownPackets.Load(), DownBytes: s.Media.DownBytes.Load(),
-			Dropped: s.Media.Dropped.Load(),
+			Dropped: s.Media.Dropped.Load(), SourcesRefused: s.SourcesRefused.Load(),
+			DroppedBy: make(map[string]int64, alg.NumDropReasons),
+		}
+		for r := range alg.NumDropReasons {
+			l.DroppedBy[r.String()] = s.Media.DroppedBy[r].Load()
 		}
 		l.MediaPairs.InUse, l.MediaPairs.Size, l.MediaPairs.Exhaustions = r.h.MediaPorts.Usage()
 		l.BackendPairs.InUse, l.BackendPairs.Size, l.BackendPairs.Exhaustions = r.h.BackendPorts.Usage()

@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -96,15 +97,40 @@ type realserver struct {
 
 func startRealserver(t *testing.T, ip string, udpPort int) *realserver {
 	t.Helper()
+	return startRealserverOpts(t, realserverOpts{ip: ip, udpPort: udpPort})
+}
+
+// realserverOpts places a test realserver: RTSP on ip, media sockets on
+// mediaIP (default ip) at udpPort and udpPort+1, and, when source is set,
+// source=<source> added to its SETUP answers' Transport.
+type realserverOpts struct {
+	ip, mediaIP, source string
+	udpPort             int
+}
+
+func startRealserverOpts(t *testing.T, o realserverOpts) *realserver {
+	t.Helper()
+	if o.mediaIP == "" {
+		o.mediaIP = o.ip
+	}
 	rs := &realserver{medi: testMedia()}
 	rs.srv = &gortsplib.Server{
 		Handler:        rs,
-		RTSPAddress:    ip + ":0",
-		UDPRTPAddress:  fmt.Sprintf("%s:%d", ip, udpPort),
-		UDPRTCPAddress: fmt.Sprintf("%s:%d", ip, udpPort+1),
+		RTSPAddress:    o.ip + ":0",
+		UDPRTPAddress:  fmt.Sprintf("%s:%d", o.mediaIP, o.udpPort),
+		UDPRTCPAddress: fmt.Sprintf("%s:%d", o.mediaIP, o.udpPort+1),
+	}
+	if o.source != "" {
+		rs.srv.Listen = func(network, address string) (net.Listener, error) {
+			ln, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
+			}
+			return sourceListener{ln, o.source}, nil
+		}
 	}
 	if err := rs.srv.Start(); err != nil {
-		t.Fatalf("realserver %s: %v", ip, err)
+		t.Fatalf("realserver %s: %v", o.ip, err)
 	}
 	rs.addr = rs.srv.NetListener().Addr().(*net.TCPAddr).AddrPort()
 	rs.stream = &gortsplib.ServerStream{Server: rs.srv, Desc: &description.Session{Medias: []*description.Media{rs.medi}}}
@@ -135,6 +161,39 @@ func startRealserver(t *testing.T, ip string, udpPort int) *realserver {
 		rs.srv.Close()
 	})
 	return rs
+}
+
+// sourceListener hands out connections that announce source= in the
+// Transport of every SETUP answer, as a server sending its media from
+// another address may (RFC 2326 §12.39); gortsplib's server never does.
+type sourceListener struct {
+	net.Listener
+	source string
+}
+
+func (l sourceListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return sourceConn{c, []byte("source=" + l.source + ";server_port=")}, nil
+}
+
+// sourceConn adds source= before server_port= in what the server writes:
+// gortsplib writes each response with one Write.
+type sourceConn struct {
+	net.Conn
+	with []byte
+}
+
+func (c sourceConn) Write(b []byte) (int, error) {
+	if !bytes.Contains(b, []byte("\r\nTransport: ")) {
+		return c.Conn.Write(b)
+	}
+	if _, err := c.Conn.Write(bytes.Replace(b, []byte("server_port="), c.with, 1)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // OnSessionOpen counts sessions.
@@ -192,6 +251,11 @@ type gatewayOpts struct {
 	mediaLast   uint16 // default mediaLast
 	scheduler   string // default "rr"
 	persistence time.Duration
+	// pool, when set, edits the pool's configuration (more members,
+	// media_sources) before the pool is built.
+	pool func(*conf.Pool)
+	// logs, when set, also receives the gateway's log lines.
+	logs io.Writer
 }
 
 func startGateway(t *testing.T, o gatewayOpts, backends ...*realserver) *gateway {
@@ -207,11 +271,18 @@ func startGateway(t *testing.T, o gatewayOpts, backends ...*realserver) *gateway
 	for _, b := range backends {
 		pc.Realservers = append(pc.Realservers, conf.Realserver{Address: b.addr.String(), AddrPort: b.addr})
 	}
+	if o.pool != nil {
+		o.pool(&pc)
+	}
 	lvl := slog.LevelInfo
 	if testing.Verbose() {
 		lvl = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	var w io.Writer = os.Stderr
+	if o.logs != nil {
+		w = io.MultiWriter(os.Stderr, o.logs)
+	}
+	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 	p := pool.New(pc, pool.NoChecker{})
 	lim := conf.Limits{MaxLineBytes: 4096, ControlIdleTimeout: conf.Duration{Duration: time.Minute},
 		BackendConnectTimeout: conf.Duration{Duration: 5 * time.Second}}

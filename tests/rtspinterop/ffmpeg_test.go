@@ -27,10 +27,12 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 var vip = netip.MustParseAddr("127.0.0.10")
 
-func startGateway(t *testing.T, rs netip.AddrPort) (*rtsp.Handler, netip.AddrPort) {
+// startGateway runs algd's RTSP gateway on the VIP in front of rs; its
+// pool's media_sources are sources.
+func startGateway(t *testing.T, rs netip.AddrPort, sources ...netip.Prefix) (*rtsp.Handler, netip.AddrPort) {
 	t.Helper()
 	pc := conf.Pool{Name: "media", Scheduler: "rr", Health: conf.Health{Kind: "none"},
-		Realservers: []conf.Realserver{{Address: rs.String(), AddrPort: rs}}}
+		Realservers: []conf.Realserver{{Address: rs.String(), AddrPort: rs}}, MediaSourceNets: sources}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	h := &rtsp.Handler{
 		Pool:          pool.New(pc, pool.NoChecker{}),

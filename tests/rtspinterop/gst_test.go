@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/algd/algd/alg"
 )
 
 // debianPython is Debian's interpreter: python3-gi is installed for it
@@ -27,8 +29,8 @@ const debianPython = "/usr/bin/python3"
 // Its media sockets bind the wildcard, as gst-rtsp-server's do by
 // default, so its RTP leaves from the address the kernel picks towards
 // algd's backend_source: on loopback that is 127.0.0.1 whatever ip is,
-// and algd drops media that does not come from the realserver's control
-// address. The server therefore runs on 127.0.0.1.
+// and it announces no source=. TestGStreamer runs it on 127.0.0.1;
+// TestGStreamerOtherAddress on another address.
 func startGstServer(t *testing.T, ip string) netip.AddrPort {
 	t.Helper()
 	need(t, debianPython)
@@ -212,6 +214,74 @@ func TestGStreamer(t *testing.T) {
 	}
 	t.Logf("relay: up %d, down %d packets, dropped %d; interleaved SETUPs %d",
 		h.Stats.Media.UpPackets.Load(), h.Stats.Media.DownPackets.Load(), h.Stats.Media.Dropped.Load(), h.Stats.Interleaved.Load())
+}
+
+// TestGStreamerOtherAddress runs gst-rtsp-server on 127.0.0.42, so its
+// media leaves from 127.0.0.1 (wildcard sockets, no source= announced):
+// through algd without media_sources every packet is dropped and
+// counted by reason and no frame arrives; with media_sources =
+// ["127.0.0.1"] ffmpeg and rtspsrc read it over UDP (forced) through
+// algd, each within ±20 % of ffmpeg's direct read in the same run.
+func TestGStreamerOtherAddress(t *testing.T) {
+	need(t, "ffmpeg")
+	need(t, "gst-launch-1.0")
+	rs := startGstServer(t, "127.0.0.42")
+	direct := "rtsp://" + rs.String() + "/test"
+	const d = 6 * time.Second
+
+	t.Run("not allowed", func(t *testing.T) {
+		h, gw := startGateway(t, rs)
+		ctx, cancel := context.WithTimeout(context.Background(), d+4*time.Second)
+		defer cancel()
+		n, out, _ := readFrames(ctx, "rtsp://"+gw.String()+"/test", "udp", d)
+		st := &h.Stats
+		t.Logf("ffmpeg via algd: %d frames; dropped %d (source %d), relayed down %d",
+			n, st.Media.Dropped.Load(), st.Media.DroppedBy[alg.DropSource].Load(), st.Media.DownPackets.Load())
+		if n != 0 || st.Media.DownPackets.Load() != 0 {
+			t.Errorf("%d frames and %d packets relayed from a source algd does not accept, want none\n%s", n, st.Media.DownPackets.Load(), tail(out, 1000))
+		}
+		if st.Media.DroppedBy[alg.DropSource].Load() < 25 {
+			t.Errorf("dropped for their source %d, want at least a second of packets", st.Media.DroppedBy[alg.DropSource].Load())
+		}
+	})
+
+	t.Run("media_sources", func(t *testing.T) {
+		h, gw := startGateway(t, rs, netip.MustParsePrefix("127.0.0.1/32"))
+		via := "rtsp://" + gw.String() + "/test"
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		var counts [3]int
+		var outs [3]string
+		var errs [3]error
+		var wg sync.WaitGroup
+		wg.Go(func() { counts[0], outs[0], errs[0] = readFrames(ctx, direct, "udp", d) })
+		wg.Go(func() { counts[1], outs[1], errs[1] = readFrames(ctx, via, "udp", d) })
+		wg.Go(func() { counts[2], outs[2], errs[2] = readGst(ctx, via, "udp", d+4*time.Second, d) })
+		wg.Wait()
+		names := []string{"ffmpeg direct", "ffmpeg via algd", "rtspsrc via algd"}
+		for i, name := range names {
+			t.Logf("%s udp: %d frames", name, counts[i])
+			if errs[i] != nil {
+				t.Errorf("%s: %v\n%s", name, errs[i], tail(outs[i], 2000))
+			}
+		}
+		if b := counts[0]; b < int(d/time.Second)*25*8/10 {
+			t.Errorf("ffmpeg direct got only %d frames in %v at 25 fps", b, d)
+		}
+		for i := 1; i < 3; i++ {
+			if counts[i]*10 < counts[0]*8 || counts[i]*10 > counts[0]*12 {
+				t.Errorf("%s: %d frames, want within ±20%% of the direct read's %d", names[i], counts[i], counts[0])
+			}
+		}
+		st := &h.Stats
+		if down := st.Media.DownPackets.Load(); down < int64(counts[1]+counts[2]) {
+			t.Errorf("algd relayed %d packets down, want at least the %d frames its readers got", down, counts[1]+counts[2])
+		}
+		if n := st.Media.DroppedBy[alg.DropSource].Load(); n != 0 {
+			t.Errorf("%d datagrams dropped for their source", n)
+		}
+		t.Logf("relay: up %d, down %d packets, dropped %d", st.Media.UpPackets.Load(), st.Media.DownPackets.Load(), st.Media.Dropped.Load())
+	})
 }
 
 // tail is the last n bytes of s.
