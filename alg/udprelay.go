@@ -73,9 +73,11 @@ func (r DropReason) String() string {
 type Drop struct {
 	// Reason is why it was dropped.
 	Reason DropReason
-	// From is its source; Up says it arrived on the client leg (else on
-	// the backend leg); RTCP says on the RTCP socket (else RTP).
-	From     netip.AddrPort
+	// From is its source (the zero AddrPort when a batch send failed);
+	// To is where it was to go (port 0: nowhere known). Up says it
+	// arrived on the client leg (else on the backend leg); RTCP says on
+	// the RTCP socket (else RTP).
+	From, To netip.AddrPort
 	Up, RTCP bool
 }
 
@@ -199,13 +201,13 @@ func (r *UDPRelay) pump(from, to *UDPLeg, i int, up bool) {
 			switch {
 			case !fromPeer(src, want, from.Sources):
 				dropped[DropSource]++
-				r.tell(DropSource, src, up, i)
+				r.tell(Drop{Reason: DropSource, From: src, To: dst, Up: up, RTCP: i == 1})
 			case trunc:
 				dropped[DropTruncated]++
-				r.tell(DropTruncated, src, up, i)
+				r.tell(Drop{Reason: DropTruncated, From: src, To: dst, Up: up, RTCP: i == 1})
 			case !canSend:
 				dropped[DropUnsendable]++
-				r.tell(DropUnsendable, src, up, i)
+				r.tell(Drop{Reason: DropUnsendable, From: src, To: dst, Up: up, RTCP: i == 1})
 			default:
 				bio.queue(k, j)
 				k++
@@ -216,7 +218,7 @@ func (r *UDPRelay) pump(from, to *UDPLeg, i int, up bool) {
 			w, err := bio.write(off, k)
 			if err != nil || w == 0 {
 				dropped[DropUnsendable] += k - off
-				r.tell(DropUnsendable, dst, up, i)
+				r.tell(Drop{Reason: DropUnsendable, To: dst, Up: up, RTCP: i == 1})
 				for j := off; j < k; j++ {
 					bytes -= bio.queued(j)
 				}
@@ -263,15 +265,15 @@ func (r *UDPRelay) count(dropped *[NumDropReasons]int) {
 }
 
 // tell calls OnDrop for the relay's first drop of each reason.
-func (r *UDPRelay) tell(reason DropReason, from netip.AddrPort, up bool, i int) {
-	bit := uint32(1) << reason
+func (r *UDPRelay) tell(d Drop) {
+	bit := uint32(1) << d.Reason
 	if r.OnDrop == nil || r.told.Load()&bit != 0 {
 		return
 	}
 	if r.told.Or(bit)&bit != 0 {
 		return // another of the relay's goroutines was first
 	}
-	r.OnDrop(Drop{Reason: reason, From: from, Up: up, RTCP: i == 1})
+	r.OnDrop(d)
 }
 
 // fromPeer reports whether a datagram's source (unmapped) is want, or an

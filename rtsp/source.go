@@ -99,9 +99,10 @@ func poolName(pl *pool.Pool) string {
 }
 
 // dropLogger returns the OnDrop of a stream's relay: one line per stream
-// (the relay tells each reason once), Warn for what the realserver
-// sends, Info for the client's side. A datagram from a source= that the
-// SETUP already reported as refused adds no line: that one said it.
+// and reason (the relay tells each reason once), Warn for what the
+// realserver sends, Info for the client's side and for sends that
+// failed. A datagram from a source= that the SETUP already reported as
+// refused adds no line: that one said it.
 func dropLogger(log *slog.Logger, ms mediaSource) func(alg.Drop) {
 	return func(d alg.Drop) {
 		if d.Reason == alg.DropSource && !d.Up && ms.refused {
@@ -109,17 +110,26 @@ func dropLogger(log *slog.Logger, ms mediaSource) func(alg.Drop) {
 		}
 		side, lvl := "realserver", slog.LevelWarn
 		if d.Up {
-			side, lvl = "client", slog.LevelInfo
+			side = "client"
+		}
+		if d.Up || d.Reason == alg.DropUnsendable {
+			lvl = slog.LevelInfo // a client's doing, or a client gone
 		}
 		sock := "rtp"
 		if d.RTCP {
 			sock = "rtcp"
 		}
-		args := []any{"reason", d.Reason.String(), "from", d.From.String(), "side", side, "socket", sock}
+		args := []any{"reason", d.Reason.String(), "side", side, "socket", sock}
+		if d.From.IsValid() {
+			args = append(args, "from", d.From.String())
+		}
+		if d.Reason == alg.DropUnsendable {
+			args = append(args, "to", d.To.String())
+		}
 		if d.Reason == alg.DropSource && !d.Up {
 			args = append(args, "accepted", ms.peer.String(),
 				"hint", "if that address is the realserver's, add it to the pool's media_sources")
 		}
-		log.Log(context.Background(), lvl, "media dropped; further drops of this stream are only counted", args...)
+		log.Log(context.Background(), lvl, "media dropped (logged once per stream and reason, then only counted)", args...)
 	}
 }
