@@ -126,6 +126,10 @@ func (s *session) stream(ctx context.Context, first []byte, code int) (rerr, wer
 		s.open, s.lastCode = code, code
 		werr = s.write(buf)
 		buf = buf[:0]
+		if werr == nil {
+			// A client reading a long reply is not idle.
+			s.touchData()
+		}
 		if !more && werr == nil {
 			s.open = 0
 		}

@@ -325,3 +325,35 @@ func TestHeldReplyOverCap(t *testing.T) {
 		t.Fatalf("NOOP after: %q", r)
 	}
 }
+
+// TestSlowReplyNotIdle: a client reading a long reply that the realserver
+// sends slowly, for longer than control_idle_timeout, gets all of it: the
+// relayed reply counts as activity, as data does.
+func TestSlowReplyNotIdle(t *testing.T) {
+	rs := startStatFTPD(t, "127.0.0.41", func(w io.Writer) error {
+		bw := w.(*bufio.Writer)
+		io.WriteString(bw, "211-slow status\r\n")
+		for i := range 15 {
+			fmt.Fprintf(bw, " entry %d\r\n", i)
+			if err := bw.Flush(); err != nil {
+				return err
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		_, err := io.WriteString(bw, "211 End\r\n")
+		return err
+	})
+	px := startProxyAddrs(t, []netip.AddrPort{rs.addr},
+		proxyOpts{first: 61900, last: 61909, health: conf.Health{Kind: "none"}, idle: time.Second})
+	s := rawDial(t, clientIP, px.addr)
+	br := bufio.NewReader(s.c)
+	readRawReply(t, br)
+	s.c.Write([]byte("STAT\r\n"))
+	if r := readRawReply(t, br); len(r) != 17 || r[16] != "211 End" {
+		t.Fatalf("slow STAT: %d lines, last %q; want 17, 211 End", len(r), r[len(r)-1])
+	}
+	s.c.Write([]byte("NOOP\r\n"))
+	if r := readRawReply(t, br); r[0] != "200 ok" {
+		t.Fatalf("NOOP after: %q", r)
+	}
+}
