@@ -376,3 +376,52 @@ func TestUnmapPrefixes(t *testing.T) {
 		t.Errorf("the caller's slice changed: %v", in)
 	}
 }
+
+// TestUDPRelayDropReasons: an oversized datagram counts as truncated, one
+// with nowhere to go (the realserver named no server_port) as
+// unsendable; OnDrop hears of each reason once.
+func TestUDPRelayDropReasons(t *testing.T) {
+	vip := netip.MustParseAddr("127.0.0.80")
+	client := newUDPPeer(t, "127.0.0.5")
+	cp, err := NewUDPPorts(63474, 63475).Pair(vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bp, err := NewUDPPorts(63574, 63575).Pair(vip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.41"), 0)
+	r := NewUDPRelay(UDPLeg{Pair: cp, Peer: client.addrs()}, UDPLeg{Pair: bp, Peer: [2]netip.AddrPort{nowhere, nowhere}})
+	var mu sync.Mutex
+	told := map[DropReason]int{}
+	r.OnDrop = func(d Drop) {
+		mu.Lock()
+		told[d.Reason]++
+		mu.Unlock()
+	}
+	r.Start()
+	t.Cleanup(r.Close)
+	to := netip.AddrPortFrom(vip, cp.Port())
+	for _, n := range []int{100, udpSlotSize + 1, 100, udpSlotSize + 50} {
+		if _, err := client[0].WriteToUDPAddrPort(make([]byte, n), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(func() bool { return r.Stats.Dropped.Load() >= 4 })
+	by := func(d DropReason) int64 { return r.Stats.DroppedBy[d].Load() }
+	if r.Stats.Dropped.Load() != 4 || by(DropTruncated) != 2 || by(DropUnsendable) != 2 || by(DropSource) != 0 {
+		t.Errorf("dropped %d: truncated %d, unsendable %d, source %d; want 4: 2, 2, 0",
+			r.Stats.Dropped.Load(), by(DropTruncated), by(DropUnsendable), by(DropSource))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if told[DropTruncated] != 1 || told[DropUnsendable] != 1 || len(told) != 2 {
+		t.Errorf("OnDrop told %v, want truncated and unsendable once each", told)
+	}
+	for r := range NumDropReasons {
+		if r.String() == "unknown" {
+			t.Errorf("reason %d has no label", r)
+		}
+	}
+}
