@@ -17,7 +17,7 @@ import (
 )
 
 // tcpPair returns the two ends of a real loopback TCP connection.
-func tcpPair(t *testing.T, addr string) (*net.TCPConn, *net.TCPConn) {
+func tcpPair(t testing.TB, addr string) (*net.TCPConn, *net.TCPConn) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -429,14 +428,7 @@ func TestPROTPSilentData(t *testing.T) {
 		tls: tlsSettings(cert, roots, "plain")})
 	s := rawDial(t, clientIP, px.addr)
 	s.reply()
-	if r := s.cmd("AUTH TLS"); !strings.HasPrefix(r, "234 ") {
-		t.Fatalf("AUTH TLS: %q", r)
-	}
-	tc := tls.Client(s.c, &tls.Config{RootCAs: roots, ServerName: vipIP})
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	s.c = tc
+	s.startTLS(roots)
 	for _, c := range []struct{ cmd, want string }{
 		{"PBSZ 0", "200 "}, {"PROT P", "200 "}, {"USER demo", "331 "}, {"PASS demo", "230 "}, {"TYPE I", "200 "},
 	} {

@@ -29,6 +29,11 @@ func TestConfigTOML(t *testing.T) {
 				Realservers:  []netip.AddrPort{netip.MustParseAddrPort("127.0.0.22:2122")},
 				PassiveFirst: 61100, PassiveLast: 61199},
 		}}},
+		{"data timeouts", Config{DataConnectTimeout: 3 * time.Second, DataIdleTimeout: 1500 * time.Millisecond, Listeners: []Listener{{
+			Name: "vsftpd", Listen: netip.MustParseAddrPort("127.0.0.10:2100"),
+			Realservers:  []netip.AddrPort{netip.MustParseAddrPort("127.0.0.21:2121")},
+			PassiveFirst: 61000, PassiveLast: 61099,
+		}}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -65,6 +70,12 @@ func TestConfigTOML(t *testing.T) {
 				if strings.Join(rs, ",") != strings.Join(want, ",") {
 					t.Errorf("pool %d realservers = %v, want %v", i, rs, want)
 				}
+			}
+			if c := tt.cfg.DataConnectTimeout; c > 0 && got.Limits.DataConnectTimeout.Duration != c {
+				t.Errorf("data_connect_timeout = %v, want %v", got.Limits.DataConnectTimeout.Duration, c)
+			}
+			if c := tt.cfg.DataIdleTimeout; c > 0 && got.Limits.DataIdleTimeout.Duration != c {
+				t.Errorf("data_idle_timeout = %v, want %v", got.Limits.DataIdleTimeout.Duration, c)
 			}
 		})
 	}
