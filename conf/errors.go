@@ -21,7 +21,8 @@ type Error struct {
 	// Msg says what is wrong, quoting the offending value.
 	Msg string
 
-	err error // wrapped cause (a read error), for errors.Is
+	err error  // wrapped cause (a read error), for errors.Is
+	ref string // key path of a second place the problem involves
 }
 
 // Error formats the problem as "file:line: path: msg", leaving out the
@@ -85,6 +86,12 @@ func (p *problems) add(path, format string, args ...any) {
 	p.list = append(p.list, &Error{Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// addRef records a problem at path that involves the key at ref too (a
+// collision): finish adds ref's line to the message.
+func (p *problems) addRef(path, ref, format string, args ...any) {
+	p.list = append(p.list, &Error{Path: path, Msg: fmt.Sprintf(format, args...), ref: ref})
+}
+
 // err returns the collected problems as an *Errors, or nil when there are
 // none, so that callers never see a typed nil.
 func (p *problems) err() error {
@@ -102,6 +109,12 @@ func finish(list []*Error, file string, idx *lineIndex) []*Error {
 		e.File = file
 		if e.Line == 0 && idx != nil {
 			e.Line = idx.find(e.Path)
+		}
+		if e.ref != "" && idx != nil {
+			if n := idx.find(e.ref); n > 0 {
+				e.Msg += fmt.Sprintf(" (%s: %s:%d)", e.ref, file, n)
+			}
+			e.ref = ""
 		}
 	}
 	slices.SortStableFunc(list, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })

@@ -181,17 +181,6 @@ func (c *Config) setGroupDefaults() {
 	}
 }
 
-// claim is one port range of one address and protocol that an owner
-// (a group, or an algd listener or range) takes.
-type claim struct {
-	owner int // group index; -1 for algd's own
-	addr  netip.Addr
-	proto string
-	ports PortRange
-	path  string
-	raw   string
-}
-
 // validateGroups checks [ipvs] and every [[group]], allocates missing
 // fwmarks and refuses a VIP port claimed twice.
 func (c *Config) validateGroups(p *problems) {
@@ -211,7 +200,6 @@ func (c *Config) validateGroups(p *problems) {
 
 	names := map[string]int{}
 	marks := map[uint32]int{}
-	var claims []claim
 	for i := range c.Groups {
 		g := &c.Groups[i]
 		at := fmt.Sprintf("group[%d]", i)
@@ -240,10 +228,6 @@ func (c *Config) validateGroups(p *problems) {
 				continue
 			}
 			g.PortSet = append(g.PortSet, gp)
-			if g.VIPAddr.IsValid() {
-				claims = append(claims, claim{owner: i, addr: g.VIPAddr, proto: gp.Proto, ports: gp.Ports,
-					path: fmt.Sprintf("%s.ports[%d]", at, j), raw: s})
-			}
 		}
 		g.Mark = 0
 		switch {
@@ -305,7 +289,6 @@ func (c *Config) validateGroups(p *problems) {
 		g.Mark = uint32(next)
 		marks[g.Mark] = i
 	}
-	checkClaims(p, claims, c.listenerClaims())
 }
 
 // hasProto reports whether the group has a port of proto.
@@ -362,59 +345,6 @@ func validateGroupHealth(p *problems, g *Group, at string) {
 	}
 	if len(g.PortSet) > 0 {
 		p.add(at+".health.port", "missing: a group without TCP ports needs a TCP port to check, or kind = \"none\"")
-	}
-}
-
-// listenerClaims lists the TCP ports algd itself binds or uses on its
-// addresses: control listeners, passive ranges and active source ranges.
-func (c *Config) listenerClaims() []claim {
-	var out []claim
-	for i, f := range c.FTP {
-		at := fmt.Sprintf("ftp[%d]", i)
-		for j, ap := range f.ListenAddrs {
-			out = append(out, claim{owner: -1, addr: ap.Addr(), proto: "tcp", ports: PortRange{ap.Port(), ap.Port()},
-				path: fmt.Sprintf("%s.listen[%d]", at, j), raw: ap.String()})
-		}
-		for j, ap := range f.TLS.ImplicitAddrs {
-			out = append(out, claim{addr: ap.Addr(), proto: "tcp", ports: PortRange{ap.Port(), ap.Port()},
-				path: fmt.Sprintf("%s.tls.implicit_listen[%d]", at, j), raw: ap.String()})
-		}
-		addrs := []netip.Addr{f.AdvertiseAddr}
-		if !f.AdvertiseAddr.IsValid() {
-			addrs = addrs[:0]
-			for _, ap := range f.ListenAddrs {
-				addrs = append(addrs, ap.Addr())
-			}
-		}
-		for _, a := range addrs {
-			if f.Passive.Size() > 0 {
-				out = append(out, claim{addr: a, proto: "tcp", ports: f.Passive, path: at + ".passive_ports", raw: f.PassivePorts})
-			}
-			if f.Active.Range.Size() > 0 {
-				out = append(out, claim{addr: a, proto: "tcp", ports: f.Active.Range, path: at + ".active_source_port", raw: f.ActiveSourcePort})
-			}
-		}
-	}
-	return out
-}
-
-// checkClaims reports a group port that another group or an algd
-// listener or range also claims.
-func checkClaims(p *problems, groups, listeners []claim) {
-	for j, b := range groups {
-		for _, a := range groups[:j] {
-			if a.owner == b.owner {
-				continue // one group naming a port twice is only redundant
-			}
-			if common, ok := a.ports.Overlap(b.ports); ok && a.proto == b.proto && addrsOverlap(a.addr, b.addr) {
-				p.add(b.path, "%q overlaps %s %q on %s (%s ports %s): a VIP port has one owner", b.raw, a.path, a.raw, addrString(b.addr), b.proto, common)
-			}
-		}
-		for _, l := range listeners {
-			if common, ok := l.ports.Overlap(b.ports); ok && l.proto == b.proto && addrsOverlap(l.addr, b.addr) {
-				p.add(b.path, "%q claims %s ports %s that %s %q terminates in algd on %s: a VIP port has one owner", b.raw, b.proto, common, l.path, l.raw, addrString(b.addr))
-			}
-		}
 	}
 }
 

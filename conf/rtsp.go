@@ -76,13 +76,6 @@ func (c *Config) setRTSPDefaults() {
 
 func (c *Config) validateRTSP(p *problems) {
 	names := map[string]int{}
-	var listens []binding
-	for i := range c.FTP {
-		for j, ap := range c.FTP[i].ListenAddrs {
-			listens = append(listens, binding{ftp: -1, addr: ap.Addr(), ports: PortRange{ap.Port(), ap.Port()},
-				path: fmt.Sprintf("ftp[%d].listen[%d]", i, j), raw: c.FTP[i].Listen[j]})
-		}
-	}
 	for i := range c.RTSP {
 		r := &c.RTSP[i]
 		at := fmt.Sprintf("rtsp[%d]", i)
@@ -103,14 +96,6 @@ func (c *Config) validateRTSP(p *problems) {
 				continue
 			}
 			r.ListenAddrs = append(r.ListenAddrs, ap)
-			b := binding{ftp: i, addr: ap.Addr(), ports: PortRange{ap.Port(), ap.Port()}, path: path, raw: s}
-			for _, a := range listens {
-				if a.ports.First == b.ports.First && addrsOverlap(a.addr, b.addr) {
-					p.add(path, "%q listens on the port of %s %q: port %d of one address taken twice", s, a.path, a.raw, ap.Port())
-					break
-				}
-			}
-			listens = append(listens, b)
 		}
 		r.AdvertiseAddr = parseOptionalAddr(p, r.Advertise, at+".advertise")
 		r.BackendSourceAddr = parseOptionalAddr(p, r.BackendSource, at+".backend_source")
@@ -122,29 +107,10 @@ func (c *Config) validateRTSP(p *problems) {
 		}
 		r.Media = parsePairRange(p, r.MediaPorts, at+".media_ports")
 		r.BackendMedia = parsePairRange(p, r.BackendMediaPorts, at+".backend_media_ports")
-		if common, ok := r.Media.Overlap(r.BackendMedia); ok && sameMediaAddr(r) {
-			p.add(at+".backend_media_ports", "%q overlaps media_ports %q (ports %s) on one address: give each side its own ports",
-				r.BackendMediaPorts, r.MediaPorts, common)
-		}
 		if r.SessionTimeout.Duration < 0 {
 			p.add(at+".session_timeout", "negative duration %q", r.SessionTimeout.String())
 		}
 	}
-	for i := range c.RTSP {
-		for j := range c.RTSP[:i] {
-			a, b := &c.RTSP[j], &c.RTSP[i]
-			if common, ok := a.Media.Overlap(b.Media); ok && (!a.AdvertiseAddr.IsValid() || !b.AdvertiseAddr.IsValid() || a.AdvertiseAddr == b.AdvertiseAddr) {
-				p.add(fmt.Sprintf("rtsp[%d].media_ports", i), "%q overlaps rtsp[%d].media_ports %q (ports %s)", b.MediaPorts, j, a.MediaPorts, common)
-			}
-		}
-	}
-}
-
-// sameMediaAddr reports whether the two media ranges of r may be bound on
-// one address: unless advertise and backend_source are both set and
-// differ, they may.
-func sameMediaAddr(r *RTSP) bool {
-	return !r.AdvertiseAddr.IsValid() || !r.BackendSourceAddr.IsValid() || r.AdvertiseAddr == r.BackendSourceAddr
 }
 
 // parseOptionalAddr parses an optional IP literal (advertise,

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	c.validateGroups(&p)
 	c.validateLimits(&p)
 	c.validateAdmin(&p)
+	c.checkClaims(&p)
 	if !slices.Contains(logLevels, c.Log.Level) {
 		p.add("log.level", "unknown level %q: want one of %q", c.Log.Level, logLevels)
 	}

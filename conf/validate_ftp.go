@@ -6,22 +6,11 @@ import (
 	"strconv"
 )
 
-// binding is one TCP port range that algd will listen on: a control
-// listener (one port) or a passive range on one address.
-type binding struct {
-	ftp   int // index into Config.FTP
-	addr  netip.Addr
-	ports PortRange
-	path  string // key path, for messages
-	raw   string // the value as written
-}
-
 func (c *Config) validateFTP(p *problems) {
 	if len(c.FTP) == 0 {
 		p.add("", "nothing to serve: no [[ftp]] listener is configured")
 		return
 	}
-	var listens, ranges []binding
 	names := map[string]int{}
 	for i := range c.FTP {
 		f := &c.FTP[i]
@@ -43,8 +32,6 @@ func (c *Config) validateFTP(p *problems) {
 				continue
 			}
 			f.ListenAddrs = append(f.ListenAddrs, ap)
-			listens = append(listens, binding{ftp: i, addr: ap.Addr(), ports: PortRange{ap.Port(), ap.Port()},
-				path: fmt.Sprintf("%s.listen[%d]", at, j), raw: s})
 		}
 
 		f.AdvertiseAddr = netip.Addr{}
@@ -66,10 +53,6 @@ func (c *Config) validateFTP(p *problems) {
 		}
 
 		validateTLS(p, &f.TLS, at)
-		for j, ap := range f.TLS.ImplicitAddrs {
-			listens = append(listens, binding{ftp: i, addr: ap.Addr(), ports: PortRange{ap.Port(), ap.Port()},
-				path: fmt.Sprintf("%s.tls.implicit_listen[%d]", at, j), raw: f.TLS.ImplicitListen[j]})
-		}
 
 		f.Active = ActiveSource{}
 		switch f.ActiveSourcePort {
@@ -129,21 +112,7 @@ func (c *Config) validateFTP(p *problems) {
 			continue
 		}
 		f.Passive = r
-		if _, ok := r.Overlap(f.Active.Range); ok && f.Active.Range.Size() > 0 {
-			p.add(at+".active_source_port", "%q overlaps passive_ports %q", f.ActiveSourcePort, f.PassivePorts)
-		}
-		rb := binding{ftp: i, ports: r, path: at + ".passive_ports", raw: f.PassivePorts}
-		if f.AdvertiseAddr.IsValid() {
-			rb.addr = f.AdvertiseAddr
-			ranges = append(ranges, rb)
-		} else {
-			for _, ap := range f.ListenAddrs {
-				rb.addr = ap.Addr()
-				ranges = append(ranges, rb)
-			}
-		}
 	}
-	checkBindings(p, listens, ranges)
 }
 
 // checkFamily refuses an advertise address that no listener can serve:
@@ -165,43 +134,6 @@ func checkFamily(p *problems, f *FTP, at string) {
 		fam, other = other, fam
 	}
 	p.add(at+".advertise", "%s address %q but every listen address is %s: clients of this listener can never reach it", fam, f.Advertise, other)
-}
-
-// checkBindings reports two listeners on one address and port, a passive
-// range holding a listen port of the same address, and the passive ranges
-// of two [[ftp]] overlapping on one address.
-func checkBindings(p *problems, listens, ranges []binding) {
-	for j, b := range listens {
-		for _, a := range listens[:j] {
-			if a.ports.First == b.ports.First && addrsOverlap(a.addr, b.addr) {
-				p.add(b.path, "%q listens on the port of %s %q: port %d of one address taken twice",
-					b.raw, a.path, a.raw, b.ports.First)
-				break
-			}
-		}
-	}
-	seen := map[string]bool{}
-	for _, r := range ranges {
-		for _, l := range listens {
-			key := r.path + " " + l.path
-			if seen[key] || !r.ports.Contains(l.ports.First) || !addrsOverlap(r.addr, l.addr) {
-				continue
-			}
-			seen[key] = true
-			p.add(r.path, "%q contains port %d of %s %q on %s", r.raw, l.ports.First, l.path, l.raw, addrString(r.addr))
-		}
-	}
-	for j, b := range ranges {
-		for _, a := range ranges[:j] {
-			key := a.path + " " + b.path
-			common, ok := a.ports.Overlap(b.ports)
-			if a.ftp == b.ftp || seen[key] || !ok || !addrsOverlap(a.addr, b.addr) {
-				continue
-			}
-			seen[key] = true
-			p.add(b.path, "%q overlaps %s %q on %s (ports %s)", b.raw, a.path, a.raw, addrString(b.addr), common)
-		}
-	}
 }
 
 // knownPools lists the pool names for an "unknown pool" message.
