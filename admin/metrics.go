@@ -28,6 +28,7 @@ type collector struct {
 	rsUp, rsWeight, rsActive, rsTotal, rsLatency          *prometheus.Desc
 	rsLastCheck                                           *prometheus.Desc
 	reloads, reloadLast, draining, live, maxSessions      *prometheus.Desc
+	portsPerClient                                        *prometheus.Desc
 }
 
 func newCollector(src Source) *collector {
@@ -43,6 +44,7 @@ func newCollector(src Source) *collector {
 		portsInUse:      desc("passive_ports_in_use", "Passive ports reserved now.", l...),
 		portsSize:       desc("passive_ports", "Size of the passive port range.", l...),
 		portsExhausted:  desc("passive_ports_exhausted_total", "Passive port requests refused for want of a free port.", l...),
+		portsPerClient:  desc("passive_ports_refused_total", "Passive port requests refused because the client address held max_data_ports_per_client ports.", l...),
 		refused:         desc("refused_total", "Connections and commands refused: theft (data connection from another address), second_connection (data connection to a port already paired), outside_window (realserver data connection while its session had no transfer command outstanding), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header).", "listener", "reason"),
 		badReplies:      desc("bad_backend_replies_total", "Passive replies from realservers that could not be used.", l...),
 		transfersFailed: desc("transfers_failed_total", "Transfers whose data connection did not carry the whole transfer, answered 425/426: connect (never made), tls (the client's handshake on it failed), reset (by either side), cut (by algd: ABOR, session end), idle (data_idle_timeout).", "listener", "reason"),
@@ -68,7 +70,7 @@ func newCollector(src Source) *collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.sessionsActive, c.sessionsTotal, c.sessionsRefused, c.bytes, c.dataConns,
-		c.portsInUse, c.portsSize, c.portsExhausted, c.refused, c.badReplies, c.transfersFailed, c.commandsRefused,
+		c.portsInUse, c.portsSize, c.portsExhausted, c.portsPerClient, c.refused, c.badReplies, c.transfersFailed, c.commandsRefused,
 		c.tlsHandshakes, c.tlsFailures, c.tlsReuseRefused,
 		c.rsUp, c.rsWeight, c.rsActive, c.rsTotal, c.rsLatency, c.rsLastCheck,
 		c.reloads, c.reloadLast, c.draining, c.live, c.maxSessions,
@@ -97,6 +99,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.portsInUse, float64(l.PortsInUse), n)
 		gauge(c.portsSize, float64(l.PortsSize), n)
 		counter(c.portsExhausted, float64(l.PortExhaustions), n)
+		counter(c.portsPerClient, float64(k.PassivePerClient), n)
 		counter(c.refused, float64(k.Theft), n, "theft")
 		counter(c.refused, float64(k.DataSecond), n, "second_connection")
 		counter(c.refused, float64(k.DataOutsideWindow), n, "outside_window")

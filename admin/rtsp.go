@@ -30,9 +30,12 @@ type RTSPListener struct {
 	Streams     int64 `json:"streams"`
 	Interleaved int64 `json:"interleaved"`
 	// Unsupported counts SETUPs refused 461 (multicast), Exhausted those
-	// refused 453 for want of a media port pair.
+	// refused 453 for want of a media port pair, PerClient those refused
+	// 453 because the client address held [limits]
+	// max_media_pairs_per_client pairs.
 	Unsupported int64 `json:"unsupported"`
 	Exhausted   int64 `json:"exhausted"`
+	PerClient   int64 `json:"per_client"`
 	// Packets and bytes relayed over UDP: up is client to realserver,
 	// down realserver to client. Dropped counts datagrams from unexpected
 	// sources, truncated ones and ones that could not be sent.
@@ -91,7 +94,7 @@ func NewRTSPCollector(src Source) prometheus.Collector {
 		mediaSessions:  desc("rtsp_media_sessions", "RTSP sessions with relayed media now.", l...),
 		ended:          desc("rtsp_media_sessions_ended_total", "RTSP media sessions ended by TEARDOWN, timeout or control close.", l...),
 		streams:        desc("rtsp_streams_total", "SETUPs accepted, by transport: udp (relayed by algd) or interleaved (RTP/AVP/TCP on the control connection).", "listener", "transport"),
-		setupsRefused:  desc("rtsp_setups_refused_total", "SETUPs refused: unsupported (461, multicast) or exhausted (453, no free media port pair).", "listener", "reason"),
+		setupsRefused:  desc("rtsp_setups_refused_total", "SETUPs refused: unsupported (461, multicast), exhausted (453, no free media port pair) or per_client (453, the client address holds max_media_pairs_per_client pairs).", "listener", "reason"),
 		packets:        desc("rtsp_media_packets_total", "RTP/RTCP datagrams relayed; direction down is realserver to client.", "listener", "direction"),
 		bytes:          desc("rtsp_media_bytes_total", "RTP/RTCP datagram bytes (UDP payload) relayed; direction down is realserver to client.", "listener", "direction"),
 		dropped:        desc("rtsp_media_dropped_total", "Datagrams dropped: from unexpected sources, truncated, or not sendable.", l...),
@@ -132,6 +135,7 @@ func (c *rtspCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.streams, float64(l.Interleaved), n, "interleaved")
 		counter(c.setupsRefused, float64(l.Unsupported), n, "unsupported")
 		counter(c.setupsRefused, float64(l.Exhausted), n, "exhausted")
+		counter(c.setupsRefused, float64(l.PerClient), n, "per_client")
 		counter(c.packets, float64(l.UpPackets), n, "up")
 		counter(c.packets, float64(l.DownPackets), n, "down")
 		counter(c.bytes, float64(l.UpBytes), n, "up")

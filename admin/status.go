@@ -113,6 +113,9 @@ type Counters struct {
 	DataOutsideWindow int64 `json:"data_outside_window"`
 	Bounce            int64 `json:"bounce"`
 	PassiveExhausted  int64 `json:"passive_exhausted"`
+	// PassivePerClient counts PASV/EPSV refused because the client
+	// address held [limits] max_data_ports_per_client ports.
+	PassivePerClient  int64 `json:"passive_per_client"`
 	TLSHandshakes     int64 `json:"tls_handshakes"`
 	TLSFailures       int64 `json:"tls_failures"`
 	TLSReuseRefused   int64 `json:"tls_reuse_refused"`
@@ -153,7 +156,8 @@ func (c Counters) Add(o Counters) Counters {
 		DataConns: c.DataConns + o.DataConns, BytesDown: c.BytesDown + o.BytesDown, BytesUp: c.BytesUp + o.BytesUp,
 		Theft: c.Theft + o.Theft, DataSecond: c.DataSecond + o.DataSecond, DataOutsideWindow: c.DataOutsideWindow + o.DataOutsideWindow,
 		Bounce: c.Bounce + o.Bounce, PassiveExhausted: c.PassiveExhausted + o.PassiveExhausted,
-		TLSHandshakes: c.TLSHandshakes + o.TLSHandshakes, TLSFailures: c.TLSFailures + o.TLSFailures,
+		PassivePerClient: c.PassivePerClient + o.PassivePerClient,
+		TLSHandshakes:    c.TLSHandshakes + o.TLSHandshakes, TLSFailures: c.TLSFailures + o.TLSFailures,
 		TLSReuseRefused: c.TLSReuseRefused + o.TLSReuseRefused, BadBackendReplies: c.BadBackendReplies + o.BadBackendReplies,
 		ProxyRefused: c.ProxyRefused + o.ProxyRefused, TransfersFailed: c.TransfersFailed.Add(o.TransfersFailed),
 		CommandsRefused: addCounts(c.CommandsRefused, o.CommandsRefused),

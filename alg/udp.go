@@ -79,6 +79,10 @@ func (u *UDPPorts) Usage() (inUse, size int, exhaustions uint64) {
 type UDPPair struct {
 	// Conns are the RTP (0) and RTCP (1) sockets.
 	Conns [2]*net.UDPConn
+	// OnClose, when set before the pair is shared, is called once by
+	// Close after the pair is released: the owner's own bookkeeping (a
+	// client's share of pairs).
+	OnClose func()
 
 	local netip.Addr
 	port  uint16
@@ -160,5 +164,8 @@ func (p *UDPPair) Close() {
 			}
 		}
 		p.ports.Release(p.index)
+		if p.OnClose != nil {
+			p.OnClose()
+		}
 	})
 }

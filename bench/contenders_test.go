@@ -51,6 +51,7 @@ func algdConfig(listen, backend netip.AddrPort, first, last uint16) string {
 	return fmt.Sprintf(`[limits]
 max_sessions = 9000
 max_sessions_per_client = 9000
+max_data_ports_per_client = 9000
 
 [[pool]]
 name = "bench"

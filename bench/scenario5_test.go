@@ -43,6 +43,8 @@ func algdRTSPConfig() string {
 	return fmt.Sprintf(`[limits]
 max_sessions = 9000
 max_sessions_per_client = 9000
+max_data_ports_per_client = 9000
+max_media_pairs_per_client = 9000
 
 [[pool]]
 name = "rtsp"

@@ -286,6 +286,15 @@ type Limits struct {
 	// relayed as they come, so this bounds bytes on the wire, not memory.
 	// Default DefaultMaxReplyBytes (16 MiB); at least 65536.
 	MaxReplyBytes int `toml:"max_reply_bytes"`
+	// MaxDataPortsPerClient caps the passive data ports one client address
+	// holds at a time over all its sessions and every listener: reserved
+	// by PASV/EPSV until the data connection ends or the port expires.
+	// Default 8.
+	MaxDataPortsPerClient int `toml:"max_data_ports_per_client"`
+	// MaxMediaPairsPerClient caps the RTSP media port pairs (client side)
+	// one client address holds at a time over all its sessions and every
+	// listener. Default 8.
+	MaxMediaPairsPerClient int `toml:"max_media_pairs_per_client"`
 }
 
 // DefaultMaxReplyBytes is the default of Limits.MaxReplyBytes.

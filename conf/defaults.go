@@ -4,20 +4,22 @@ import "time"
 
 // The defaults, as stated on the fields of the schema.
 const (
-	defaultScheduler             = "wlc"
-	defaultHealthInterval        = 2 * time.Second
-	defaultHealthTimeout         = time.Second
-	defaultRise                  = 2
-	defaultFall                  = 3
-	defaultMaxSessions           = 5000
-	defaultMaxSessionsPerClient  = 20
-	defaultControlIdleTimeout    = 5 * time.Minute
-	defaultDataConnectTimeout    = 30 * time.Second
-	defaultDataIdleTimeout       = 5 * time.Minute
-	defaultBackendConnectTimeout = 5 * time.Second
-	defaultMaxLineBytes          = 4096
-	defaultLogLevel              = "info"
-	defaultLogFormat             = "text"
+	defaultScheduler              = "wlc"
+	defaultHealthInterval         = 2 * time.Second
+	defaultHealthTimeout          = time.Second
+	defaultRise                   = 2
+	defaultFall                   = 3
+	defaultMaxSessions            = 5000
+	defaultMaxSessionsPerClient   = 20
+	defaultControlIdleTimeout     = 5 * time.Minute
+	defaultDataConnectTimeout     = 30 * time.Second
+	defaultDataIdleTimeout        = 5 * time.Minute
+	defaultBackendConnectTimeout  = 5 * time.Second
+	defaultMaxLineBytes           = 4096
+	defaultLogLevel               = "info"
+	defaultLogFormat              = "text"
+	defaultMaxDataPortsPerClient  = 8
+	defaultMaxMediaPairsPerClient = 8
 )
 
 // SetDefaults replaces every zero value that has a documented default with
@@ -80,6 +82,8 @@ func (c *Config) SetDefaults() {
 	setInt(&l.MaxSessionsPerClient, defaultMaxSessionsPerClient)
 	setInt(&l.MaxLineBytes, defaultMaxLineBytes)
 	setInt(&l.MaxReplyBytes, DefaultMaxReplyBytes)
+	setInt(&l.MaxDataPortsPerClient, defaultMaxDataPortsPerClient)
+	setInt(&l.MaxMediaPairsPerClient, defaultMaxMediaPairsPerClient)
 	setDuration(&l.ControlIdleTimeout, defaultControlIdleTimeout)
 	setDuration(&l.DataConnectTimeout, defaultDataConnectTimeout)
 	setDuration(&l.DataIdleTimeout, defaultDataIdleTimeout)

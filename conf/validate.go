@@ -123,6 +123,8 @@ func (c *Config) validateLimits(p *problems) {
 	}{
 		{"max_sessions", l.MaxSessions},
 		{"max_sessions_per_client", l.MaxSessionsPerClient},
+		{"max_data_ports_per_client", l.MaxDataPortsPerClient},
+		{"max_media_pairs_per_client", l.MaxMediaPairsPerClient},
 	} {
 		if n.v < 0 {
 			p.add("limits."+n.key, "negative value %d", n.v)

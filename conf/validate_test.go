@@ -294,3 +294,28 @@ func TestBackendDataMode(t *testing.T) {
 		})
 	}
 }
+
+// TestPerClientLimits covers the per-client shares of the ranges: their
+// defaults, a value kept, and negative values refused.
+func TestPerClientLimits(t *testing.T) {
+	c, err := Parse([]byte(okPool+okFTP), "ok.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.MaxDataPortsPerClient != 8 || c.Limits.MaxMediaPairsPerClient != 8 {
+		t.Errorf("defaults %d %d, want 8 8", c.Limits.MaxDataPortsPerClient, c.Limits.MaxMediaPairsPerClient)
+	}
+	c, err = Parse([]byte(okPool+okFTP+"[limits]\nmax_data_ports_per_client = 3\nmax_media_pairs_per_client = 5\n"), "ok.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.MaxDataPortsPerClient != 3 || c.Limits.MaxMediaPairsPerClient != 5 {
+		t.Errorf("kept %d %d, want 3 5", c.Limits.MaxDataPortsPerClient, c.Limits.MaxMediaPairsPerClient)
+	}
+	_, err = Parse([]byte(okPool+okFTP+"[limits]\nmax_data_ports_per_client = -1\nmax_media_pairs_per_client = -2\n"), "bad.toml")
+	for _, w := range []string{`bad.toml:11: limits.max_data_ports_per_client: negative value -1`, `bad.toml:12: limits.max_media_pairs_per_client: negative value -2`} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error %v lacks %q", err, w)
+		}
+	}
+}

@@ -31,6 +31,7 @@ type dataConn struct {
 	sess   context.Context  // the session's
 	ctx    context.Context
 	cancel context.CancelFunc
+	share  func() // gives the client's share of passive ports back; nil in active mode
 
 	// Under session.mu: a transfer command uses it; the realserver
 	// answered that command; the expectation ended unpaired.
@@ -142,6 +143,17 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		s.badBackend(r, err)
 		return NewReply(425, "Can't open data connection.")
 	}
+	s.mu.Lock()
+	if w := s.waiting; w != nil && w.share != nil {
+		w.share() // this PASV replaces the unused one below: its share passes on
+	}
+	s.mu.Unlock()
+	release, err := s.h.PerClientPorts.Acquire(s.peer)
+	if err != nil {
+		s.h.Stats.PassivePerClient.Add(1)
+		s.log.Warn("client holds its share of passive ports", "max", s.h.Limits.MaxDataPortsPerClient)
+		return NewReply(425, "Too many data connections pending from your address.")
+	}
 	x, err := s.h.DataPorts.Expect(alg.Expect{
 		Local:    s.adv,
 		Peer:     s.peer,
@@ -151,6 +163,7 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		},
 	})
 	if err != nil {
+		release()
 		if errors.Is(err, limits.ErrExhausted) {
 			s.h.Stats.PassiveExhausted.Add(1)
 			s.log.Warn("passive range exhausted", "err", err)
@@ -161,6 +174,7 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 	}
 	d := s.newDataConn(ctx, x)
 	d.target = target
+	d.share = release
 	s.mu.Lock()
 	if s.waiting != nil {
 		s.waiting.x.Close() // a new PASV replaces an unused one
@@ -171,7 +185,10 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 	s.port = nil
 	s.mu.Unlock()
 	s.wg.Add(1)
-	go s.serveData(d, target)
+	go func() {
+		defer release() // the port is the client's until its data connection ends
+		s.serveData(d, target)
+	}()
 
 	if p.epsv {
 		return NewReply(229, FormatEPSV(x.Port()))

@@ -32,6 +32,10 @@ type Handler struct {
 	Sessions *limits.Sessions
 	// DataPorts is the client-side passive range of this listener.
 	DataPorts *alg.DataPorts
+	// PerClientPorts caps the passive ports one client address holds
+	// (waiting or carrying a connection) over all its sessions; shared by
+	// listeners. Nil: no cap.
+	PerClientPorts *limits.PerClient
 	// Advertise is the address announced in 227/229 replies; when invalid,
 	// the control connection's local address is used.
 	Advertise netip.Addr
@@ -100,6 +104,9 @@ type Stats struct {
 	DataOutsideWindow atomic.Int64
 	// PassiveExhausted counts PASV/EPSV answered 425 for want of a port.
 	PassiveExhausted atomic.Int64
+	// PassivePerClient counts PASV/EPSV answered 425 because the client
+	// address already held its share of passive ports.
+	PassivePerClient atomic.Int64
 	// Bounce counts PORT/EPRT refused for naming another host than the
 	// control peer or a privileged port.
 	Bounce atomic.Int64

@@ -1,7 +1,8 @@
 // Package limits owns algd's bounded resources: the data-port range
 // allocator that hands out the ports of a passive or media range (Ports),
-// and the caps on concurrent sessions, globally and per client address
-// (Sessions).
+// the caps on concurrent sessions, globally and per client address
+// (Sessions), and the cap on what one client address may hold of those
+// ranges (PerClient).
 //
 // Everything here is safe for concurrent use, constant-time per operation
 // and allocation-free on the hot paths, so the protocol packages can call

@@ -28,7 +28,7 @@ type Sessions struct {
 	max       int
 	perClient int
 	active    int
-	clients   map[netip.Addr]int
+	clients   counts
 }
 
 // NewSessions returns caps of max sessions in all and perClient sessions
@@ -37,7 +37,7 @@ func NewSessions(max, perClient int) *Sessions {
 	return &Sessions{
 		max:       max,
 		perClient: perClient,
-		clients:   make(map[netip.Addr]int),
+		clients:   make(counts),
 	}
 }
 
@@ -75,11 +75,7 @@ func (s *Sessions) release(client netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.active--
-	if n := s.clients[client]; n > 1 {
-		s.clients[client] = n - 1
-	} else {
-		delete(s.clients, client)
-	}
+	s.clients.dec(client)
 }
 
 // Active is the number of sessions now.

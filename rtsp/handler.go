@@ -33,6 +33,9 @@ type Handler struct {
 	// BackendPorts are the backend-side pairs, bound on the local address
 	// of the realserver connection.
 	BackendPorts *alg.UDPPorts
+	// PerClientPairs caps the client-side media pairs one client address
+	// holds over all its sessions; shared by listeners. Nil: no cap.
+	PerClientPairs *limits.PerClient
 	// Advertise is the address clients are told (server_port, source,
 	// SDP); when invalid, the control connection's local address.
 	Advertise netip.Addr
@@ -87,6 +90,9 @@ type Stats struct {
 	// realserver of the pool nor in its media_sources): the stream goes
 	// on from the control address only.
 	SourcesRefused atomic.Int64
+	// PerClient counts SETUPs refused 453 because the client address
+	// already held its share of media pairs.
+	PerClient atomic.Int64
 	// SessionsEnded counts media sessions ended (TEARDOWN, timeout,
 	// control close).
 	SessionsEnded atomic.Int64

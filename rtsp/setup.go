@@ -63,8 +63,17 @@ func (s *conn) setupRequest(m *Message, p *pending) (answered bool, err error) {
 		}
 		if st.client == nil {
 			st.cRTP, st.cRTCP = rtp, rtcp
+			release, err := s.h.PerClientPairs.Acquire(s.peer.Addr())
+			if err != nil {
+				s.h.Stats.PerClient.Add(1)
+				s.log.Warn("client holds its share of media pairs", "max", s.h.Limits.MaxMediaPairsPerClient)
+				return true, s.reply(m, 453, "Not Enough Bandwidth")
+			}
 			if st.client, err = s.h.MediaPorts.Pair(s.vip); err == nil {
+				st.client.OnClose = release // the share goes back with the pair
 				st.backend, err = s.h.BackendPorts.Pair(s.backLocal.Addr())
+			} else {
+				release()
 			}
 			if err != nil {
 				st.close()

@@ -42,7 +42,7 @@ func TestCheckRefusesCollisions(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "1 error(s)") {
 		t.Fatalf("check = %v, want 1 error; output:\n%s", err, out.String())
 	}
-	want := fmt.Sprintf(`%s:13: ftp[1].active_source_port: "control-1" takes port 2121 on 127.0.0.1 as the source of active data connections, where ftp[0].listen[0] "127.0.0.1:2121" listens`, bad)
+	want := fmt.Sprintf(`%s:10: ftp[1].active_source_port: "control-1" takes port 2121 on 127.0.0.1 as the source of active data connections, where ftp[0].listen[0] "127.0.0.1:2121" listens`, bad)
 	if !strings.Contains(out.String(), want) || !strings.Contains(out.String(), fmt.Sprintf("(ftp[0].listen[0]: %s:6)", bad)) {
 		t.Errorf("output lacks %q with the other line; got:\n%s", want, out.String())
 	}

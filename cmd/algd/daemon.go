@@ -28,7 +28,10 @@ type daemon struct {
 	started  time.Time
 	registry *ftp.Registry    // every live session, across reloads
 	sessions *limits.Sessions // shared caps; SetLimits on reload
-	draining atomic.Bool
+	// dataShare and mediaShare cap the passive ports and media pairs of
+	// one client address over every listener; SetMax on reload.
+	dataShare, mediaShare *limits.PerClient
+	draining              atomic.Bool
 
 	mu           sync.Mutex
 	cfg          *conf.Config
@@ -108,6 +111,8 @@ func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon
 		started:      time.Now(),
 		registry:     ftp.NewRegistry(),
 		sessions:     limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
+		dataShare:    limits.NewPerClient(cfg.Limits.MaxDataPortsPerClient),
+		mediaShare:   limits.NewPerClient(cfg.Limits.MaxMediaPairsPerClient),
 		certs:        make(map[string]*certStore),
 		pools:        make(map[string]*poolRun),
 		listeners:    make(map[netip.AddrPort]*listenerRun),

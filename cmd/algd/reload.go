@@ -198,6 +198,8 @@ func (d *daemon) apply(ctx context.Context, cfg *conf.Config) error {
 
 	// Nothing can fail from here on.
 	d.sessions.SetLimits(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient)
+	d.dataShare.SetMax(cfg.Limits.MaxDataPortsPerClient)
+	d.mediaShare.SetMax(cfg.Limits.MaxMediaPairsPerClient)
 	handlers := make([]*ftp.Handler, len(cfg.FTP))
 	proxies := make([]*alg.Proxy, len(cfg.FTP))
 	for i, fc := range cfg.FTP {
@@ -267,6 +269,7 @@ func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg
 		Pool:             p,
 		Sessions:         d.sessions,
 		DataPorts:        d.dataPorts("passive", fc.Name, fc.Passive),
+		PerClientPorts:   d.dataShare,
 		Advertise:        fc.AdvertiseAddr,
 		TrustPASVAddress: fc.TrustPASVAddress,
 		AllowForeignData: fc.AllowForeignData,

@@ -26,7 +26,7 @@ func reloadConfig(rs []string, weights []int, second bool, l1, l2 string) string
 	if second {
 		fmt.Fprintf(&b, "\n[[ftp]]\nname = \"two\"\nlisten = [%q]\npool = \"p\"\npassive_ports = \"63200-63399\"\n", l2)
 	}
-	b.WriteString("\n[limits]\nmax_sessions_per_client = 200\n\n[admin]\nlisten = \"ADMIN\"\nshutdown_timeout = \"30s\"\n")
+	b.WriteString("\n[limits]\nmax_sessions_per_client = 200\nmax_data_ports_per_client = 200\n\n[admin]\nlisten = \"ADMIN\"\nshutdown_timeout = \"30s\"\n")
 	return b.String()
 }
 

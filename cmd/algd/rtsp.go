@@ -41,6 +41,7 @@ func (d *daemon) startRTSP(ctx context.Context, cfg *conf.Config) error {
 			Sessions:       d.sessions,
 			MediaPorts:     alg.NewUDPPorts(rc.Media.First, rc.Media.Last),
 			BackendPorts:   alg.NewUDPPorts(rc.BackendMedia.First, rc.BackendMedia.Last),
+			PerClientPairs: d.mediaShare,
 			Advertise:      rc.AdvertiseAddr,
 			BackendSource:  rc.BackendSourceAddr,
 			SessionTimeout: rc.SessionTimeout.Duration,

@@ -27,7 +27,7 @@ func (d *daemon) rtspStatus() []admin.RTSPListener {
 			Conns: s.Conns.Load(), Active: s.Active.Load(), Refused: s.Refused.Load(),
 			MediaSessions: r.h.MediaSessions(), SessionsEnded: s.SessionsEnded.Load(),
 			Streams: s.Streams.Load(), Interleaved: s.Interleaved.Load(),
-			Unsupported: s.Unsupported.Load(), Exhausted: s.Exhausted.Load(),
+			Unsupported: s.Unsupported.Load(), Exhausted: s.Exhausted.Load(), PerClient: s.PerClient.Load(),
 			UpPackets: s.Media.UpPackets.Load(), UpBytes: s.Media.UpBytes.Load(),
 			DownPackets: s.Media.DownPackets.Load(), DownBytes: s.Media.DownBytes.Load(),
 			Dropped: s.Media.Dropped.Load(), SourcesRefused: s.SourcesRefused.Load(),

@@ -43,6 +43,7 @@ level = "info"
 [limits]
 max_sessions = 6000
 max_sessions_per_client = 30
+max_data_ports_per_client = 30
 control_idle_timeout = "5s"
 data_connect_timeout = %q
 max_line_bytes = 4096

@@ -62,6 +62,7 @@ level = "info"
 [limits]
 max_sessions = 2000
 max_sessions_per_client = 100
+max_data_ports_per_client = 100
 control_idle_timeout = %q
 data_connect_timeout = "10s"
 backend_connect_timeout = "2s"
