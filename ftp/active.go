@@ -181,13 +181,13 @@ func (s *session) startActive(ctx context.Context) *dataConn {
 	return d
 }
 
-// shutWindow ends the backend data window of the current transfer when its
-// final reply has come: a realserver that has not connected by then gets
-// no more chance, and nobody else does either.
-func (s *session) shutWindow() {
-	s.mu.Lock()
-	d := s.current
-	s.mu.Unlock()
+// shutWindow ends the backend data window of transfer d (nil: none) once
+// its final reply has been dealt with: a realserver that has not connected
+// by then gets no more chance, and nobody else does either. It comes after
+// transferFinal, which waits for the data: a realserver may send a small
+// file and its 226 before algd has accepted its connection from the
+// kernel's queue, and that connection must still be paired.
+func (s *session) shutWindow(d *dataConn) {
 	if d != nil && d.bx != nil {
 		d.bx.Shut()
 	}

@@ -174,9 +174,13 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	}
 	defer release()
 
-	var conn net.Conn = c
+	var (
+		conn   net.Conn = c
+		tlsCfg *tls.Config
+	)
 	if implicit {
-		tc, err := h.clientHandshake(ctx, c)
+		tlsCfg = h.TLS.sessionConfig()
+		tc, err := h.clientHandshake(ctx, c, tlsCfg)
 		if err != nil {
 			log.Info("implicit TLS handshake failed", "err", err)
 			c.Close()
@@ -216,6 +220,7 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		backend:  backend,
 		bkTLS:    bkTLS,
 		tlsOn:    implicit,
+		tlsCfg:   tlsCfg,
 		peer:     client.Addr(),
 		adv:      adv,
 		ctlPort:  local.Port(),

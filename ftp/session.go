@@ -105,6 +105,7 @@ type session struct {
 	bkReading bool            // a goroutine is reading bk
 	open      int             // the code of a reply partly relayed to the client; 0: none
 	tlsOn     bool            // the client's control connection is under TLS
+	tlsCfg    *tls.Config     // the client leg's TLS, this session's own (sessionConfig); nil before TLS
 	pbsz      bool
 	prot      byte // 'C' or 'P' (RFC 2228 §3 PROT)
 
@@ -522,7 +523,10 @@ func (s *session) auth(ctx context.Context, cmd Command) (upgraded bool, err err
 	if err := s.answer(r); err != nil || !upgrade {
 		return false, err
 	}
-	tc, err := s.h.clientHandshake(ctx, s.client)
+	if s.tlsCfg == nil {
+		s.tlsCfg = s.h.TLS.sessionConfig()
+	}
+	tc, err := s.h.clientHandshake(ctx, s.client, s.tlsCfg)
 	if err != nil {
 		return false, fmt.Errorf("TLS handshake: %w", err)
 	}
@@ -615,8 +619,8 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 	case kindActive:
 		r = s.activeReply(p, r)
 	case kindTransfer:
-		s.shutWindow()
 		r, send = s.transferFinal(p, r)
+		s.shutWindow(p.data)
 	case kindFEAT:
 		r = rewriteFEAT(r, s.h.TLS != nil && s.h.TLS.Server != nil)
 	}

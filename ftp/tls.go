@@ -3,6 +3,7 @@ package ftp
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -51,9 +52,24 @@ func (h *Handler) Implicit() alg.Handler { return serveImplicit{h} }
 // Serve runs one implicit FTPS session.
 func (i serveImplicit) Serve(ctx context.Context, c *net.TCPConn) { i.h.serve(ctx, c, true) }
 
-// handshake runs a server handshake on c within the configured timeout.
-func (t *TLS) handshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
-	tc := tls.Server(c, t.Server)
+// sessionConfig returns the client-side TLS configuration of one control
+// session: Server, with session tickets sealed under a key of that session
+// alone. A data connection can then resume the control connection's own
+// TLS session and no other (one of another login, say, from the same
+// address behind a NAT): with RequireReuse that binds every protected data
+// connection to its control session, as vsftpd's require_ssl_reuse does.
+func (t *TLS) sessionConfig() *tls.Config {
+	cfg := t.Server.Clone()
+	var k [32]byte
+	rand.Read(k[:])
+	cfg.SetSessionTicketKeys([][32]byte{k})
+	return cfg
+}
+
+// handshake runs a server handshake on c with cfg (a sessionConfig)
+// within the configured timeout.
+func (t *TLS) handshake(ctx context.Context, c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	tc := tls.Server(c, cfg)
 	hctx, cancel := context.WithTimeout(ctx, t.HandshakeTimeout)
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
@@ -62,9 +78,10 @@ func (t *TLS) handshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
 	return tc, nil
 }
 
-// clientHandshake upgrades a client connection and accounts the result.
-func (h *Handler) clientHandshake(ctx context.Context, c net.Conn) (*tls.Conn, error) {
-	tc, err := h.TLS.handshake(ctx, c)
+// clientHandshake upgrades a client connection with cfg (the session's
+// sessionConfig) and accounts the result.
+func (h *Handler) clientHandshake(ctx context.Context, c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
+	tc, err := h.TLS.handshake(ctx, c, cfg)
 	if err != nil {
 		h.Stats.TLSFailures.Add(1)
 		return nil, err
@@ -140,12 +157,12 @@ func (s *session) protCheck() (Reply, bool) {
 
 // protectData wraps the client side of a data connection in TLS when the
 // client asked for PROT P. With RequireReuse a connection that did not
-// resume the control session is refused.
+// resume the control session (its own: sessionConfig) is refused.
 func (s *session) protectData(d *dataConn, c *net.TCPConn) (alg.Conn, error) {
 	if d.prot != 'P' {
 		return c, nil
 	}
-	tc, err := s.h.clientHandshake(d.ctx, c)
+	tc, err := s.h.clientHandshake(d.ctx, c, s.tlsCfg)
 	if err != nil {
 		return nil, fmt.Errorf("data TLS handshake: %w", err)
 	}

@@ -15,25 +15,27 @@ var ErrExhausted = errors.New("limits: port range exhausted")
 // Ports allocates the ports of one inclusive range for one local address.
 // Safe for concurrent use.
 //
-// Reserve hands out a port chosen uniformly at random among the free ones,
-// so that nobody can tell the next port from the last (vsftpd does the
-// same; a sequential allocator lets a client that shares the victim's
-// address, behind one NAT, connect to the victim's next passive port
-// first). The free ports wait in a ring: Reserve picks one at random,
-// swaps it with the oldest free port and takes it from the front; Release
-// puts a port at the back. Both are O(1) and never probe. A bitmap of
-// reserved ports makes Release idempotent. The random source is the
-// runtime's per-thread ChaCha8 generator (math/rand/v2), seeded from the
-// kernel. NewOrderedPorts always takes the oldest free port instead: FIFO,
-// ascending at first.
+// Reserve hands out a port chosen at random, so that nobody can tell the
+// next port from the last (vsftpd does the same; a sequential allocator
+// lets a client that shares the victim's address, behind one NAT, connect
+// to the victim's next passive port first). The free ports wait in a ring,
+// shuffled when it is built: Reserve picks one uniformly among the older
+// half of the free ports, swaps it with the oldest and takes it from the
+// front; Release puts a port at the back. Both are O(1) and never probe.
+// A bitmap of reserved ports makes Release idempotent. The random source
+// is the runtime's per-thread ChaCha8 generator (math/rand/v2), seeded
+// from the kernel. NewOrderedPorts always takes the oldest free port
+// instead: FIFO, ascending at first.
 //
-// A port that has just been released may be handed out again at once (one
-// chance in the number of free ports). That is safe for listeners: Go sets
-// SO_REUSEADDR on them, so connections of the port's last use still in
-// TIME_WAIT do not stop a new listener, and a new connection gets a new
-// 4-tuple anyway. A port that another process holds (EADDRINUSE) is the
-// caller's to skip: keep it reserved while trying another, then release
-// it.
+// The older-half rule costs one bit of the choice and keeps a port that
+// was just released from coming back before about half the free ports
+// have been handed out. Listeners would not mind (Go sets SO_REUSEADDR,
+// so connections of a port's last use in TIME_WAIT do not stop a new
+// listener), but peers that connect from a fixed port would: a realserver
+// sending active data from port 20 to the same backend port again would
+// reuse the 4-tuple that its previous connection left in TIME_WAIT. A port
+// that another process holds (EADDRINUSE) is the caller's to skip: keep
+// it reserved while trying another, then release it.
 //
 // SetRange moves the allocator to another range (a reload): ports
 // reserved before stay reserved until released, and those outside the new
@@ -57,8 +59,8 @@ type Ports struct {
 	reserved bitmap
 	inUse    int
 	// pick returns which of the n free ports to take, counted from the
-	// oldest: nil means uniformly at random, oldest (NewOrderedPorts)
-	// always the first. Tests steer it.
+	// oldest: nil means uniformly at random among the older half, oldest
+	// (NewOrderedPorts) always the first. Tests steer it.
 	pick func(n int) int
 }
 
@@ -70,6 +72,13 @@ func oldest(int) int { return 0 }
 // programming error.
 func NewPorts(first, last uint16) *Ports {
 	checkRange("NewPorts", first, last)
+	p := newPorts(first, last)
+	p.shuffle()
+	return p
+}
+
+// newPorts returns an allocator of first-last with the ring ascending.
+func newPorts(first, last uint16) *Ports {
 	n := int(last) - int(first) + 1
 	p := &Ports{
 		first:    first,
@@ -84,11 +93,25 @@ func NewPorts(first, last uint16) *Ports {
 	return p
 }
 
+// shuffle puts the free ports in random order (Fisher-Yates), unless the
+// allocator is ordered or steered.
+func (p *Ports) shuffle() {
+	if p.pick != nil {
+		return
+	}
+	for i := p.free - 1; i > 0; i-- {
+		j := rand.IntN(i + 1)
+		a, b := p.wrap(p.head+i), p.wrap(p.head+j)
+		p.ring[a], p.ring[b] = p.ring[b], p.ring[a]
+	}
+}
+
 // NewOrderedPorts is NewPorts handing out the ports in order: the free port
 // that has waited longest first, ascending at first. For ranges whose
 // users expect it (RTSP media pairs today); an outsider can predict it.
 func NewOrderedPorts(first, last uint16) *Ports {
-	p := NewPorts(first, last)
+	checkRange("NewOrderedPorts", first, last)
+	p := newPorts(first, last)
 	p.pick = oldest
 	return p
 }
@@ -113,7 +136,7 @@ func (p *Ports) Reserve() (uint16, error) {
 	if p.pick != nil {
 		i = p.pick(p.free)
 	} else {
-		i = rand.IntN(p.free)
+		i = rand.IntN((p.free + 1) / 2)
 	}
 	if i != 0 {
 		j := p.wrap(p.head + i)
@@ -191,6 +214,7 @@ func (p *Ports) SetRange(first, last uint16) {
 			p.free++
 		}
 	}
+	p.shuffle()
 }
 
 // Range is the range ports are handed out from.

@@ -333,7 +333,7 @@ func TestPortsUnpredictable(t *testing.T) {
 			}
 		}
 	})
-	t.Run("a released port is not the next one", func(t *testing.T) {
+	t.Run("a released port waits", func(t *testing.T) {
 		const size, rounds = 100, 2000
 		p := NewPorts(61000, 61000+size-1)
 		for range size / 2 {
@@ -357,8 +357,9 @@ func TestPortsUnpredictable(t *testing.T) {
 			}
 			p.Release(next)
 		}
-		// 51 ports are free at each pick: about 39 repeats expected.
-		if again > 150 {
+		// The port just released is the newest of 51 free ones: out of
+		// the older half that Reserve picks from.
+		if again > 0 {
 			t.Errorf("the port just released came back %d times in %d", again, rounds)
 		}
 	})

@@ -171,8 +171,9 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 			}
 			return alg.NewDataPorts(o.backendPorts[0], o.backendPorts[1])
 		}(),
-		Limits: cfg.Limits,
-		Logger: log,
+		Limits:    cfg.Limits,
+		Logger:    log,
+		Offenders: alg.NewOffenders(0),
 	}
 	if o.backendSource != "" {
 		h.Dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(o.backendSource)}}
