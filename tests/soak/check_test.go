@@ -91,3 +91,50 @@ func TestCheckMutations(t *testing.T) {
 		t.Error("no mutation was refused: the mutations do not reach the checks")
 	}
 }
+
+// TestCheckCollisions runs the built `algd check` on two listeners on
+// consecutive ports of one address (issue 13: the second one's control-1
+// is the first one's port): it must exit 1 and name both keys with their
+// lines; with the second listener moved it exits 0.
+func TestCheckCollisions(t *testing.T) {
+	const text = `[[pool]]
+name = "p"
+realservers = [{ address = "10.0.0.11:21" }]
+
+[[ftp]]
+listen = ["203.0.113.10:21"]
+pool = "p"
+passive_ports = "61000-61099"
+
+[[ftp]]
+listen = ["203.0.113.10:22"]
+pool = "p"
+passive_ports = "61100-61199"
+`
+	dir := t.TempDir()
+	check := func(text string) (int, string) {
+		file := filepath.Join(dir, "algd.toml")
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, algdBin, "check", "-c", file).CombinedOutput()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), string(out)
+		} else if err != nil {
+			t.Fatalf("algd check: %v", err)
+		}
+		return 0, string(out)
+	}
+	code, out := check(text)
+	if code != 1 || !bytes.Contains([]byte(out), []byte(`algd.toml:10: ftp[1].active_source_port: "control-1" takes port 21 on 203.0.113.10`)) ||
+		!bytes.Contains([]byte(out), []byte(`(ftp[0].listen[0]: `+filepath.Join(dir, "algd.toml")+`:6)`)) {
+		t.Fatalf("algd check exit %d, want 1 naming both keys; output:\n%s", code, out)
+	}
+	fixed := string(bytes.Replace([]byte(text), []byte("203.0.113.10:22"), []byte("203.0.113.10:2121"), 1))
+	if code, out := check(fixed); code != 0 {
+		t.Fatalf("algd check of the fixed file: exit %d\n%s", code, out)
+	}
+}
