@@ -25,7 +25,7 @@ import (
 // most attacks, "tiny" with a ten-port passive range for exhaustion.
 var (
 	hostVIP   = netip.MustParseAddrPort("127.0.0.70:2180")
-	tinyVIP   = netip.MustParseAddrPort("127.0.0.70:2181")
+	tinyVIP   = netip.MustParseAddrPort("127.0.0.70:2182") // not 2181, whose control-1 is main's port
 	hostAdmin = netip.MustParseAddrPort("127.0.0.70:9180")
 	hostRS    = netip.MustParseAddrPort("127.0.0.71:2181")
 	honestIP  = netip.MustParseAddr("127.0.0.5")
