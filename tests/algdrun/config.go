@@ -31,6 +31,9 @@ type Listener struct {
 	PassiveFirst, PassiveLast uint16
 	// TLS, when set, is the listener's [ftp.tls] table.
 	TLS *TLS
+	// BackendFirst and BackendLast, when set, are backend_ports with
+	// backend_data_mode = "active".
+	BackendFirst, BackendLast uint16
 }
 
 // TLS is one listener's [ftp.tls]: FTPS towards clients and the
@@ -119,6 +122,9 @@ func (c Config) TOML() string {
 		fmt.Fprintf(&b, "realservers = [ %s ]\n", strings.Join(rs, ", "))
 		fmt.Fprintf(&b, "\n[[ftp]]\nname = %q\nlisten = [%q]\npool = %q\npassive_ports = \"%d-%d\"\n",
 			l.Name, l.Listen.String(), l.Name, l.PassiveFirst, l.PassiveLast)
+		if l.BackendFirst != 0 {
+			fmt.Fprintf(&b, "backend_data_mode = \"active\"\nbackend_ports = \"%d-%d\"\n", l.BackendFirst, l.BackendLast)
+		}
 		if l.TLS != nil {
 			l.TLS.toml(&b)
 		}
