@@ -42,7 +42,7 @@ func sample() Status {
 			Counters: Counters{Sessions: 7, Active: 1, Refused: 2, DataConns: 5, BytesDown: 123456, BytesUp: 42, Theft: 4, DataSecond: 12, DataOutsideWindow: 13, Bounce: 6, ProxyRefused: 8, TLSHandshakes: 9,
 				CommandsRefused: map[string]int64{"telnet": 3, "control": 1, "unknown": 0}},
 			PortsInUse: 3, PortsSize: 100, PortExhaustions: 11,
-			DataRefusals: []DataRefusal{{Address: netip.MustParseAddr("198.51.100.7"), Theft: 2, Second: 12, Last: t0}},
+			DataRefusals:        []DataRefusal{{Address: netip.MustParseAddr("198.51.100.7"), Theft: 2, Second: 12, Last: t0}},
 			DataRefusalsEvicted: 5,
 		}},
 		Pools: []Pool{{Name: "ftpd", Scheduler: "rr", Members: []Realserver{
