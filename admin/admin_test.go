@@ -39,18 +39,21 @@ func sample() Status {
 		Sessions: 1, MaxSessions: 50,
 		Listeners: []Listener{{
 			Name: "vip", Pool: "ftpd", Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:2121")},
-			Counters: Counters{Sessions: 7, Active: 1, Refused: 2, DataConns: 5, BytesDown: 123456, BytesUp: 42, Theft: 4, DataSecond: 12, DataOutsideWindow: 13, Bounce: 6, ProxyRefused: 8, TLSHandshakes: 9,
+			Counters: Counters{Sessions: 7, Active: 1, Refused: 2, DataConns: 5, BytesDown: 123456, BytesUp: 42, Theft: 4, DataSecond: 12, DataOutsideWindow: 13, Bounce: 6, ProxyRefused: 8, TLSHandshakes: 9, Overloaded: 5,
 				CommandsRefused: map[string]int64{"telnet": 3, "control": 1, "unknown": 0}},
 			PortsInUse: 3, PortsSize: 100, PortExhaustions: 11,
 			DataRefusals:        []DataRefusal{{Address: netip.MustParseAddr("198.51.100.7"), Theft: 2, Second: 12, Last: t0}},
 			DataRefusalsEvicted: 5,
 		}},
 		Pools: []Pool{{Name: "ftpd", Scheduler: "rr", Members: []Realserver{
-			{Address: netip.MustParseAddrPort("127.0.0.11:21"), Up: true, Weight: 1, Active: 1, Total: 5, LastCheck: t0, CheckLatency: 2 * time.Millisecond},
+			{Address: netip.MustParseAddrPort("127.0.0.11:21"), Up: true, Weight: 1, Active: 1, Total: 5, LastCheck: t0, CheckLatency: 2 * time.Millisecond,
+				SessionFailures: 13, Suspect: true},
 			{Address: netip.MustParseAddrPort("127.0.0.12:21"), Up: false, Weight: 2, CheckError: "connection refused"},
 		}}},
 		Live: []Session{{ID: "vip-7", Listener: "vip", Client: netip.MustParseAddrPort("127.0.0.5:40000"),
 			Realserver: netip.MustParseAddrPort("127.0.0.11:21"), Mode: "passive", Transferring: true, BytesDown: 2048, Started: t0}},
+		Local: LocalResources{Errors: map[string]uint64{"files": 5}, LastKind: "files", LastOp: "connect to realserver 127.0.0.11:21",
+			Last: "dial tcp 127.0.0.11:21: socket: too many open files", LastAt: t0.Add(50 * time.Minute)},
 	}
 }
 
@@ -124,16 +127,23 @@ func TestEndpoints(t *testing.T) {
 			`algd_reloads_total{result="failed"} 1`,
 			`algd_draining 0`,
 			`go_goroutines`,
+			`algd_refused_total{listener="vip",reason="overload"} 5`,
+			`algd_local_resource_errors_total{kind="files"} 5`,
+			`algd_local_resource_errors_total{kind="memory"} 0`,
+			`algd_local_resource_errors_total{kind="source_address"} 0`,
+			`algd_realserver_session_failures_total{pool="ftpd",realserver="127.0.0.11:21"} 13`,
 		}},
 		{"healthz", "/healthz", nil, 200, "text/plain", []string{"ok"}},
 		{"status json", "/status", nil, 200, "application/json", []string{`"id": "vip-7"`, `"address": "127.0.0.12:21"`, `"bytes_down": 123456`,
 			`"address": "198.51.100.7",
           "theft": 2,
           "second_connection": 12,
-          "outside_window": 0,`, `"data_refusals_evicted": 5`, `"data_second_connection": 12`}},
+          "outside_window": 0,`, `"data_refusals_evicted": 5`, `"data_second_connection": 12`,
+			`"last_kind": "files"`, `"session_failures": 13`, `"suspect": true`, `"overloaded": 5`}},
 		{"status.json", "/status.json", nil, 200, "application/json", []string{`"client": "127.0.0.5:40000"`}},
 		{"status html", "/status", map[string]string{"Accept": "text/html,application/xhtml+xml"}, 200, "text/html", []string{
-			`http-equiv="refresh"`, "127.0.0.11:21", `class="down">down`, "vip-7", "127.0.0.5:40000", "2.0 KiB", "(transferring)", "3 / 100"}},
+			`http-equiv="refresh"`, "127.0.0.11:21", `class="down">down`, "vip-7", "127.0.0.5:40000", "2.0 KiB", "(transferring)", "3 / 100",
+			"algd ran out of a local resource", "files 5×", "last 10m0s ago", "socket: too many open files", "13 <span class=\"note\">(suspect)"}},
 		{"status format=html", "/status?format=html", nil, 200, "text/html", []string{"<table"}},
 		{"root redirects", "/", nil, 200, "application/json", []string{`"version": "test"`}},
 		{"unknown", "/nothing", nil, 404, "text/plain", nil},
@@ -196,7 +206,8 @@ func TestFetchAndText(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"algd test, up 1h0m0s, 1 of 50 sessions, reloads 3 ok 1 failed (last: a.toml:3: bad)",
-		"127.0.0.12:21  down", "vip-7", "FTP passive*", "120.6 KiB", "3/100"} {
+		"127.0.0.12:21  down", "vip-7", "FTP passive*", "120.6 KiB", "3/100",
+		"OUT OF LOCAL RESOURCES (not a realserver failure): map[files:5]; last 10m0s ago, files on connect to realserver 127.0.0.11:21"} {
 		if !strings.Contains(buf.String(), w) {
 			t.Errorf("text lacks %q:\n%s", w, buf.String())
 		}

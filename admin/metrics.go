@@ -26,10 +26,14 @@ type collector struct {
 	refused, badReplies, transfersFailed, commandsRefused *prometheus.Desc
 	tlsHandshakes, tlsFailures, tlsReuseRefused           *prometheus.Desc
 	rsUp, rsWeight, rsActive, rsTotal, rsLatency          *prometheus.Desc
-	rsLastCheck                                           *prometheus.Desc
+	rsLastCheck, rsSessionFailures                        *prometheus.Desc
 	reloads, reloadLast, draining, live, maxSessions      *prometheus.Desc
 	portsPerClient                                        *prometheus.Desc
+	localErrors                                           *prometheus.Desc
 }
+
+// localKinds are the kinds of local resource errors, exported even at 0.
+var localKinds = []string{"files", "memory", "source_address"}
 
 func newCollector(src Source) *collector {
 	l := []string{"listener"}
@@ -45,7 +49,7 @@ func newCollector(src Source) *collector {
 		portsSize:       desc("passive_ports", "Size of the passive port range.", l...),
 		portsExhausted:  desc("passive_ports_exhausted_total", "Passive port requests refused for want of a free port.", l...),
 		portsPerClient:  desc("passive_ports_refused_total", "Passive port requests refused because the client address held max_data_ports_per_client ports.", l...),
-		refused:         desc("refused_total", "Connections and commands refused: theft (data connection from another address), second_connection (data connection to a port already paired), outside_window (realserver data connection while its session had no transfer command outstanding), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header).", "listener", "reason"),
+		refused:         desc("refused_total", "Connections and commands refused: theft (data connection from another address), second_connection (data connection to a port already paired), outside_window (realserver data connection while its session had no transfer command outstanding), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header), overload (algd itself out of descriptors, memory or source ports).", "listener", "reason"),
 		badReplies:      desc("bad_backend_replies_total", "Passive replies from realservers that could not be used.", l...),
 		transfersFailed: desc("transfers_failed_total", "Transfers whose data connection did not carry the whole transfer, answered 425/426: connect (never made), tls (the client's handshake on it failed), reset (by either side), cut (by algd: ABOR, session end), idle (data_idle_timeout).", "listener", "reason"),
 		commandsRefused: desc("ftp_commands_refused_total", "Client command lines refused and never forwarded: telnet, control, syntax (lines an ftpd could read differently), unknown (verbs algd does not know), tls ([ftp.tls] required), prot (require_prot_p).", "listener", "reason"),
@@ -58,11 +62,14 @@ func newCollector(src Source) *collector {
 		rsTotal:         desc("realserver_sessions_total", "Sessions given to the realserver.", rs...),
 		rsLatency:       desc("realserver_check_latency_seconds", "Duration of the latest health check.", rs...),
 		rsLastCheck:     desc("realserver_last_check_timestamp_seconds", "When the latest health check ended.", rs...),
-		reloads:         desc("reloads_total", "Configuration reloads, by result (ok, failed).", "result"),
-		reloadLast:      desc("reload_last_timestamp_seconds", "When the latest reload was tried."),
-		draining:        desc("draining", "1 while algd drains after SIGTERM."),
-		live:            desc("sessions", "Control sessions open now over every listener."),
-		maxSessions:     desc("sessions_max", "The cap on control sessions ([limits] max_sessions)."),
+		rsSessionFailures: desc("realserver_session_failures_total",
+			"Sessions that could not connect to the realserver or were not greeted in time; they do not take it down, health checks do.", rs...),
+		reloads:     desc("reloads_total", "Configuration reloads, by result (ok, failed).", "result"),
+		reloadLast:  desc("reload_last_timestamp_seconds", "When the latest reload was tried."),
+		draining:    desc("draining", "1 while algd drains after SIGTERM."),
+		live:        desc("sessions", "Control sessions open now over every listener."),
+		maxSessions: desc("sessions_max", "The cap on control sessions ([limits] max_sessions)."),
+		localErrors: desc("local_resource_errors_total", "Times algd itself ran out of a resource while accepting or connecting to a realserver: files (EMFILE, ENFILE), memory (ENOBUFS, ENOMEM), source_address (EADDRNOTAVAIL). Never counted against a realserver.", "kind"),
 	}
 }
 
@@ -72,8 +79,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.sessionsActive, c.sessionsTotal, c.sessionsRefused, c.bytes, c.dataConns,
 		c.portsInUse, c.portsSize, c.portsExhausted, c.portsPerClient, c.refused, c.badReplies, c.transfersFailed, c.commandsRefused,
 		c.tlsHandshakes, c.tlsFailures, c.tlsReuseRefused,
-		c.rsUp, c.rsWeight, c.rsActive, c.rsTotal, c.rsLatency, c.rsLastCheck,
-		c.reloads, c.reloadLast, c.draining, c.live, c.maxSessions,
+		c.rsUp, c.rsWeight, c.rsActive, c.rsTotal, c.rsLatency, c.rsLastCheck, c.rsSessionFailures,
+		c.reloads, c.reloadLast, c.draining, c.live, c.maxSessions, c.localErrors,
 	} {
 		ch <- d
 	}
@@ -105,6 +112,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.refused, float64(k.DataOutsideWindow), n, "outside_window")
 		counter(c.refused, float64(k.Bounce), n, "bounce")
 		counter(c.refused, float64(k.ProxyRefused), n, "proxy")
+		counter(c.refused, float64(k.Overloaded), n, "overload")
 		counter(c.badReplies, float64(k.BadBackendReplies), n)
 		f := k.TransfersFailed
 		for _, r := range []struct {
@@ -131,6 +139,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(c.rsWeight, float64(r.Weight), lv...)
 			gauge(c.rsActive, float64(r.Active), lv...)
 			counter(c.rsTotal, float64(r.Total), lv...)
+			counter(c.rsSessionFailures, float64(r.SessionFailures), lv...)
 			if !r.LastCheck.IsZero() {
 				gauge(c.rsLatency, r.CheckLatency.Seconds(), lv...)
 				gauge(c.rsLastCheck, float64(r.LastCheck.UnixNano())/1e9, lv...)
@@ -149,4 +158,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.draining, drain)
 	gauge(c.live, float64(st.Sessions))
 	gauge(c.maxSessions, float64(st.MaxSessions))
+	for _, k := range localKinds {
+		counter(c.localErrors, float64(st.Local.Errors[k]), k)
+	}
+	for k, v := range st.Local.Errors {
+		if !slices.Contains(localKinds, k) {
+			counter(c.localErrors, float64(v), k)
+		}
+	}
 }

@@ -64,16 +64,20 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 reloads {{.Reloads.OK}} ok, {{.Reloads.Failed}} failed{{if .Reloads.LastError}} (last: {{.Reloads.LastError}}){{end}}
 {{if .Draining}}· <strong class="down">draining</strong>{{end}}
 · refreshed every {{.Refresh}} s, at {{.Time.Format "15:04:05"}}</p>
-
+{{if not .Local.LastAt.IsZero}}<p class="local"><strong class="down">algd ran out of a local resource</strong>
+({{range $k, $v := .Local.Errors}}{{$k}} {{$v}}× {{end}}); last {{since .Time .Local.LastAt}} ago:
+{{.Local.LastKind}} on {{.Local.LastOp}}: {{.Local.Last}}. <span class="note">Not a realserver failure: raise the descriptor limit (ulimit -n, LimitNOFILE) or lower max_sessions.</span></p>
+{{end}}
 <h2>Pools</h2>
 {{range .Pools}}
 <h3 id="pool-{{.Name}}">{{.Name}} <span class="note">({{.Scheduler}})</span></h3>
 <table class="realservers">
-<tr><th>realserver</th><th>state</th><th>weight</th><th>active</th><th>total</th><th>last check</th><th>error</th></tr>
+<tr><th>realserver</th><th>state</th><th>weight</th><th>active</th><th>total</th><th>last check</th><th>error</th><th>session failures</th></tr>
 {{range .Members}}<tr class="realserver">
 <td>{{.Address}}</td><td class="{{.State}}">{{.State}}</td><td class="num">{{.Weight}}</td>
 <td class="num">{{.Active}}</td><td class="num">{{.Total}}</td>
 <td>{{if .LastCheck.IsZero}}none yet{{else}}{{ms .CheckLatency}}{{end}}</td><td>{{.CheckError}}</td>
+<td class="num">{{.SessionFailures}}{{if .Suspect}} <span class="note">(suspect)</span>{{end}}</td>
 </tr>
 {{end}}</table>
 {{end}}

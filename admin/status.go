@@ -47,6 +47,24 @@ type Status struct {
 	Pools []Pool `json:"pools"`
 	// Live are the live sessions, oldest first.
 	Live []Session `json:"live"`
+	// Local says when algd itself ran out of a resource.
+	Local LocalResources `json:"local_resources"`
+}
+
+// LocalResources counts the times algd itself ran out of a resource
+// (descriptors, socket memory, source ports) while accepting a client or
+// connecting to a realserver. Such an error is algd's: it is never
+// counted against a realserver.
+type LocalResources struct {
+	// Errors counts them by kind: "files" (EMFILE, ENFILE), "memory"
+	// (ENOBUFS, ENOMEM), "source_address" (EADDRNOTAVAIL).
+	Errors map[string]uint64 `json:"errors"`
+	// Last is the latest: its kind, what algd was doing, the error and
+	// when (zero: never).
+	LastKind string    `json:"last_kind,omitempty"`
+	LastOp   string    `json:"last_op,omitempty"`
+	Last     string    `json:"last_error,omitempty"`
+	LastAt   time.Time `json:"last_at,omitzero"`
 }
 
 // Reloads counts configuration reloads.
@@ -129,6 +147,9 @@ type Counters struct {
 	// CommandsRefused counts command lines refused and never forwarded,
 	// by reason (telnet, control, syntax, unknown, tls, prot).
 	CommandsRefused map[string]int64 `json:"commands_refused,omitempty"`
+	// Overloaded counts the sessions (of Refused) refused because algd
+	// itself ran out of a resource.
+	Overloaded int64 `json:"overloaded"`
 }
 
 // FailedTransfers are failed transfers by reason (ftp.Stats Failed*): the
@@ -160,7 +181,7 @@ func (c Counters) Add(o Counters) Counters {
 		TLSHandshakes:    c.TLSHandshakes + o.TLSHandshakes, TLSFailures: c.TLSFailures + o.TLSFailures,
 		TLSReuseRefused: c.TLSReuseRefused + o.TLSReuseRefused, BadBackendReplies: c.BadBackendReplies + o.BadBackendReplies,
 		ProxyRefused: c.ProxyRefused + o.ProxyRefused, TransfersFailed: c.TransfersFailed.Add(o.TransfersFailed),
-		CommandsRefused: addCounts(c.CommandsRefused, o.CommandsRefused),
+		CommandsRefused: addCounts(c.CommandsRefused, o.CommandsRefused), Overloaded: c.Overloaded + o.Overloaded,
 	}
 }
 
@@ -200,6 +221,12 @@ type Realserver struct {
 	LastCheck    time.Time     `json:"last_check,omitzero"`
 	CheckLatency time.Duration `json:"check_latency_ns"`
 	CheckError   string        `json:"check_error,omitempty"`
+	// SessionFailures counts sessions that could not connect to the
+	// realserver or were not greeted in time; Suspect is true while the
+	// latest of them is more recent than any success. Neither takes the
+	// realserver down: health checks do.
+	SessionFailures uint64 `json:"session_failures"`
+	Suspect         bool   `json:"suspect,omitempty"`
 }
 
 // Session is one live control session.

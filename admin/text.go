@@ -48,6 +48,10 @@ func WriteText(w io.Writer, st Status) error {
 		fmt.Fprint(tw, ", DRAINING")
 	}
 	fmt.Fprintln(tw)
+	if l := st.Local; !l.LastAt.IsZero() {
+		fmt.Fprintf(tw, "OUT OF LOCAL RESOURCES (not a realserver failure): %v; last %s ago, %s on %s: %s\n",
+			l.Errors, st.Time.Sub(l.LastAt).Round(time.Second), l.LastKind, l.LastOp, oneLine(l.Last))
+	}
 	for _, p := range st.Pools {
 		fmt.Fprintf(tw, "\npool %s (%s)\nrealserver\tstate\tweight\tactive\ttotal\tcheck\terror\n", p.Name, p.Scheduler)
 		for _, m := range p.Members {

@@ -13,6 +13,8 @@ import (
 	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/algd/algd/limits"
 )
 
 // Handler serves one accepted control connection. It owns conn and must
@@ -38,6 +40,9 @@ type Server struct {
 	Handler Handler
 	// Logger receives accept errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Local counts (and logs, rate-limited) accepts that failed for want
+	// of a descriptor or memory; nil logs each at Warn.
+	Local *limits.LocalErrors
 
 	wg sync.WaitGroup
 }
@@ -45,7 +50,8 @@ type Server struct {
 // Serve accepts on ln until ctx is done or ln fails permanently, then closes
 // ln. Handlers already running keep running; Wait waits for them.
 // Temporary accept errors (EMFILE and the like) back off from 5 ms up to 1 s
-// rather than spinning.
+// rather than spinning; the connection waits in the listen backlog
+// meanwhile. Local resource errors go to Local.
 func (s *Server) Serve(ctx context.Context, ln *net.TCPListener) error {
 	log := s.Logger
 	if log == nil {
@@ -66,7 +72,9 @@ func (s *Server) Serve(ctx context.Context, ln *net.TCPListener) error {
 				continue
 			}
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			log.Warn("accept failed", "listen", ln.Addr().String(), "err", err, "retry_in", backoff)
+			if s.Local == nil || !s.Local.Record("accept on "+ln.Addr().String(), err) {
+				log.Warn("accept failed", "listen", ln.Addr().String(), "err", err, "retry_in", backoff)
+			}
 			select {
 			case <-time.After(backoff):
 			case <-ctx.Done():

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -62,6 +63,13 @@ type Handler struct {
 	Logger *slog.Logger
 	// Dialer connects to realservers; nil means a plain net.Dialer.
 	Dialer *net.Dialer
+	// Dial, when set, connects to realservers instead of Dialer (a seam
+	// for tests); the connection it returns must be a *net.TCPConn.
+	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	// Local counts the times algd itself ran out of descriptors, memory
+	// or source ports; it may be shared by every listener. Such an error
+	// is never blamed on a realserver, whether Local is set or not.
+	Local *limits.LocalErrors
 	// Stats counts what the listener did.
 	Stats Stats
 	// SendProxy, when 1 or 2, starts every realserver control connection
@@ -84,6 +92,10 @@ type Stats struct {
 	Sessions, Active atomic.Int64
 	// Refused counts sessions refused by limits or for want of a realserver.
 	Refused atomic.Int64
+	// Overloaded counts the sessions of Refused that were refused because
+	// algd itself ran out of a resource (descriptors, memory, source
+	// ports) while connecting them to a realserver.
+	Overloaded atomic.Int64
 	// DataConns counts paired data connections; BytesDown (realserver to
 	// client) and BytesUp (client to realserver) the bytes they carried.
 	DataConns, BytesDown, BytesUp atomic.Int64
@@ -192,7 +204,13 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	bk, refusal, err := h.openBackend(ctx, client, local, log)
 	if err != nil {
 		h.Stats.Refused.Add(1)
-		log.Warn("no realserver", "err", err)
+		if errors.Is(err, errOverload) {
+			h.Stats.Overloaded.Add(1)
+			log.Warn("session refused: algd is out of a local resource", "err", err)
+			refusal = &overloadReply
+		} else {
+			log.Warn("no realserver", "err", err)
+		}
 		if refusal == nil {
 			r := NewReply(421, "Service not available, no server reachable.")
 			refusal = &r
@@ -254,17 +272,41 @@ type backendConn struct {
 	greeting Reply        // the realserver's 220, relayed to the client
 }
 
+// errOverload marks an openBackend error that is algd's own: it ran out of
+// descriptors, memory or source ports. The client is told so, and no
+// realserver is blamed.
+var errOverload = errors.New("algd out of a local resource")
+
+// overloadReply answers a client whose session algd could not open for
+// want of its own resources (RFC 959 §4.2: 421, service not available).
+var overloadReply = NewReply(421, "Service not available, proxy overloaded, try again later.")
+
+// dial connects to a realserver through Dial, or Dialer.
+func (h *Handler) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	if h.Dial != nil {
+		return h.Dial(ctx, addr)
+	}
+	d := h.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	return d.DialContext(ctx, "tcp", addr.String())
+}
+
 // openBackend picks a realserver, connects and waits for its greeting,
 // failing over to the others (each at most once) when a realserver does not
 // accept, does not greet within the connect timeout, fails its TLS setup or
 // greets with a refusal (a full ftpd answers 421). When every realserver
 // refused, refusal is the last refusal, for the client.
+//
+// A realserver that failed this way is marked (pool.MarkFailed: other
+// members are preferred for a while) but stays in the pool: only health
+// checks take it down, and a busy realserver is tried again by the next
+// session. An error that is algd's own (no descriptor for the socket, no
+// source port) ends the attempt at once with errOverload, counted in
+// Local and blamed on no realserver.
 func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort, log *slog.Logger) (bk *backendConn, refusal *Reply, err error) {
 	timeout := h.Limits.BackendConnectTimeout.Duration
-	d := h.Dialer
-	if d == nil {
-		d = &net.Dialer{}
-	}
 	var tried []*pool.Realserver
 	for {
 		lease, err := h.Pool.Pick(client.Addr(), tried...)
@@ -274,15 +316,18 @@ func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort,
 		rs := lease.Realserver()
 		tried = append(tried, rs)
 		dctx, cancel := context.WithTimeout(ctx, timeout)
-		c, err := d.DialContext(dctx, "tcp", rs.Addr().String())
+		c, err := h.dial(dctx, rs.Addr())
 		cancel()
 		if err != nil {
 			lease.Release()
-			h.Pool.MarkFailed(rs, err)
-			log.Warn("realserver connect failed", "realserver", rs.Addr().String(), "err", err)
-			if ctx.Err() != nil {
+			if h.Local.Record("connect to realserver "+rs.Addr().String(), err) {
+				return nil, nil, fmt.Errorf("%w: %w", errOverload, err)
+			}
+			if ctx.Err() != nil { // the client or algd gave up, not the realserver
 				return nil, refusal, ctx.Err()
 			}
+			h.Pool.MarkFailed(rs, err)
+			log.Warn("realserver connect failed", "realserver", rs.Addr().String(), "err", err)
 			continue
 		}
 		raw := c.(*net.TCPConn)
@@ -299,6 +344,12 @@ func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort,
 			conn, greeting, err = greet(ctx, raw, cfg, mode, timeout)
 		}
 		switch {
+		case err != nil && ctx.Err() != nil:
+			// The client left or algd is stopping: nothing to blame.
+		case err != nil && h.Local.Record("greeting of realserver "+rs.Addr().String(), err):
+			raw.Close()
+			lease.Release()
+			return nil, nil, fmt.Errorf("%w: %w", errOverload, err)
 		case err != nil:
 			h.Pool.MarkFailed(rs, err)
 			log.Warn("realserver greeting failed", "realserver", rs.Addr().String(), "err", err)
@@ -306,6 +357,7 @@ func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort,
 			log.Warn("realserver refused the session", "realserver", rs.Addr().String(), "reply", greeting.Text())
 			refusal = &greeting
 		default:
+			h.Pool.MarkOK(rs)
 			return &backendConn{lease: lease, raw: raw, conn: conn, tls: cfg, greeting: greeting}, nil, nil
 		}
 		raw.Close()

@@ -79,7 +79,8 @@ func newHealthParams(h conf.Health) healthParams {
 // ended. The first check of each realserver runs at once and alone decides
 // its state (one success up, one failure down); after that Rise
 // consecutive successes bring it up and Fall consecutive failures take it
-// down. Changes are logged, Warn for down and Info for up. Call Run once.
+// down. A check that failed for want of algd's own resources (EMFILE)
+// counts for neither. Changes are logged, Warn for down and Info for up. Call Run once.
 func (p *Pool) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, r := range p.rs {
@@ -113,6 +114,9 @@ func (p *Pool) check(ctx context.Context, r *Realserver) {
 	if ctx.Err() != nil {
 		return // shutting down: says nothing about the realserver
 	}
+	if p.Local.Record("health check of "+r.addr.String(), err) {
+		return // algd out of descriptors: says nothing about the realserver either
+	}
 	if changed, up := r.recordCheck(err, end.Sub(start), end, p.health.rise, p.health.fall); changed {
 		p.changed(r, up, err)
 	} else if err != nil {
@@ -121,8 +125,13 @@ func (p *Pool) check(ctx context.Context, r *Realserver) {
 	}
 }
 
-// MarkFailed records a failed connect to r from the data plane. It counts
-// like a failed check toward Fall (a nil err too).
+// MarkFailed records that a session could not use r: the connect
+// failed, or the realserver did not greet in time. It does not take r
+// down — under load a healthy realserver is slow to greet, and only
+// health checks (Rise, Fall) decide up and down — but r becomes Suspect:
+// Pick prefers the other members until a session or a check succeeds on
+// r. Errors that are algd's own (descriptors, memory, source ports) must
+// not be given here.
 func (p *Pool) MarkFailed(r *Realserver, err error) {
 	if r == nil {
 		return
@@ -130,8 +139,18 @@ func (p *Pool) MarkFailed(r *Realserver, err error) {
 	if err == nil {
 		err = errConnectFailed
 	}
-	if r.recordFailure(err, p.health.rise, p.health.fall) {
-		p.changed(r, false, err)
+	r.sessionFails.Add(1)
+	if !r.suspect.Swap(true) {
+		p.logger().Debug("realserver suspect", "pool", p.name,
+			"realserver", r.addr.String(), "err", err)
+	}
+}
+
+// MarkOK records that a session connected to r and was greeted: r is no
+// longer Suspect.
+func (p *Pool) MarkOK(r *Realserver) {
+	if r != nil {
+		r.suspect.Store(false)
 	}
 }
 

@@ -8,13 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/limits"
 )
 
 // scripted is a Checker whose results the test hands over one by one. Each
@@ -208,39 +211,113 @@ func TestHealthLogs(t *testing.T) {
 	}
 }
 
+// TestMarkFailed: failures seen by sessions never take a realserver down,
+// however many; they make it suspect until a session or a check succeeds,
+// and Pick still gives it when nothing else qualifies. Down and up stay
+// the health checks' verdict.
 func TestMarkFailed(t *testing.T) {
 	tests := []struct {
-		name    string
-		fall    int
-		marks   int
-		wantUp  bool
-		checked bool // a check succeeded before the marks
+		name  string
+		fall  int
+		marks int
+		clear string // "", "ok" (MarkOK) or "check" (a passing check)
 	}{
-		{"below fall", 3, 2, true, false},
-		{"reaches fall", 3, 3, false, false},
-		{"after a successful check", 2, 2, false, true},
-		{"nil error still counts", 1, 1, false, false},
+		{"below fall", 3, 2, ""},
+		{"reaches fall", 3, 3, ""},
+		{"far beyond fall", 1, 50, ""},
+		{"a session succeeds", 2, 5, "ok"},
+		{"a check passes", 2, 5, "check"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p, _, _ := healthPool(2, tt.fall)
+			p, _, logs := healthPool(2, tt.fall)
 			r := p.Realservers()[0]
-			if tt.checked {
-				r.recordCheck(nil, 0, time.Now(), 2, tt.fall)
-			}
-			for range tt.marks {
-				var err error
-				if tt.name != "nil error still counts" {
-					err = errors.New("connect: refused")
+			for n := range tt.marks {
+				var err error // nil counts like an error
+				if n%2 == 0 {
+					err = errors.New("greeting: i/o timeout")
 				}
 				p.MarkFailed(r, err)
 			}
-			if r.Up() != tt.wantUp {
-				t.Errorf("Up = %v, want %v", r.Up(), tt.wantUp)
+			if !r.Up() {
+				t.Fatalf("Up = false after %d session failures with fall %d", tt.marks, tt.fall)
 			}
-			_, err := p.Pick(client)
-			if tt.wantUp != (err == nil) {
-				t.Errorf("Up %v but Pick error %v", tt.wantUp, err)
+			if got := r.SessionFailures(); got != uint64(tt.marks) {
+				t.Errorf("SessionFailures = %d, want %d", got, tt.marks)
+			}
+			if !r.Suspect() {
+				t.Errorf("not Suspect after %d session failures", tt.marks)
+			}
+			l, err := p.Pick(client)
+			if err != nil {
+				t.Fatalf("Pick of the only, suspect member: %v", err)
+			}
+			if l.Realserver() != r {
+				t.Errorf("Pick gave %v, want %v", l.Realserver().Addr(), r.Addr())
+			}
+			l.Release()
+			switch tt.clear {
+			case "ok":
+				p.MarkOK(r)
+			case "check":
+				r.recordCheck(nil, 0, time.Now(), 2, tt.fall)
+			}
+			if want := tt.clear == ""; r.Suspect() != want {
+				t.Errorf("Suspect = %v after %q, want %v", r.Suspect(), tt.clear, want)
+			}
+			for _, rec := range logs.records(t) {
+				if rec["msg"] == "realserver down" {
+					t.Errorf("a session failure was logged as a realserver down: %v", rec)
+				}
+			}
+		})
+	}
+}
+
+// TestSuspectAvoided: Pick passes over a suspect member while another
+// qualifies, takes suspect ones when every member is suspect, and refuses
+// only when health checks took every member down.
+func TestSuspectAvoided(t *testing.T) {
+	for _, sched := range []string{"rr", "wrr", "lc", "wlc", "sh"} {
+		t.Run(sched, func(t *testing.T) {
+			p := testPool(sched, []int{1, 1, 1}, 0)
+			rs := p.Realservers()
+			p.MarkFailed(rs[0], errors.New("connect: connection refused"))
+			p.MarkFailed(rs[2], errors.New("greeting: i/o timeout"))
+			for n := range 20 {
+				c := netip.AddrFrom4([4]byte{10, 0, 0, byte(n)})
+				l, err := p.Pick(c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if l.Realserver() != rs[1] {
+					t.Errorf("client %v: Pick gave suspect %v", c, l.Realserver().Addr())
+				}
+				l.Release()
+			}
+			p.MarkFailed(rs[1], errors.New("greeting: i/o timeout"))
+			seen := map[*Realserver]bool{}
+			for n := range 30 { // held, so that lc and wlc spread too
+				l, err := p.Pick(netip.AddrFrom4([4]byte{10, 0, 1, byte(n)}))
+				if err != nil {
+					t.Fatalf("every member suspect but up: Pick: %v", err)
+				}
+				seen[l.Realserver()] = true
+				defer l.Release()
+			}
+			if sched != "sh" && len(seen) != 3 {
+				t.Errorf("every member suspect: Pick spread over %d members, want 3", len(seen))
+			}
+			// Excluding the suspects still leaves none: the caller failed
+			// over through all of them.
+			if _, err := p.Pick(client, rs...); !errors.Is(err, ErrNoRealserver) {
+				t.Errorf("Pick excluding every member: %v, want ErrNoRealserver", err)
+			}
+			for i := range rs {
+				setDown(t, p, i)
+			}
+			if _, err := p.Pick(client); !errors.Is(err, ErrNoRealserver) {
+				t.Errorf("Pick with every member down by checks: %v, want ErrNoRealserver", err)
 			}
 		})
 	}
@@ -344,5 +421,36 @@ func TestRunTCP(t *testing.T) {
 	}
 	if err, _, _ := rs[1].LastCheck(); err == nil {
 		t.Error("closed port check has no error")
+	}
+}
+
+// emfileChecker fails every check the way a checker does when algd has no
+// descriptor left for the socket.
+type emfileChecker struct{}
+
+func (emfileChecker) Check(context.Context, netip.AddrPort) error {
+	return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("socket", syscall.EMFILE)}
+}
+
+// TestCheckLocalExhaustion: a health check that failed for want of algd's
+// own descriptors says nothing about the realserver: it stays up with
+// fall 1, and the error is counted as algd's.
+func TestCheckLocalExhaustion(t *testing.T) {
+	c := testConf("rr", []int{1}, 0)
+	c.Health = conf.Health{Kind: "tcp", Rise: 1, Fall: 1}
+	p := New(c, emfileChecker{})
+	p.Local = &limits.LocalErrors{Logger: slog.New(slog.DiscardHandler)}
+	r := p.Realservers()[0]
+	for range 3 {
+		p.check(context.Background(), r)
+	}
+	if !r.Up() {
+		t.Error("EMFILE in the health checker took the realserver down")
+	}
+	if err, _, at := r.LastCheck(); err != nil || !at.IsZero() {
+		t.Errorf("LastCheck = %v at %v, want no check recorded", err, at)
+	}
+	if n := p.Local.Counts()[limits.LocalFiles]; n != 3 {
+		t.Errorf("local errors counted %d, want 3", n)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/limits"
 )
 
 // ErrNoRealserver is returned by Pick when no realserver is up (or all are
@@ -36,6 +37,10 @@ type Pool struct {
 	// Now is the clock used by persistence; nil means time.Now. It is a
 	// seam for tests; set it before the first Pick.
 	Now func() time.Time
+	// Local counts health checks that failed for want of algd's own
+	// resources (a descriptor for the socket): those say nothing about
+	// the realserver and are not counted toward Fall. Set it before Run.
+	Local *limits.LocalErrors
 
 	name    string
 	sources []netip.Prefix
@@ -98,12 +103,15 @@ func (p *Pool) Realservers() []*Realserver { return slices.Clone(p.rs) }
 //
 // With persistence, a client that still has a remembered realserver gets it
 // again if it is up, has a weight above zero and is not excluded; otherwise
-// the scheduler chooses and the choice becomes the remembered one. Pick
-// returns ErrNoRealserver when no realserver qualifies. It never blocks on
+// the scheduler chooses and the choice becomes the remembered one. The
+// scheduler passes over Suspect realservers while another qualifies, and
+// takes them when none does: members that sessions found busy are still
+// tried. Pick returns ErrNoRealserver when no realserver qualifies (every
+// one down by health checks, drained or excluded). It never blocks on
 // I/O.
 func (p *Pool) Pick(client netip.Addr, exclude ...*Realserver) (*Lease, error) {
 	client = client.Unmap().WithZone("")
-	ex := exclusion(exclude)
+	ex := exclusion{rs: exclude}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 
@@ -117,7 +125,10 @@ func (p *Pool) Pick(client netip.Addr, exclude ...*Realserver) (*Lease, error) {
 			return p.lease(e.rs, e), nil
 		}
 	}
-	r := p.sched.pick(client, p.rs, ex)
+	r := p.sched.pick(client, p.rs, exclusion{rs: exclude, suspects: true})
+	if r == nil {
+		r = p.sched.pick(client, p.rs, ex)
+	}
 	if r == nil {
 		return nil, ErrNoRealserver
 	}
@@ -182,10 +193,13 @@ func (p *Pool) logger() *slog.Logger {
 }
 
 // exclusion is the set of realservers a Pick must skip.
-type exclusion []*Realserver
+type exclusion struct {
+	rs       []*Realserver
+	suspects bool // skip Suspect realservers too
+}
 
-// ok reports whether r may take a new session: up, weight above zero and
-// not excluded.
+// ok reports whether r may take a new session: up, weight above zero, not
+// excluded (and not suspect, when those are skipped).
 func (ex exclusion) ok(r *Realserver) bool {
-	return r.available() && !slices.Contains(ex, r)
+	return r.available() && !slices.Contains(ex.rs, r) && !(ex.suspects && r.suspect.Load())
 }

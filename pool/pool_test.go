@@ -35,13 +35,16 @@ func testPool(sched string, weights []int, persistence time.Duration) *Pool {
 	return New(testConf(sched, weights, persistence), NoChecker{})
 }
 
-// setDown takes realserver i down the way the data plane does.
+// setDown takes realserver i down the way health checking does (a failed
+// check with fall 1).
 func setDown(t *testing.T, p *Pool, i int) {
 	t.Helper()
 	r := p.Realservers()[i]
-	p.MarkFailed(r, errors.New("test: down"))
+	if changed, up := r.recordCheck(errors.New("test: down"), 0, time.Now(), p.health.rise, p.health.fall); changed {
+		p.changed(r, up, errors.New("test: down"))
+	}
 	if r.Up() {
-		t.Fatalf("realserver %d still up after MarkFailed with fall 1", i)
+		t.Fatalf("realserver %d still up after a failed check with fall 1", i)
 	}
 }
 

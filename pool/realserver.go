@@ -15,6 +15,13 @@ type Realserver struct {
 	active atomic.Int64
 	total  atomic.Uint64
 
+	// suspect is set when a session failed to connect to or be greeted by
+	// the realserver, and cleared by the next session it greets or check
+	// it passes: schedulers prefer other members meanwhile, but it stays
+	// in the pool (only health checks take a realserver down).
+	suspect      atomic.Bool
+	sessionFails atomic.Uint64
+
 	mu          sync.Mutex // guards the health fields below
 	checked     bool       // a check has decided the state at least once
 	oks, fails  int        // consecutive results, capped at rise and fall
@@ -39,6 +46,16 @@ func (r *Realserver) Active() int { return int(r.active.Load()) }
 // Total returns the number of sessions ever leased.
 func (r *Realserver) Total() uint64 { return r.total.Load() }
 
+// Suspect reports whether the latest session to try the realserver
+// failed (no connection or no greeting) and no session or health check
+// has succeeded since. A suspect realserver is still up: new sessions go
+// to other members while there are any, and to it otherwise.
+func (r *Realserver) Suspect() bool { return r.suspect.Load() }
+
+// SessionFailures returns the number of sessions that could not connect
+// to the realserver or were not greeted by it (see Pool.MarkFailed).
+func (r *Realserver) SessionFailures() uint64 { return r.sessionFails.Load() }
+
 // LastCheck returns the outcome of the latest health check: its error (nil
 // when healthy), how long it took and when it ended. at is zero before the
 // first check.
@@ -48,7 +65,8 @@ func (r *Realserver) LastCheck() (err error, latency time.Duration, at time.Time
 	return r.lastErr, r.lastLatency, r.lastAt
 }
 
-// available reports whether r may take new sessions at all.
+// available reports whether r may take new sessions at all; a suspect
+// realserver may.
 func (r *Realserver) available() bool {
 	return r.up.Load() && r.weight.Load() > 0
 }
@@ -60,6 +78,9 @@ func (r *Realserver) recordCheck(err error, latency time.Duration, at time.Time,
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastErr, r.lastLatency, r.lastAt = err, latency, at
+	if err == nil {
+		r.suspect.Store(false)
+	}
 	if !r.checked {
 		r.checked = true
 		r.oks, r.fails = 0, 0
@@ -71,15 +92,6 @@ func (r *Realserver) recordCheck(err error, latency time.Duration, at time.Time,
 		return r.setUp(err == nil), err == nil
 	}
 	return r.count(err, rise, fall), r.up.Load()
-}
-
-// recordFailure counts a failure seen outside the health checker (a failed
-// connect from the data plane) toward fall, and reports whether that took
-// it down.
-func (r *Realserver) recordFailure(err error, rise, fall int) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.count(err, rise, fall)
 }
 
 // count advances the consecutive counters and reports whether Up changed;

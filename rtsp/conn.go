@@ -122,11 +122,17 @@ func (s *conn) readFailed(side string, err error) {
 
 // connect picks the realserver (the one of the request's session, if
 // algd knows it) and connects to it, failing over to other realservers.
+// A realserver that does not accept is marked (pool.MarkFailed) but stays
+// in the pool: only health checks take one down. An error that is algd's
+// own (no descriptor, no source port) ends the attempt at once, counted
+// in Local and blamed on no realserver.
 func (s *conn) connect(ctx context.Context, first *Message) error {
 	if v, ok := first.Get("Session"); ok {
 		id, _ := parseSession(v)
 		if m := s.h.table().get(id); m != nil {
-			return s.dial(ctx, m.rs)
+			err := s.dial(ctx, m.rs)
+			s.h.Local.Record("connect to realserver "+m.rs.String(), err)
+			return err
 		}
 	}
 	var tried []*pool.Realserver
@@ -139,11 +145,15 @@ func (s *conn) connect(ctx context.Context, first *Message) error {
 		r := l.Realserver()
 		if err := s.dial(ctx, r.Addr()); err != nil {
 			l.Release()
+			if s.h.Local.Record("connect to realserver "+r.Addr().String(), err) || ctx.Err() != nil {
+				return err
+			}
 			pl.MarkFailed(r, err)
 			tried = append(tried, r)
 			s.log.Warn("realserver connect failed", "backend", r.Addr().String(), "err", err)
 			continue
 		}
+		pl.MarkOK(r)
 		s.lease = l
 		return nil
 	}

@@ -52,6 +52,10 @@ type Handler struct {
 	Logger *slog.Logger
 	// Stats counts what the listener did.
 	Stats Stats
+	// Local counts the times algd itself ran out of descriptors, memory
+	// or source ports; it may be shared by every listener. Such an error
+	// is never blamed on a realserver, whether Local is set or not.
+	Local *limits.LocalErrors
 
 	ids     atomic.Uint64
 	once    sync.Once

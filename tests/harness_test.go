@@ -69,6 +69,12 @@ type proxyOpts struct {
 	// backendSource, when set, is backend_source: algd's address towards
 	// the realservers.
 	backendSource string
+	// checker, when set, health-checks the realservers instead of the
+	// checker of health's kind.
+	checker pool.Checker
+	// dial, when set, is the handler's Dial seam; local its LocalErrors.
+	dial  func(context.Context, netip.AddrPort) (net.Conn, error)
+	local *limits.LocalErrors
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -156,6 +162,9 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 	if o.health.Kind == "none" {
 		checker = pool.NoChecker{}
 	}
+	if o.checker != nil {
+		checker = o.checker
+	}
 	p := pool.New(cfg.Pools[0], checker)
 	p.Logger = log
 	h := &algftp.Handler{
@@ -174,6 +183,8 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		Limits:    cfg.Limits,
 		Logger:    log,
 		Offenders: alg.NewOffenders(0),
+		Dial:      o.dial,
+		Local:     o.local,
 	}
 	if o.backendSource != "" {
 		h.Dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(o.backendSource)}}
@@ -183,7 +194,7 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &alg.Server{Handler: h, Logger: log}
+	srv := &alg.Server{Handler: h, Logger: log, Local: o.local}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); p.Run(ctx) }()

@@ -83,7 +83,7 @@ func (d *daemon) status() admin.Status {
 		for _, r := range pr.p.Realservers() {
 			err, lat, at := r.LastCheck()
 			m := admin.Realserver{Address: r.Addr(), Up: r.Up(), Weight: r.Weight(), Active: r.Active(),
-				Total: r.Total(), LastCheck: at, CheckLatency: lat}
+				Total: r.Total(), LastCheck: at, CheckLatency: lat, SessionFailures: r.SessionFailures(), Suspect: r.Suspect()}
 			if err != nil {
 				m.CheckError = err.Error()
 			}
@@ -93,6 +93,12 @@ func (d *daemon) status() admin.Status {
 	}
 	st.RTSP = d.rtspStatus() // rtspstatus.go
 	d.mu.Unlock()
+	last := d.local.Last()
+	st.Local = admin.LocalResources{Errors: d.local.Counts(), LastKind: last.Kind, LastOp: last.Op,
+		Last: last.Err, LastAt: last.At}
+	if st.Local.Errors == nil {
+		st.Local.Errors = map[string]uint64{}
+	}
 	for _, s := range d.registry.Sessions() {
 		st.Live = append(st.Live, admin.Session{ID: s.ID, Listener: s.Listener, Client: s.Client, Realserver: s.Realserver,
 			TLS: s.TLS, Mode: s.Mode, Transferring: s.Transferring, Transfers: s.Transfers,
@@ -115,6 +121,7 @@ func counters(h *ftp.Handler, px *alg.Proxy) admin.Counters {
 		TransfersFailed: admin.FailedTransfers{Connect: s.FailedConnect.Load(), TLS: s.FailedTLS.Load(),
 			Reset: s.FailedReset.Load(), Cut: s.FailedCut.Load(), Idle: s.FailedIdle.Load()},
 		CommandsRefused: s.Commands.Map(),
+		Overloaded:      s.Overloaded.Load(),
 	}
 	if px != nil {
 		c.ProxyRefused = px.Refused.Load()

@@ -26,8 +26,9 @@ import (
 type daemon struct {
 	log      *slog.Logger
 	started  time.Time
-	registry *ftp.Registry    // every live session, across reloads
-	sessions *limits.Sessions // shared caps; SetLimits on reload
+	registry *ftp.Registry       // every live session, across reloads
+	sessions *limits.Sessions    // shared caps; SetLimits on reload
+	local    *limits.LocalErrors // algd's own resource exhaustion, every listener
 	// dataShare and mediaShare cap the passive ports and media pairs of
 	// one client address over every listener; SetMax on reload.
 	dataShare, mediaShare *limits.PerClient
@@ -110,6 +111,7 @@ func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon
 		log:          log,
 		started:      time.Now(),
 		registry:     ftp.NewRegistry(),
+		local:        &limits.LocalErrors{Logger: log},
 		sessions:     limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
 		dataShare:    limits.NewPerClient(cfg.Limits.MaxDataPortsPerClient),
 		mediaShare:   limits.NewPerClient(cfg.Limits.MaxMediaPairsPerClient),

@@ -191,6 +191,7 @@ func (d *daemon) apply(ctx context.Context, cfg *conf.Config) error {
 		}
 		p := pool.New(pc, ch)
 		p.Logger = d.log.With("pool", pc.Name)
+		p.Local = d.local
 		pr := &poolRun{cfg: pc, p: p}
 		pools[pc.Name] = pr
 		started = append(started, pr)
@@ -218,7 +219,7 @@ func (d *daemon) apply(ctx context.Context, cfg *conf.Config) error {
 		}
 		lr.sw.cur.Store(&handlerBox{alg.ProxyHandler{Proxy: proxies[w.idx], Next: h, Logger: d.log}})
 		if lr.srv == nil {
-			lr.srv = &alg.Server{Handler: lr.sw, Logger: d.log}
+			lr.srv = &alg.Server{Handler: lr.sw, Logger: d.log, Local: d.local}
 			d.startListener(lr)
 		}
 	}
@@ -278,6 +279,7 @@ func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg
 		Limits:           cfg.Limits,
 		Logger:           d.log.With("listener", fc.Name),
 		Registry:         d.registry,
+		Local:            d.local,
 		SendProxy:        proxyVersion(cfg.Pool(fc.Pool).SendProxyProtocol),
 		Offenders:        d.offenders(fc.Name),
 	}

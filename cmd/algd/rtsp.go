@@ -47,6 +47,7 @@ func (d *daemon) startRTSP(ctx context.Context, cfg *conf.Config) error {
 			SessionTimeout: rc.SessionTimeout.Duration,
 			Limits:         cfg.Limits,
 			Logger:         d.log.With("listener", rc.Name),
+			Local:          d.local,
 		}
 		for _, a := range rc.ListenAddrs {
 			ln, err := alg.Listen(ctx, a)
@@ -58,7 +59,7 @@ func (d *daemon) startRTSP(ctx context.Context, cfg *conf.Config) error {
 		d.rtsp = append(d.rtsp, rtspRun{cfg: rc, h: h})
 	}
 	for _, b := range all {
-		srv := &alg.Server{Handler: b.h, Logger: d.log}
+		srv := &alg.Server{Handler: b.h, Logger: d.log, Local: d.local}
 		d.log.Info("listening", "addr", b.ln.Addr().String(), "proto", "rtsp")
 		d.wg.Go(func() {
 			if err := srv.Serve(ctx, b.ln); err != nil {

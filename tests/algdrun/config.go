@@ -17,6 +17,8 @@ type Config struct {
 	// DataConnectTimeout and DataIdleTimeout, when set, are [limits]
 	// data_connect_timeout and data_idle_timeout.
 	DataConnectTimeout, DataIdleTimeout time.Duration
+	// Admin, when valid, is [admin] listen.
+	Admin netip.AddrPort
 }
 
 // Listener is one [[ftp]] table and the [[pool]] behind it.
@@ -112,6 +114,9 @@ func (c Config) TOML() string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "[log]\nformat = \"json\"\nlevel = %q\n", level)
+	if c.Admin.IsValid() {
+		fmt.Fprintf(&b, "\n[admin]\nlisten = %q\n", c.Admin.String())
+	}
 	for _, l := range c.Listeners {
 		rs := make([]string, len(l.Realservers))
 		for i, r := range l.Realservers {
