@@ -23,13 +23,15 @@ var (
 	flagRounds    = flag.Int("rounds", 3, "rounds of each scenario; contenders alternate within a round")
 	flagSizeMiB   = flag.Int("size", 1024, "scenario 1: file size in MiB")
 	flagShortDur  = flag.Duration("short-duration", 0, "scenario 2: duration of one run (default 8s)")
-	flagScenarios = flag.String("scenarios", "1,2,3,4,5", "scenarios to run")
+	flagScenarios = flag.String("scenarios", "1,2,3,4,5,7", "scenarios to run")
 	flagSteps     = flag.String("idle-steps", "1000,4000,8000", "scenario 3: idle session counts")
 	flagXfers     = flag.Int("xfers", 500, "scenario 4: concurrent 1 MiB transfers")
 	flagOut       = flag.String("out", "", "also write the report (markdown) to this file")
 	flagPerf      = flag.String("perf", "", "record perf profiles of algd (first round) into this directory")
 	flagRTPDur    = flag.Duration("rtp-duration", 4*time.Second, "scenario 5: measured window of one run")
 	flagRTPRate   = flag.Int("rtp-rate", 400000, "scenario 5: offered packets per second")
+	flagLogins    = flag.Int("logins", 2000, "scenario 7: logins in the burst")
+	flagLoginsC   = flag.Int("logins-c", 50, "scenario 7: logins in flight")
 )
 
 // env is what every scenario shares.
@@ -58,7 +60,7 @@ func TestBench(t *testing.T) {
 	for _, s := range strings.Split(*flagScenarios, ",") {
 		scen[strings.TrimSpace(s)] = true
 	}
-	if scen["1"] || scen["2"] || scen["4"] {
+	if scen["1"] || scen["2"] || scen["4"] || scen["7"] {
 		e.setupData(t)
 	}
 	if scen["1"] {
@@ -69,6 +71,9 @@ func TestBench(t *testing.T) {
 	}
 	if scen["4"] {
 		e.scenario4(t)
+	}
+	if scen["7"] {
+		e.scenario7(t)
 	}
 	if scen["3"] {
 		e.scenario3(t)

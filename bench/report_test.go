@@ -40,13 +40,14 @@ var titles = map[string]string{
 	"2": "Scenario 2: short sessions, 50 concurrent clients (connect, banner, login, PASV, RETR 1 KiB, QUIT)",
 	"3": "Scenario 3: idle logged-in control sessions (ftpserverlib backend)",
 	"4": "Scenario 4: concurrent 1 MiB downloads, each checked by SHA-256",
+	"7": "Scenario 7: a burst of logins held idle, to one vsftpd (failed logins: 0 where direct has 0)",
 	"5": "Scenario 5: RTSP media relay, 1200-byte RTP datagrams offered above what the relays move (paced, -rtp-rate), relay pinned to core 1, load on core 0",
 }
 
 // markdown renders every scenario's table, then the targets.
 func (r *results) markdown(e *env) string {
 	var b strings.Builder
-	for _, s := range []string{"1", "2", "3", "4", "5"} {
+	for _, s := range []string{"1", "2", "3", "4", "7", "5"} {
 		if len(r.order[s]) == 0 {
 			continue
 		}
@@ -136,15 +137,19 @@ func (r *results) targets() string {
 		x := stats.Ratio(r.get("2", "sessions/s", "algd"), r.get("2", "sessions/s", "direct"))
 		line("2: algd sessions/s ≥ 0.85 × direct", x, x >= 0.85, "%.2f")
 	}
+	for _, f := range []struct{ s, m, name string }{
+		{"2", "failed", "2: algd failed short sessions (total over rounds) where direct has none"},
+		{"7", "failed logins", "7: algd failed logins (total over rounds) where direct has none"},
+	} {
+		if a, d := r.get(f.s, f.m, "algd"), r.get(f.s, f.m, "direct"); a != nil && d != nil && sum(d) == 0 {
+			line(f.name, sum(a), sum(a) == 0, "%.0f")
+		}
+	}
 	if s := r.get("3", "bytes/session (slope)", "algd"); s != nil {
 		line("3: algd ≤ 16 KiB per idle session (bytes)", s.Median(), s.Median() <= 16384, "%.0f")
 	}
 	if s := r.get("4", "failed+corrupt", "algd"); s != nil {
-		var sum float64
-		for _, v := range s {
-			sum += v
-		}
-		line("4: algd zero failed or corrupt transfers (total over rounds)", sum, sum == 0, "%.0f")
+		line("4: algd zero failed or corrupt transfers (total over rounds)", sum(s), sum(s) == 0, "%.0f")
 	}
 	for _, n := range []string{"1", "4"} {
 		m := n + " streams: kpkt/s"
@@ -154,4 +159,13 @@ func (r *results) targets() string {
 		}
 	}
 	return b.String()
+}
+
+// sum adds up a sample.
+func sum(s stats.Sample) float64 {
+	var t float64
+	for _, v := range s {
+		t += v
+	}
+	return t
 }

@@ -6,10 +6,13 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/algd/algd/alg"
@@ -293,79 +296,132 @@ func (h *Handler) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, erro
 	return d.DialContext(ctx, "tcp", addr.String())
 }
 
+// retryPause is the first pause before a session tries its busy
+// realservers again; it doubles for each further pass. A session makes at
+// most retryPasses passes after the first (HAProxy's retries default to
+// 3), so that a storm of resets is not answered with a storm of connects.
+const (
+	retryPause  = 100 * time.Millisecond
+	retryPasses = 3
+)
+
 // openBackend picks a realserver, connects and waits for its greeting,
-// failing over to the others (each at most once) when a realserver does not
-// accept, does not greet within the connect timeout, fails its TLS setup or
-// greets with a refusal (a full ftpd answers 421). When every realserver
-// refused, refusal is the last refusal, for the client.
+// failing over to the others when a realserver does not accept, does not
+// greet within the connect timeout, fails its TLS setup or greets with a
+// refusal (a full ftpd answers 421). When every realserver refused,
+// refusal is the last refusal, for the client.
 //
 // A realserver that failed this way is marked (pool.MarkFailed: other
 // members are preferred for a while) but stays in the pool: only health
-// checks take it down, and a busy realserver is tried again by the next
-// session. An error that is algd's own (no descriptor for the socket, no
-// source port) ends the attempt at once with errOverload, counted in
-// Local and blamed on no realserver.
+// checks take it down. One that was merely busy — it reset or closed the
+// connection before its greeting, as an ftpd whose listen backlog
+// overflows does — is tried again, after a pause, up to retryPasses times
+// while the connect timeout since the session began lasts: a busy pool makes clients
+// wait, as HAProxy's queue does, rather than answering 421 at once. A
+// refused connection or a timeout is not retried, so a pool that is
+// really gone answers at once. An error that is algd's own (no
+// descriptor for the socket, no source port) ends the attempt at once
+// with errOverload, counted in Local and blamed on no realserver.
 func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort, log *slog.Logger) (bk *backendConn, refusal *Reply, err error) {
 	timeout := h.Limits.BackendConnectTimeout.Duration
-	var tried []*pool.Realserver
+	deadline := time.Now().Add(timeout)
+	pause, passes := retryPause, 0
+	var tried, final []*pool.Realserver // final: not retried by this session
 	for {
 		lease, err := h.Pool.Pick(client.Addr(), tried...)
 		if err != nil {
-			return nil, refusal, err
+			if len(tried) == len(final) || passes == retryPasses || time.Until(deadline) < pause {
+				return nil, refusal, err
+			}
+			passes++
+			select {
+			case <-time.After(pause):
+			case <-ctx.Done():
+				return nil, refusal, ctx.Err()
+			}
+			pause *= 2
+			tried = slices.Clone(final)
+			continue
 		}
 		rs := lease.Realserver()
 		tried = append(tried, rs)
-		dctx, cancel := context.WithTimeout(ctx, timeout)
-		c, err := h.dial(dctx, rs.Addr())
-		cancel()
-		if err != nil {
-			lease.Release()
-			if h.Local.Record("connect to realserver "+rs.Addr().String(), err) {
-				return nil, nil, fmt.Errorf("%w: %w", errOverload, err)
-			}
-			if ctx.Err() != nil { // the client or algd gave up, not the realserver
-				return nil, refusal, ctx.Err()
-			}
-			h.Pool.MarkFailed(rs, err)
-			log.Warn("realserver connect failed", "realserver", rs.Addr().String(), "err", err)
-			continue
-		}
-		raw := c.(*net.TCPConn)
-		cfg := h.backendTLS(rs.Addr())
-		mode := ""
-		if cfg != nil {
-			mode = h.TLS.Backend
-		}
-		var (
-			conn     net.Conn
-			greeting Reply
-		)
-		if err = h.sendProxy(raw, client, local); err == nil {
-			conn, greeting, err = greet(ctx, raw, cfg, mode, timeout)
-		}
+		bk, r, err := h.attempt(ctx, lease, client, local, timeout, log)
 		switch {
-		case err != nil && ctx.Err() != nil:
-			// The client left or algd is stopping: nothing to blame.
-		case err != nil && h.Local.Record("greeting of realserver "+rs.Addr().String(), err):
-			raw.Close()
-			lease.Release()
-			return nil, nil, fmt.Errorf("%w: %w", errOverload, err)
-		case err != nil:
-			h.Pool.MarkFailed(rs, err)
-			log.Warn("realserver greeting failed", "realserver", rs.Addr().String(), "err", err)
-		case greeting.Code != 220:
-			log.Warn("realserver refused the session", "realserver", rs.Addr().String(), "reply", greeting.Text())
-			refusal = &greeting
-		default:
-			h.Pool.MarkOK(rs)
-			return &backendConn{lease: lease, raw: raw, conn: conn, tls: cfg, greeting: greeting}, nil, nil
-		}
-		raw.Close()
-		lease.Release()
-		if ctx.Err() != nil {
+		case err == nil && r == nil:
+			return bk, nil, nil
+		case errors.Is(err, errOverload):
+			return nil, nil, err
+		case ctx.Err() != nil: // the client or algd gave up, not the realserver
 			return nil, refusal, ctx.Err()
+		case r != nil:
+			refusal = r
+			final = append(final, rs)
+		case !busy(err):
+			final = append(final, rs)
 		}
 	}
+}
+
+// attempt connects a session to the realserver of lease and reads its
+// greeting within timeout each. It returns the connection, or the
+// realserver's refusal, or the error; on either of the latter the lease
+// is released. A failure is marked on the realserver unless it is algd's
+// own (then the error is errOverload) or ctx ended.
+func (h *Handler) attempt(ctx context.Context, lease *pool.Lease, client, local netip.AddrPort, timeout time.Duration, log *slog.Logger) (*backendConn, *Reply, error) {
+	rs := lease.Realserver()
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	c, err := h.dial(dctx, rs.Addr())
+	cancel()
+	if err != nil {
+		lease.Release()
+		switch {
+		case h.Local.Record("connect to realserver "+rs.Addr().String(), err):
+			return nil, nil, fmt.Errorf("%w: %w", errOverload, err)
+		case ctx.Err() == nil:
+			h.Pool.MarkFailed(rs, err)
+			log.Warn("realserver connect failed", "realserver", rs.Addr().String(), "err", err)
+		}
+		return nil, nil, err
+	}
+	raw := c.(*net.TCPConn)
+	cfg := h.backendTLS(rs.Addr())
+	mode := ""
+	if cfg != nil {
+		mode = h.TLS.Backend
+	}
+	var (
+		conn     net.Conn
+		greeting Reply
+	)
+	if err = h.sendProxy(raw, client, local); err == nil {
+		conn, greeting, err = greet(ctx, raw, cfg, mode, timeout)
+	}
+	if err == nil && greeting.Code == 220 {
+		h.Pool.MarkOK(rs)
+		return &backendConn{lease: lease, raw: raw, conn: conn, tls: cfg, greeting: greeting}, nil, nil
+	}
+	raw.Close()
+	lease.Release()
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return nil, nil, err // the client left or algd is stopping: nothing to blame
+	case err != nil && h.Local.Record("greeting of realserver "+rs.Addr().String(), err):
+		return nil, nil, fmt.Errorf("%w: %w", errOverload, err)
+	case err != nil:
+		h.Pool.MarkFailed(rs, err)
+		log.Warn("realserver greeting failed", "realserver", rs.Addr().String(), "err", err)
+		return nil, nil, err
+	}
+	log.Warn("realserver refused the session", "realserver", rs.Addr().String(), "reply", greeting.Text())
+	return nil, &greeting, nil
+}
+
+// busy reports whether err says the realserver was there but too busy to
+// take the session now: it reset or closed the connection before its
+// greeting. A refused connection, an unreachable host or a timeout says
+// otherwise.
+func busy(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
 // refuse answers r on a connection that gets no session, and closes it.

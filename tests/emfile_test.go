@@ -48,7 +48,7 @@ func TestEMFILE(t *testing.T) {
 	t.Cleanup(func() { rs.Close() })
 	vip, adm := freePort(t, "127.0.0.39"), freePort(t, "127.0.0.39")
 	p := algdrun.Start(t, bin, algdrun.Config{Admin: adm, Listeners: []algdrun.Listener{{
-		Name: "emfile", Listen: vip, Realservers: []netip.AddrPort{rs.Addr()}, PassiveFirst: 61730, PassiveLast: 61739,
+		Name: "emfile", Listen: vip, Realservers: []netip.AddrPort{rs.Addr()}, PassiveFirst: 61750, PassiveLast: 61759,
 	}}}, algdrun.Options{
 		// The hard limit too, so that Go's runtime cannot raise it again.
 		Wrap: []string{"sh", "-c", `ulimit -n 48 && exec "$@"`, "sh"},

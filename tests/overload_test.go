@@ -22,8 +22,9 @@ import (
 // slowFront listens on the address of backend (another port) and relays
 // every connection to it, holding back what the backend says for
 // delay(n) on the n-th connection (from 0): a realserver slow to greet,
-// as vsftpd is under load. Passive replies still name the backend, whose
-// address the front shares, so data connections work.
+// as vsftpd is under load. A negative delay resets the connection at
+// once instead, as a busy ftpd does. Passive replies still name the
+// backend, whose address the front shares, so data connections work.
 func slowFront(t *testing.T, backend netip.AddrPort, delay func(n int) time.Duration) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(backend.Addr(), 0).String())
@@ -45,6 +46,11 @@ func slowFront(t *testing.T, backend netip.AddrPort, delay func(n int) time.Dura
 				return
 			}
 			d := delay(int(n.Add(1) - 1))
+			if d < 0 {
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+				continue
+			}
 			wg.Go(func() {
 				defer c.Close()
 				b, err := net.Dial("tcp", backend.String())
@@ -85,7 +91,7 @@ func (d directChecker) Check(ctx context.Context, _ netip.AddrPort) error {
 func TestSlowGreetingServed(t *testing.T) {
 	srv := startFTPServers(t, 1)[0]
 	front := slowFront(t, srv.Addr(), func(int) time.Duration { return 400 * time.Millisecond })
-	px := startProxyAddrs(t, []netip.AddrPort{front}, proxyOpts{first: 61690, last: 61699,
+	px := startProxyAddrs(t, []netip.AddrPort{front}, proxyOpts{first: 61760, last: 61769,
 		connectTimeout: 5 * time.Second, checker: directChecker{srv.Addr()},
 		health: conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: 100 * time.Millisecond},
 			Timeout: conf.Duration{Duration: 90 * time.Millisecond}, Rise: 1, Fall: 1}})
@@ -120,12 +126,12 @@ func TestGreetingTimeoutKeepsRealserver(t *testing.T) {
 	srv := startFTPServers(t, 1)[0]
 	front := slowFront(t, srv.Addr(), func(n int) time.Duration {
 		if n%2 == 0 {
-			return 3 * time.Second // beyond the connect timeout
+			return 4 * time.Second // beyond the connect timeout
 		}
 		return 0
 	})
 	px := startProxyAddrs(t, []netip.AddrPort{front}, proxyOpts{first: 61700, last: 61709,
-		connectTimeout: 300 * time.Millisecond, checker: directChecker{srv.Addr()},
+		connectTimeout: time.Second, checker: directChecker{srv.Addr()},
 		// One check at the start, then none for the test's life: only the
 		// sessions could change the realserver's state.
 		health: conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: time.Hour},
@@ -154,6 +160,35 @@ func TestGreetingTimeoutKeepsRealserver(t *testing.T) {
 	if !rs.Up() || rs.SessionFailures() != 3 || rs.Suspect() {
 		t.Errorf("realserver: up %v, session failures %d, suspect %v; want up, 3, not suspect (the last session was served)",
 			rs.Up(), rs.SessionFailures(), rs.Suspect())
+	}
+}
+
+// TestBusyRealserverRetried: the only realserver resets its first
+// connections (as a busy ftpd does); the session tries it again after a
+// pause, within its connect time, and is served instead of answered 421.
+func TestBusyRealserverRetried(t *testing.T) {
+	srv := startFTPServers(t, 1)[0]
+	front := slowFront(t, srv.Addr(), func(n int) time.Duration {
+		if n < 3 {
+			return -1
+		}
+		return 0
+	})
+	px := startProxyAddrs(t, []netip.AddrPort{front}, proxyOpts{first: 61730, last: 61739,
+		connectTimeout: 10 * time.Second, checker: directChecker{srv.Addr()},
+		health: conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: time.Hour},
+			Timeout: conf.Duration{Duration: time.Second}, Rise: 1, Fall: 1}})
+	c, err := dialFTP(t, px.addr, true, nil)
+	if err != nil {
+		t.Fatalf("session through a realserver that reset its first 3 connections: %v", err)
+	}
+	defer c.Quit()
+	if err := roundTrip(c, "busy", randomBytes(2048)); err != nil {
+		t.Fatal(err)
+	}
+	rs := px.pool.Realservers()[0]
+	if !rs.Up() || rs.SessionFailures() != 3 || rs.Suspect() {
+		t.Errorf("realserver: up %v, session failures %d, suspect %v; want up, 3, not suspect", rs.Up(), rs.SessionFailures(), rs.Suspect())
 	}
 }
 
@@ -200,7 +235,7 @@ func TestLocalExhaustionNotBlamed(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr.String())
 	}
-	px := startProxyAddrs(t, []netip.AddrPort{srv.Addr()}, proxyOpts{first: 61720, last: 61729, dial: dial, local: local,
+	px := startProxyAddrs(t, []netip.AddrPort{srv.Addr()}, proxyOpts{first: 61740, last: 61749, dial: dial, local: local,
 		health: conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: time.Hour},
 			Timeout: conf.Duration{Duration: time.Second}, Rise: 1, Fall: 1}})
 	for i := range 2 {

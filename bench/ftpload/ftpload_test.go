@@ -169,3 +169,16 @@ func TestIdle(t *testing.T) {
 		})
 	}
 }
+
+// TestLogins counts every login of a burst, going on past failures.
+func TestLogins(t *testing.T) {
+	tg := startServer(t, nil)
+	r := Logins(context.Background(), LoginOptions{Target: tg, Sessions: 40, Workers: 8, Timeout: 5 * time.Second})
+	if r.OK != 40 || r.Failed != 0 || r.Dead != 0 || r.FirstError != "" || r.PerSecond <= 0 || r.SlowestSeconds <= 0 {
+		t.Errorf("good logins: %+v", r)
+	}
+	bad := Logins(context.Background(), LoginOptions{Target: Target{Addr: tg.Addr, User: "x", Password: "y"}, Sessions: 6, Workers: 2})
+	if bad.OK != 0 || bad.Failed != 6 || !strings.Contains(bad.FirstError, "login") {
+		t.Errorf("refused logins: %+v, want 6 failed, all counted", bad)
+	}
+}

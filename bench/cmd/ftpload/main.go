@@ -4,11 +4,14 @@
 //	ftpload short -addr A -user U -pass P -path F [-c 50] [-d 10s]
 //	ftpload xfer  -addr A -user U -pass P -path F -sha256 HEX [-n 500]
 //	ftpload idle  -addr A -user U -pass P -steps 1000,4000,8000
+//	ftpload logins -addr A -user U -pass P [-n 2000] [-c 50]
 //	ftpload serve -addr A -passive 65000-65099
 //
 // idle opens sessions up to each step, prints {"held":N} and waits for a
 // line on stdin before the next step; after the last step it sends NOOP on
-// every session, prints {"held":N,"bad":K} and exits. serve runs the
+// every session, prints {"held":N,"bad":K} and exits. logins logs -n
+// sessions in, -c at a time, going on past failures, holds them all, sends
+// NOOP on each and prints the counts. serve runs the
 // embedded ftpserverlib server (user demo, password demo) until SIGINT or
 // SIGTERM.
 package main
@@ -40,16 +43,16 @@ func main() {
 
 func run(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: ftpload short|xfer|idle|serve [flags]")
+		return errors.New("usage: ftpload short|xfer|idle|logins|serve [flags]")
 	}
 	fs := flag.NewFlagSet(args[0], flag.ContinueOnError)
 	addr := fs.String("addr", "", "control address ip:port")
 	user := fs.String("user", "anonymous", "login user")
 	pass := fs.String("pass", "bench@example.org", "login password")
 	path := fs.String("path", "", "file to download")
-	workers := fs.Int("c", 50, "short: concurrent clients; idle: logins in flight")
+	workers := fs.Int("c", 50, "short: concurrent clients; idle, logins: logins in flight")
 	dur := fs.Duration("d", 10*time.Second, "short: duration")
-	n := fs.Int("n", 500, "xfer: concurrent sessions")
+	n := fs.Int("n", 500, "xfer: concurrent sessions; logins: sessions")
 	sum := fs.String("sha256", "", "xfer: expected digest")
 	steps := fs.String("steps", "1000,4000,8000", "idle: session counts")
 	passive := fs.String("passive", "65000-65099", "serve: passive range")
@@ -70,6 +73,8 @@ func run(args []string) error {
 		return out.Encode(ftpload.Transfers(ctx, ftpload.TransferOptions{Target: tg, Path: *path, SHA256: *sum, Sessions: *n}))
 	case "idle":
 		return idle(ctx, tg, *workers, *steps, out)
+	case "logins":
+		return out.Encode(ftpload.Logins(ctx, ftpload.LoginOptions{Target: tg, Sessions: *n, Workers: *workers}))
 	case "serve":
 		return serve(ctx, *addr, *passive)
 	}
