@@ -309,7 +309,10 @@ const (
 // failing over to the others when a realserver does not accept, does not
 // greet within the connect timeout, fails its TLS setup or greets with a
 // refusal (a full ftpd answers 421). When every realserver refused,
-// refusal is the last refusal, for the client.
+// refusal is the last refusal, for the client. The connect timeout bounds
+// each connect, and each greeting while another member is left to try;
+// the last member left gets control_idle_timeout for its greeting, as for
+// any reply: under load an ftpd is slow to greet, not dead.
 //
 // A realserver that failed this way is marked (pool.MarkFailed: other
 // members are preferred for a while) but stays in the pool: only health
@@ -345,7 +348,13 @@ func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort,
 		}
 		rs := lease.Realserver()
 		tried = append(tried, rs)
-		bk, r, err := h.attempt(ctx, lease, client, local, timeout, log)
+		wait := timeout
+		if !h.Pool.Others(tried...) {
+			// The last chance: a realserver that accepted is alive, and
+			// gets as long for its greeting as for any reply.
+			wait = max(timeout, h.Limits.ControlIdleTimeout.Duration)
+		}
+		bk, r, err := h.attempt(ctx, lease, client, local, timeout, wait, log)
 		switch {
 		case err == nil && r == nil:
 			return bk, nil, nil
@@ -362,12 +371,12 @@ func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort,
 	}
 }
 
-// attempt connects a session to the realserver of lease and reads its
-// greeting within timeout each. It returns the connection, or the
+// attempt connects a session to the realserver of lease within timeout
+// and reads its greeting within wait. It returns the connection, or the
 // realserver's refusal, or the error; on either of the latter the lease
 // is released. A failure is marked on the realserver unless it is algd's
 // own (then the error is errOverload) or ctx ended.
-func (h *Handler) attempt(ctx context.Context, lease *pool.Lease, client, local netip.AddrPort, timeout time.Duration, log *slog.Logger) (*backendConn, *Reply, error) {
+func (h *Handler) attempt(ctx context.Context, lease *pool.Lease, client, local netip.AddrPort, timeout, wait time.Duration, log *slog.Logger) (*backendConn, *Reply, error) {
 	rs := lease.Realserver()
 	dctx, cancel := context.WithTimeout(ctx, timeout)
 	c, err := h.dial(dctx, rs.Addr())
@@ -394,7 +403,7 @@ func (h *Handler) attempt(ctx context.Context, lease *pool.Lease, client, local 
 		greeting Reply
 	)
 	if err = h.sendProxy(raw, client, local); err == nil {
-		conn, greeting, err = greet(ctx, raw, cfg, mode, timeout)
+		conn, greeting, err = greet(ctx, raw, cfg, mode, wait)
 	}
 	if err == nil && greeting.Code == 220 {
 		h.Pool.MarkOK(rs)

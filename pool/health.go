@@ -80,7 +80,8 @@ func newHealthParams(h conf.Health) healthParams {
 // its state (one success up, one failure down); after that Rise
 // consecutive successes bring it up and Fall consecutive failures take it
 // down. A check that failed for want of algd's own resources (EMFILE)
-// counts for neither. Changes are logged, Warn for down and Info for up. Call Run once.
+// counts for neither, nor does a check that timed out while sessions got
+// through to the realserver (MarkOK) within the last Interval. Changes are logged, Warn for down and Info for up. Call Run once.
 func (p *Pool) Run(ctx context.Context) {
 	var wg sync.WaitGroup
 	for _, r := range p.rs {
@@ -110,12 +111,20 @@ func (p *Pool) check(ctx context.Context, r *Realserver) {
 	start := time.Now()
 	err := p.checker.Check(cctx, r.addr)
 	end := time.Now()
+	timedOut := cctx.Err() != nil
 	cancel()
 	if ctx.Err() != nil {
 		return // shutting down: says nothing about the realserver
 	}
 	if p.Local.Record("health check of "+r.addr.String(), err) {
 		return // algd out of descriptors: says nothing about the realserver either
+	}
+	if err != nil && timedOut && r.greeted.Load() >= start.Add(-p.health.interval).UnixNano() {
+		// Too slow for the check, but sessions got through within the
+		// last interval: busy, not dead.
+		p.logger().Debug("realserver slow to answer its check while serving sessions", "pool", p.name,
+			"realserver", r.addr.String(), "err", err)
+		return
 	}
 	if changed, up := r.recordCheck(err, end.Sub(start), end, p.health.rise, p.health.fall); changed {
 		p.changed(r, up, err)
@@ -147,11 +156,26 @@ func (p *Pool) MarkFailed(r *Realserver, err error) {
 }
 
 // MarkOK records that a session connected to r and was greeted: r is no
-// longer Suspect.
+// longer Suspect, and a health check of r that times out within the next
+// Interval does not count toward Fall (r is busy, not dead).
 func (p *Pool) MarkOK(r *Realserver) {
 	if r != nil {
 		r.suspect.Store(false)
+		r.greeted.Store(time.Now().UnixNano())
 	}
+}
+
+// Others reports whether a realserver outside exclude could take a new
+// session now (up, weight above zero). A caller failing over uses it to
+// know whether the realserver it tries is its last chance.
+func (p *Pool) Others(exclude ...*Realserver) bool {
+	ex := exclusion{rs: exclude}
+	for _, r := range p.rs {
+		if ex.ok(r) {
+			return true
+		}
+	}
+	return false
 }
 
 // changed logs r's new state and rebuilds the scheduler state.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -452,5 +453,37 @@ func TestCheckLocalExhaustion(t *testing.T) {
 	}
 	if n := p.Local.Counts()[limits.LocalFiles]; n != 3 {
 		t.Errorf("local errors counted %d, want 3", n)
+	}
+}
+
+// stallChecker never answers: every check runs out of its timeout.
+type stallChecker struct{}
+
+func (stallChecker) Check(ctx context.Context, _ netip.AddrPort) error {
+	<-ctx.Done()
+	return fmt.Errorf("greeting: %w", ctx.Err())
+}
+
+// TestCheckTimeoutWhileServing: a check that times out does not count
+// toward fall while sessions got through to the realserver within the
+// last interval (busy, not dead); without such a session it does.
+func TestCheckTimeoutWhileServing(t *testing.T) {
+	c := testConf("rr", []int{1, 1}, 0)
+	c.Health = conf.Health{Kind: "tcp", Interval: conf.Duration{Duration: time.Hour},
+		Timeout: conf.Duration{Duration: 5 * time.Millisecond}, Rise: 1, Fall: 1}
+	p := New(c, stallChecker{})
+	p.Logger = slog.New(slog.DiscardHandler)
+	busy, idle := p.Realservers()[0], p.Realservers()[1]
+	p.MarkOK(busy)
+	p.check(context.Background(), busy)
+	p.check(context.Background(), idle)
+	if !busy.Up() {
+		t.Error("a check timeout took down a realserver that had just greeted a session")
+	}
+	if idle.Up() {
+		t.Error("a check timeout with no session getting through left the realserver up (fall 1)")
+	}
+	if !p.Others(idle) || p.Others(busy) {
+		t.Errorf("Others(idle) = %v, Others(busy) = %v; want true (busy is up), false (idle is down)", p.Others(idle), p.Others(busy))
 	}
 }

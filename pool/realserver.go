@@ -21,6 +21,7 @@ type Realserver struct {
 	// in the pool (only health checks take a realserver down).
 	suspect      atomic.Bool
 	sessionFails atomic.Uint64
+	greeted      atomic.Int64 // when a session last got through (MarkOK), Unix ns
 
 	mu          sync.Mutex // guards the health fields below
 	checked     bool       // a check has decided the state at least once

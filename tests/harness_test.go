@@ -53,7 +53,8 @@ type proxyOpts struct {
 	active      string // active_source_port; default control-1
 	port        uint16 // listen port; default: any free one
 	tls         *algftp.TLS
-	// connectTimeout is backend_connect_timeout (and so the greeting's);
+	// connectTimeout is backend_connect_timeout (and so the greeting's
+	// while another member is left to try; the last gets idle);
 	// default 5s.
 	connectTimeout time.Duration
 	// idle is control_idle_timeout (also how long a realserver may keep

@@ -85,14 +85,16 @@ func (d directChecker) Check(ctx context.Context, _ netip.AddrPort) error {
 	return (&algftp.BannerChecker{}).Check(ctx, d.addr)
 }
 
-// TestSlowGreetingServed: a realserver that takes its time to greet
-// (within the connect timeout) serves every client of a burst, is not
-// marked down, and no session counts as a failure against it.
+// TestSlowGreetingServed: the only realserver of a pool greets later than
+// the connect timeout (a session's patience while there is another
+// member to try) but within the control idle timeout; every client of a
+// burst is served, the realserver is not marked down, and no session
+// counts as a failure against it.
 func TestSlowGreetingServed(t *testing.T) {
 	srv := startFTPServers(t, 1)[0]
 	front := slowFront(t, srv.Addr(), func(int) time.Duration { return 400 * time.Millisecond })
 	px := startProxyAddrs(t, []netip.AddrPort{front}, proxyOpts{first: 61760, last: 61769,
-		connectTimeout: 5 * time.Second, checker: directChecker{srv.Addr()},
+		connectTimeout: 200 * time.Millisecond, idle: time.Minute, checker: directChecker{srv.Addr()},
 		health: conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: 100 * time.Millisecond},
 			Timeout: conf.Duration{Duration: 90 * time.Millisecond}, Rise: 1, Fall: 1}})
 	var wg sync.WaitGroup
@@ -117,8 +119,9 @@ func TestSlowGreetingServed(t *testing.T) {
 }
 
 // TestGreetingTimeoutKeepsRealserver: the only realserver of a pool
-// sometimes does not greet within the connect timeout. Those sessions are
-// answered 421 after waiting; the realserver stays in the pool (its health
+// sometimes does not greet at all within the time it gets (the control
+// idle timeout, for the last member). Those sessions are answered 421
+// after waiting; the realserver stays in the pool (its health
 // check passes, fall is 1) and the sessions between them are served. When
 // session failures counted toward fall, the first timeout took it out and
 // every later client got an instant 421 until the next check.
@@ -131,7 +134,7 @@ func TestGreetingTimeoutKeepsRealserver(t *testing.T) {
 		return 0
 	})
 	px := startProxyAddrs(t, []netip.AddrPort{front}, proxyOpts{first: 61700, last: 61709,
-		connectTimeout: time.Second, checker: directChecker{srv.Addr()},
+		connectTimeout: 500 * time.Millisecond, idle: 2 * time.Second, checker: directChecker{srv.Addr()},
 		// One check at the start, then none for the test's life: only the
 		// sessions could change the realserver's state.
 		health: conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: time.Hour},
