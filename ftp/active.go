@@ -234,7 +234,7 @@ func (s *session) serveActive(d *dataConn, a *activeSetup) {
 	}
 	if err != nil {
 		d.fail(failConnect)
-		alg.Reset(cc)
+		cc.Close() // no byte moved; the transfer's reply tells the client (425)
 		return
 	}
 	s.pipe(d, cc, bc, a.client)

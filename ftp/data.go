@@ -295,8 +295,10 @@ func (s *session) serveData(d *dataConn, target netip.AddrPort) {
 	d.connected.close()
 	bc, err := s.dialBackendData(d.ctx, target)
 	if err != nil {
+		// No byte moved; the transfer's reply tells the client (425). A
+		// plain close: a client whose connect is reset reads no reply.
 		d.fail(failConnect)
-		alg.Reset(c)
+		c.Close()
 		return
 	}
 	s.pipe(d, c, bc, alg.AddrPortOf(c.LocalAddr()))

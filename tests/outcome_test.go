@@ -37,7 +37,8 @@ type liarEnd struct {
 // side so that an honest ftpd would fail the transfer too. Transfers:
 // STOR/APPE read to EOF; "RETR idle" reads without writing until the
 // connection ends; "RETR trickle" writes 1 KiB every 100 ms for 3 s;
-// other RETR and LIST write 64 KiB; "RETR mute" gets no final reply.
+// other RETR and LIST write 64 KiB; "RETR mute" and "STOR mute" get no
+// final reply.
 func liarFTPD(t *testing.T, ip string) (netip.AddrPort, <-chan liarEnd) {
 	t.Helper()
 	ends := make(chan liarEnd, 64)
@@ -334,17 +335,18 @@ func TestSkippedFinalReply(t *testing.T) {
 	if _, err := c.Expect("TYPE I", 200); err != nil {
 		t.Fatal(err)
 	}
-	// The client resets the data connection of a RETR the realserver
-	// will never answer: algd answers it after a grace period.
+	// The client resets the data connection of a transfer the
+	// realserver will never answer: algd answers it after a grace period.
 	accept = openData(t, c, ftpc.EPSV)
-	if _, err := c.Expect("RETR mute", 150); err != nil {
+	if _, err := c.Expect("STOR mute", 150); err != nil {
 		t.Fatal(err)
 	}
 	dc := accept()
+	dc.Write(make([]byte, 64<<10))
 	dc.SetLinger(0)
 	dc.Close()
 	nextEnd(t, ends)
-	expectFinal(t, c, "a reset RETR the realserver never answers", 426)
+	expectFinal(t, c, "a reset transfer the realserver never answers", 426)
 	if _, err := c.Expect("NOOP", 200); err != nil {
 		t.Fatal(err)
 	}
