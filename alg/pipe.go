@@ -44,6 +44,9 @@ type PipeOptions struct {
 	// it ended otherwise: the copy's error, ctx's error when ctx ended the
 	// pipe, or ErrIdle.
 	ABDone, BADone func(n int64, err error)
+	// CloseA closes a with a FIN on failure instead of resetting it (b is
+	// still reset): for a peer that hears about the failure otherwise.
+	CloseA bool
 }
 
 // Pipe is PipeWith with only a linger time and, when baDone is not nil, a
@@ -82,7 +85,11 @@ func PipeWith(ctx context.Context, a, b Conn, o PipeOptions) (ab, ba int64, err 
 		b.Close()
 	}
 	resetBoth := func() {
-		Reset(a)
+		if o.CloseA {
+			a.Close()
+		} else {
+			Reset(a)
+		}
 		Reset(b)
 	}
 	stop := context.AfterFunc(ctx, resetBoth)

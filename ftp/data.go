@@ -371,6 +371,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	lim := s.h.Limits
 	up, down, err := alg.PipeWith(d.ctx, cside, bside, alg.PipeOptions{
 		Linger:     dataLinger,
+		CloseA:     true, // the client hears of a failure on the control connection
 		Idle:       lim.DataIdleTimeout.Duration,
 		Tick:       progressTick(lim.DataIdleTimeout.Duration, lim.ControlIdleTimeout.Duration),
 		OnProgress: s.touchData,
