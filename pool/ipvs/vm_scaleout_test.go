@@ -115,6 +115,21 @@ func startNode(t *testing.T, ns string, vip netip.Addr) {
 			cmd.Process.Kill()
 			cmd.Wait()
 		})
+		if args[0] == "demo" {
+			// The node's realserver must be up before the node starts:
+			// a first health check that finds nothing takes it down
+			// until Rise checks pass, and sessions would get 421.
+			waitFor(t, "algd demo in "+ns+" to greet", func() (bool, string) {
+				var err error
+				inNetns(t, ns, func() {
+					var c *ftpc.Client
+					if c, err = ftpc.Dial(netip.MustParseAddrPort("127.0.0.1:2121"), netip.Addr{}, 2*time.Second); err == nil {
+						c.Close()
+					}
+				})
+				return err == nil, fmt.Sprintf("%v\n%s", err, out.String())
+			})
+		}
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
