@@ -5,11 +5,9 @@ package interop
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -64,12 +62,7 @@ func TestDisguises(t *testing.T) {
 	dir := t.TempDir()
 	ca := peers.NewCA(t, dir)
 	vipFiles := ca.Issue(t, "vip", vip)
-	pem, err := os.ReadFile(ca.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
+	roots := ca.Roots()
 
 	var cfg strings.Builder
 	fmt.Fprintf(&cfg, "[log]\nformat = \"json\"\nlevel = \"debug\"\n\n[admin]\nlisten = %q\n", disguiseAdmin.String())

@@ -54,12 +54,7 @@ func TestTransferFailures(t *testing.T) {
 	dir := t.TempDir()
 	ca := peers.NewCA(t, dir)
 	vipFiles := ca.Issue(t, "vip", vip)
-	pem, err := os.ReadFile(ca.File)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AppendCertsFromPEM(pem)
+	roots := ca.Roots()
 	for _, b := range failBackends {
 		t.Run(string(b.kind), func(t *testing.T) {
 			t.Parallel()

@@ -27,6 +27,13 @@ type CA struct {
 	dir  string
 }
 
+// Roots returns a pool holding just the CA, for Go clients that trust it.
+func (ca *CA) Roots() *x509.CertPool {
+	roots := x509.NewCertPool()
+	roots.AddCert(ca.cert)
+	return roots
+}
+
 // TLSFiles are the PEM files of one server certificate.
 type TLSFiles struct {
 	// Cert is the certificate, Key its private key.
