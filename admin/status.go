@@ -1,7 +1,7 @@
 // Package admin is algd's admin HTTP listener: /metrics for Prometheus,
 // /healthz for a supervisor or a balancer, and /status, the same picture as
 // JSON and as a self-refreshing HTML page that a person reads. It reads
-// everything from a Source, which cmd/algd implements over the running
+// everything from a Source, which internal/daemon implements over the running
 // daemon, and keeps no counters of its own: the numbers are those the data
 // plane already keeps (handler statistics, realserver state, port usage,
 // the pipe's byte counts), read at request time.

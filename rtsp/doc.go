@@ -16,7 +16,7 @@
 // with TEARDOWN, with its timeout (refreshed by requests and by packets from
 // the client), or, when it relays nothing over UDP, with its control
 // connection; every port goes back then. Checker is the health check
-// (OPTIONS answered 200) given to pool.New by cmd/algd.
+// (OPTIONS answered 200) given to pool.New by internal/daemon.
 //
 // The package imports alg, pool, limits and conf, never ftp.
 package rtsp

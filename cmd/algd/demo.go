@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/internal/daemon"
 	"github.com/algd/algd/internal/demo"
 )
 
@@ -71,7 +72,7 @@ func cmdDemo(args []string) error {
 		return err
 	}
 	printDemo(vip, root)
-	return serve(cfg, "", log.With("component", "algd"))
+	return daemon.Serve(cfg, "", log.With("component", "algd"))
 }
 
 func printDemo(vip netip.AddrPort, root string) {

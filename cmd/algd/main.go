@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/internal/daemon"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -35,6 +36,7 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
+	daemon.Version = version
 	var err error
 	switch os.Args[1] {
 	case "run":
@@ -105,7 +107,7 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	return serve(cfg, path, newLogger(cfg.Log, os.Stderr))
+	return daemon.Serve(cfg, path, newLogger(cfg.Log, os.Stderr))
 }
 
 // newLogger builds the slog logger [log] asks for.

@@ -1,4 +1,4 @@
-package main
+package daemon
 
 import (
 	"context"
@@ -26,9 +26,9 @@ import (
 // before the reload may still be connecting to its realserver.
 const retireGrace = time.Minute
 
-// serve runs cfg until SIGINT or SIGTERM, then drains. On SIGHUP it reads
+// Serve runs cfg until SIGINT or SIGTERM, then drains. On SIGHUP it reads
 // path again (when set) and applies what changed.
-func serve(cfg *conf.Config, path string, log *slog.Logger) error {
+func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)

@@ -1,4 +1,7 @@
-package main
+// Package daemon is the running algd: the listeners, pools and limits a
+// configuration describes, reloaded on SIGHUP and drained on SIGTERM, and
+// the admin listener that shows them. cmd/algd keeps only the command line.
+package daemon
 
 import (
 	"context"
@@ -19,6 +22,9 @@ import (
 	"github.com/algd/algd/limits"
 	"github.com/algd/algd/pool"
 )
+
+// Version is algd's version, shown by /status; cmd/algd sets it.
+var Version = "dev"
 
 // daemon is the running configuration: pools, handlers and the listeners
 // bound for them. A reload (reload.go) replaces what changed while
