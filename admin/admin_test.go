@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/algd/algd/alg"
 )
 
 // fakeSource serves a Status the test changes.
@@ -50,7 +52,7 @@ func sample() Status {
 				SessionFailures: 13, Suspect: true},
 			{Address: netip.MustParseAddrPort("127.0.0.12:21"), Up: false, Weight: 2, CheckError: "connection refused"},
 		}}},
-		Live: []Session{{ID: "vip-7", Listener: "vip", Client: netip.MustParseAddrPort("127.0.0.5:40000"),
+		Live: []alg.SessionInfo{{ID: "vip-7", Listener: "vip", Client: netip.MustParseAddrPort("127.0.0.5:40000"),
 			Realserver: netip.MustParseAddrPort("127.0.0.11:21"), Mode: "passive", Transferring: true, BytesDown: 2048, Started: t0}},
 		Local: LocalResources{Errors: map[string]uint64{"files": 5}, LastKind: "files", LastOp: "connect to realserver 127.0.0.11:21",
 			Last: "dial tcp 127.0.0.11:21: socket: too many open files", LastAt: t0.Add(50 * time.Minute)},

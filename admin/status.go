@@ -10,6 +10,8 @@ package admin
 import (
 	"net/netip"
 	"time"
+
+	"github.com/algd/algd/alg"
 )
 
 // Source gives the admin listener its picture of the daemon. Status is
@@ -46,7 +48,7 @@ type Status struct {
 	// Pools are the realserver pools, in configuration order.
 	Pools []Pool `json:"pools"`
 	// Live are the live sessions, oldest first.
-	Live []Session `json:"live"`
+	Live []alg.SessionInfo `json:"live"`
 	// Local says when algd itself ran out of a resource.
 	Local LocalResources `json:"local_resources"`
 }
@@ -227,21 +229,6 @@ type Realserver struct {
 	// realserver down: health checks do.
 	SessionFailures uint64 `json:"session_failures"`
 	Suspect         bool   `json:"suspect,omitempty"`
-}
-
-// Session is one live control session.
-type Session struct {
-	ID           string         `json:"id"`
-	Listener     string         `json:"listener"`
-	Client       netip.AddrPort `json:"client"`
-	Realserver   netip.AddrPort `json:"realserver"`
-	TLS          bool           `json:"tls"`
-	Mode         string         `json:"mode"`
-	Transferring bool           `json:"transferring"`
-	Transfers    int            `json:"transfers"`
-	BytesDown    int64          `json:"bytes_down"`
-	BytesUp      int64          `json:"bytes_up"`
-	Started      time.Time      `json:"started"`
 }
 
 // State is the realserver's state in a word: "up", "drained" (weight 0)

@@ -83,7 +83,7 @@ type Handler struct {
 	Offenders *alg.Offenders
 	// Registry, when set, lists the live sessions (for the status page),
 	// numbers them and drains them; it may be shared by several handlers.
-	Registry *Registry
+	Registry *alg.Registry
 
 	ids atomic.Uint64
 }
@@ -235,29 +235,33 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		adv = local.Addr()
 	}
 	s := &session{
-		h:        h,
-		log:      log.With("realserver", lease.Realserver().Addr().String()),
-		client:   conn,
-		backend:  backend,
-		bkTLS:    bkTLS,
-		tlsOn:    implicit,
-		tlsCfg:   tlsCfg,
-		peer:     client.Addr(),
-		adv:      adv,
-		ctlPort:  local.Port(),
-		rsAddr:   lease.Realserver().Addr(),
-		bkLocal:  alg.AddrPortOf(raw.LocalAddr()).Addr(),
-		maxLine:  h.Limits.MaxLineBytes,
-		maxReply: cmp.Or(h.Limits.MaxReplyBytes, conf.DefaultMaxReplyBytes),
-		idle:     h.Limits.ControlIdleTimeout.Duration,
-		dataWait: h.Limits.DataConnectTimeout.Duration,
+		h:          h,
+		id:         id,
+		clientAddr: client,
+		started:    time.Now(),
+		log:        log.With("realserver", lease.Realserver().Addr().String()),
+		client:     conn,
+		backend:    backend,
+		bkTLS:      bkTLS,
+		tlsOn:      implicit,
+		tlsCfg:     tlsCfg,
+		peer:       client.Addr(),
+		adv:        adv,
+		ctlPort:    local.Port(),
+		rsAddr:     lease.Realserver().Addr(),
+		bkLocal:    alg.AddrPortOf(raw.LocalAddr()).Addr(),
+		maxLine:    h.Limits.MaxLineBytes,
+		maxReply:   cmp.Or(h.Limits.MaxReplyBytes, conf.DefaultMaxReplyBytes),
+		idle:       h.Limits.ControlIdleTimeout.Duration,
+		dataWait:   h.Limits.DataConnectTimeout.Duration,
 	}
 	if implicit {
 		s.prot = 'P'
 	} else {
 		s.prot = 'C'
 	}
-	defer s.register(id, client, implicit)()
+	s.tlsShown.Store(implicit)
+	defer s.register()()
 	s.log.Info("session start", "listen", local.String(), "tls", implicit, "backend_tls", mode)
 	start := time.Now()
 	err = s.run(ctx, &greeting)

@@ -79,20 +79,24 @@ type pending struct {
 // expectation and data connection it creates; run's return releases all of
 // them.
 type session struct {
-	h        *Handler
-	log      *slog.Logger
-	client   net.Conn       // *net.TCPConn, or *tls.Conn after AUTH TLS
-	backend  net.Conn       // *net.TCPConn, or *tls.Conn towards a TLS realserver
-	bkTLS    *tls.Config    // the realserver leg's TLS for data connections; nil: plain
-	peer     netip.Addr     // the client's address: the only data peer
-	adv      netip.Addr     // announced to the client, bound by expectations
-	ctlPort  uint16         // the port the client connected to
-	rsAddr   netip.AddrPort // the realserver's control address
-	bkLocal  netip.Addr     // our side of the backend control connection
-	maxLine  int
-	maxReply int // max_reply_bytes: one relayed multi-line reply
-	idle     time.Duration
-	dataWait time.Duration
+	h          *Handler
+	log        *slog.Logger
+	id         string         // the session id of every log line
+	clientAddr netip.AddrPort // the client (from a PROXY header when accepted)
+	started    time.Time
+	tlsShown   atomic.Bool    // the control connection is under TLS, for Info
+	client     net.Conn       // *net.TCPConn, or *tls.Conn after AUTH TLS
+	backend    net.Conn       // *net.TCPConn, or *tls.Conn towards a TLS realserver
+	bkTLS      *tls.Config    // the realserver leg's TLS for data connections; nil: plain
+	peer       netip.Addr     // the client's address: the only data peer
+	adv        netip.Addr     // announced to the client, bound by expectations
+	ctlPort    uint16         // the port the client connected to
+	rsAddr     netip.AddrPort // the realserver's control address
+	bkLocal    netip.Addr     // our side of the backend control connection
+	maxLine    int
+	maxReply   int // max_reply_bytes: one relayed multi-line reply
+	idle       time.Duration
+	dataWait   time.Duration
 
 	// ctl serialises the two control loops: everything below it up to mu,
 	// and every write to client or backend, is touched only under ctl.
@@ -532,7 +536,7 @@ func (s *session) auth(ctx context.Context, cmd Command) (upgraded bool, err err
 	}
 	s.client = tc
 	s.tlsOn = true
-	s.markTLS()
+	s.tlsShown.Store(true)
 	s.log.Debug("control connection under TLS", "version", tls.VersionName(tc.ConnectionState().Version))
 	return true, nil
 }

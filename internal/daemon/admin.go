@@ -92,11 +92,7 @@ func (d *daemon) status() admin.Status {
 	if st.Local.Errors == nil {
 		st.Local.Errors = map[string]uint64{}
 	}
-	for _, s := range d.registry.Sessions() {
-		st.Live = append(st.Live, admin.Session{ID: s.ID, Listener: s.Listener, Client: s.Client, Realserver: s.Realserver,
-			TLS: s.TLS, Mode: s.Mode, Transferring: s.Transferring, Transfers: s.Transfers,
-			BytesDown: s.BytesDown, BytesUp: s.BytesUp, Started: s.Started})
-	}
+	st.Live = d.registry.Sessions()
 	return st
 }
 

@@ -32,7 +32,7 @@ var Version = "dev"
 type daemon struct {
 	log      *slog.Logger
 	started  time.Time
-	registry *ftp.Registry       // every live session, across reloads
+	registry *alg.Registry       // every live session, across reloads
 	sessions *limits.Sessions    // shared caps; SetLimits on reload
 	local    *limits.LocalErrors // algd's own resource exhaustion, every listener
 	// dataShare and mediaShare cap the passive ports and media pairs of
@@ -116,7 +116,7 @@ func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon
 	d := &daemon{
 		log:          log,
 		started:      time.Now(),
-		registry:     ftp.NewRegistry(),
+		registry:     alg.NewRegistry(),
 		local:        &limits.LocalErrors{Logger: log},
 		sessions:     limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
 		dataShare:    limits.NewPerClient(cfg.Limits.MaxDataPortsPerClient),
