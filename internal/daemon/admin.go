@@ -18,7 +18,7 @@ import (
 // startAdmin binds [admin] listen, if set, and serves the admin endpoints
 // on it until ctx is done. The admin listener is bound once: a reload that
 // changes it is applied at the next start.
-func (d *daemon) startAdmin(ctx context.Context) error {
+func (d *Daemon) startAdmin(ctx context.Context) error {
 	addr := d.config().Admin.ListenAddr
 	if !addr.IsValid() {
 		return nil
@@ -29,7 +29,7 @@ func (d *daemon) startAdmin(ctx context.Context) error {
 		return fmt.Errorf("admin listen %s: %w", addr, err)
 	}
 	d.log.Info("admin listening", "addr", ln.Addr().String())
-	src := admin.SourceFunc(d.status)
+	src := admin.SourceFunc(d.Status)
 	srv := &admin.Server{Source: src, Logger: d.log.With("component", "admin"),
 		Collectors: []prometheus.Collector{admin.NewRTSPCollector(src)}}
 	go func() {
@@ -40,8 +40,8 @@ func (d *daemon) startAdmin(ctx context.Context) error {
 	return nil
 }
 
-// status is the admin listener's picture of the daemon.
-func (d *daemon) status() admin.Status {
+// Status is the daemon as /status shows it.
+func (d *Daemon) Status() admin.Status {
 	now := time.Now()
 	d.mu.Lock()
 	cfg := d.cfg

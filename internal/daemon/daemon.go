@@ -26,11 +26,12 @@ import (
 // Version is algd's version, shown by /status; cmd/algd sets it.
 var Version = "dev"
 
-// daemon is the running configuration: pools, handlers and the listeners
+// Daemon is the running configuration: pools, handlers and the listeners
 // bound for them. A reload (reload.go) replaces what changed while
 // sessions in flight keep the handler, pool and limits they started with.
-type daemon struct {
+type Daemon struct {
 	log      *slog.Logger
+	opts     Options
 	started  time.Time
 	registry *alg.Registry       // every live session, across reloads
 	sessions *limits.Sessions    // shared caps; SetLimits on reload
@@ -110,14 +111,39 @@ func implicitBackend(cfg *conf.Config, pool string) *tls.Config {
 	return nil
 }
 
-// newDaemon builds everything cfg describes and binds its listeners, so that
-// an address in use is an error before anything is served.
-func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon, error) {
-	d := &daemon{
+// Options are what a daemon takes besides its configuration.
+type Options struct {
+	// Logger receives every log line; nil means slog.Default().
+	Logger *slog.Logger
+	// Dial, when set, connects to realservers instead of a dialer from
+	// backend_source (a seam for tests).
+	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
+	// Checker, when set, replaces the health checker of every pool (a
+	// seam for tests).
+	Checker pool.Checker
+	// Local counts the times algd itself runs out of a resource; nil: the
+	// daemon keeps its own.
+	Local *limits.LocalErrors
+}
+
+// New builds everything cfg (a validated configuration) describes and
+// binds its listeners, so that an address in use is an error before
+// anything is served. Run serves them.
+func New(ctx context.Context, cfg *conf.Config, o Options) (*Daemon, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	local := o.Local
+	if local == nil {
+		local = &limits.LocalErrors{Logger: log}
+	}
+	d := &Daemon{
 		log:          log,
+		opts:         o,
 		started:      time.Now(),
 		registry:     alg.NewRegistry(),
-		local:        &limits.LocalErrors{Logger: log},
+		local:        local,
 		sessions:     limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
 		dataShare:    limits.NewPerClient(cfg.Limits.MaxDataPortsPerClient),
 		mediaShare:   limits.NewPerClient(cfg.Limits.MaxMediaPairsPerClient),
@@ -142,7 +168,7 @@ func newDaemon(ctx context.Context, cfg *conf.Config, log *slog.Logger) (*daemon
 	return d, nil
 }
 
-func (d *daemon) certStore(name string) *certStore {
+func (d *Daemon) certStore(name string) *certStore {
 	s, ok := d.certs[name]
 	if !ok {
 		s = &certStore{}
@@ -151,10 +177,10 @@ func (d *daemon) certStore(name string) *certStore {
 	return s
 }
 
-// run serves until ctx is done, then waits for sessions to end (they are
+// Run serves until ctx is done, then waits for sessions to end (they are
 // cancelled through ctx). Listeners and pools added by a reload start as
 // they come.
-func (d *daemon) run(ctx context.Context) error {
+func (d *Daemon) Run(ctx context.Context) error {
 	d.mu.Lock()
 	d.ctx = ctx
 	for _, pr := range d.pools {
@@ -180,7 +206,7 @@ func (d *daemon) run(ctx context.Context) error {
 }
 
 // startPool starts pr's health checks; d.mu is held and run has begun.
-func (d *daemon) startPool(pr *poolRun) {
+func (d *Daemon) startPool(pr *poolRun) {
 	if d.ctx == nil || pr.stop != nil {
 		return
 	}
@@ -192,7 +218,7 @@ func (d *daemon) startPool(pr *poolRun) {
 // startListener starts accepting on lr; d.mu is held and run has begun.
 // Sessions get the daemon's context, not one of the listener: closing a
 // listener (a reload removed it, or a drain) ends no session.
-func (d *daemon) startListener(lr *listenerRun) {
+func (d *Daemon) startListener(lr *listenerRun) {
 	if d.ctx == nil {
 		return
 	}
@@ -206,7 +232,7 @@ func (d *daemon) startListener(lr *listenerRun) {
 }
 
 // stopAccepting closes every control listener for good; sessions go on.
-func (d *daemon) stopAccepting() {
+func (d *Daemon) stopAccepting() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
@@ -215,10 +241,10 @@ func (d *daemon) stopAccepting() {
 	}
 }
 
-// drain stops accepting, asks every session to end once idle (transfers in
+// Drain stops accepting, asks every session to end once idle (transfers in
 // flight finish first) and waits for them until ctx is done. It reports
 // whether every session ended in time.
-func (d *daemon) drain(ctx context.Context) bool {
+func (d *Daemon) Drain(ctx context.Context) bool {
 	d.draining.Store(true)
 	d.stopAccepting()
 	d.registry.Drain()

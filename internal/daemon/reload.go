@@ -41,7 +41,7 @@ func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
 func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Signal) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := newDaemon(ctx, cfg, log)
+	d, err := New(ctx, cfg, Options{Logger: log})
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,7 @@ func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Si
 		return err
 	}
 	done := make(chan error, 1)
-	go func() { done <- d.run(ctx) }()
+	go func() { done <- d.Run(ctx) }()
 	for {
 		select {
 		case err := <-done:
@@ -79,7 +79,7 @@ func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Si
 				case <-dctx.Done():
 				}
 			}()
-			if d.drain(dctx) {
+			if d.Drain(dctx) {
 				log.Info("drained: every session ended")
 			} else {
 				log.Warn("drain timeout: closing the remaining sessions", "sessions", d.registry.Len())
@@ -95,15 +95,30 @@ func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Si
 
 // reloadFile reads path and applies it; a file with any error changes
 // nothing. Either way the result is logged and counted.
-func (d *daemon) reloadFile(ctx context.Context, path string) {
+func (d *Daemon) reloadFile(ctx context.Context, path string) {
 	if path == "" {
 		d.log.Warn("SIGHUP: no configuration file to reload")
 		return
 	}
 	next, err := conf.Load(path)
-	if err == nil {
-		err = d.apply(ctx, next)
+	if err != nil {
+		d.reloaded(path, nil, err)
+		return
 	}
+	d.Reload(ctx, next, path)
+}
+
+// Reload applies next, a validated configuration, as SIGHUP does; from
+// names where it came from in the log. A configuration that cannot be
+// applied changes nothing. Either way the result is logged and counted.
+func (d *Daemon) Reload(ctx context.Context, next *conf.Config, from string) error {
+	err := d.apply(ctx, next)
+	d.reloaded(from, next, err)
+	return err
+}
+
+// reloaded counts and logs a reload of from that gave err.
+func (d *Daemon) reloaded(from string, next *conf.Config, err error) {
 	d.mu.Lock()
 	d.reloads.Last = time.Now()
 	if err != nil {
@@ -115,15 +130,15 @@ func (d *daemon) reloadFile(ctx context.Context, path string) {
 	}
 	d.mu.Unlock()
 	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "file", path, "err", err)
+		d.log.Error("reload refused, keeping the running configuration", "file", from, "err", err)
 		return
 	}
 	d.ipvs.reload(next, d.log)
-	d.log.Info("configuration reloaded", "file", path)
+	d.log.Info("configuration reloaded", "file", from)
 }
 
 // config returns the configuration in force.
-func (d *daemon) config() *conf.Config {
+func (d *Daemon) config() *conf.Config {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.cfg
@@ -134,7 +149,7 @@ func (d *daemon) config() *conf.Config {
 // changes nothing; then pools (kept when only weights changed), limits,
 // certificates and new handlers, swapped in for new connections. Sessions
 // in flight keep the handler, pool and realserver they started with.
-func (d *daemon) apply(ctx context.Context, cfg *conf.Config) error {
+func (d *Daemon) apply(ctx context.Context, cfg *conf.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.closed {
@@ -183,6 +198,9 @@ func (d *daemon) apply(ctx context.Context, cfg *conf.Config) error {
 			continue
 		}
 		ch, err := checker(pc.Health.Kind, implicitBackend(cfg, pc.Name))
+		if d.opts.Checker != nil {
+			ch, err = d.opts.Checker, nil
+		}
 		if err != nil {
 			for _, lr := range fresh {
 				lr.ln.Close()
@@ -264,7 +282,7 @@ func (d *daemon) apply(ctx context.Context, cfg *conf.Config) error {
 // to the new range (DataPorts.SetRange): sessions from before a reload
 // share them, so their next PASV or PORT gets a port of the new range,
 // while ports they hold stay reserved until their transfers end.
-func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg.Proxy) *ftp.Handler {
+func (d *Daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg.Proxy) *ftp.Handler {
 	h := &ftp.Handler{
 		Name:             fc.Name,
 		Pool:             p,
@@ -282,6 +300,7 @@ func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg
 		Local:            d.local,
 		SendProxy:        proxyVersion(cfg.Pool(fc.Pool).SendProxyProtocol),
 		Offenders:        d.offenders(fc.Name),
+		Dial:             d.opts.Dial,
 	}
 	h.DataPorts.SetProxy(px)
 	if r := fc.Active.Range; r.Size() > 1 {
@@ -298,7 +317,7 @@ func (d *daemon) newHandler(cfg *conf.Config, fc conf.FTP, p *pool.Pool, px *alg
 
 // dataPorts returns the allocator of kind for listener name, creating it
 // on first use, with r as its range from now on.
-func (d *daemon) dataPorts(kind, name string, r conf.PortRange) *alg.DataPorts {
+func (d *Daemon) dataPorts(kind, name string, r conf.PortRange) *alg.DataPorts {
 	key := kind + "|" + name
 	dp, ok := d.ports[key]
 	if !ok {
@@ -311,7 +330,7 @@ func (d *daemon) dataPorts(kind, name string, r conf.PortRange) *alg.DataPorts {
 
 // offenders returns the table of refused data connections of listener
 // name, kept across reloads.
-func (d *daemon) offenders(name string) *alg.Offenders {
+func (d *Daemon) offenders(name string) *alg.Offenders {
 	t, ok := d.offenderTabs[name]
 	if !ok {
 		t = alg.NewOffenders(0)

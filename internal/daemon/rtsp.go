@@ -16,7 +16,7 @@ import (
 // handler the rebuilt pool of its name (apply). The RTSP listeners
 // themselves are set up once: a reload does not change their addresses or
 // ranges (restart algd for that).
-func (d *daemon) startRTSP(ctx context.Context, cfg *conf.Config) error {
+func (d *Daemon) startRTSP(ctx context.Context, cfg *conf.Config) error {
 	type bound struct {
 		ln *net.TCPListener
 		h  *rtsp.Handler

@@ -18,7 +18,7 @@ type rtspRun struct {
 
 // rtspStatus is what /status and the algd_rtsp_* metrics show of the RTSP
 // listeners, read from their handlers' statistics; d.mu must be held.
-func (d *daemon) rtspStatus() []admin.RTSPListener {
+func (d *Daemon) rtspStatus() []admin.RTSPListener {
 	out := make([]admin.RTSPListener, 0, len(d.rtsp))
 	for _, r := range d.rtsp {
 		s := &r.h.Stats
