@@ -1,7 +1,7 @@
 // Command algd is an FTP application-layer gateway for load-balancer
 // directors: it terminates FTP control connections on a VIP, balances them
 // over a pool of ftpds and relays passive data connections through a small
-// configured port range. See README.md.
+// configured port range. See README.md and docs/.
 package main
 
 import (

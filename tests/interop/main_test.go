@@ -20,7 +20,7 @@
 // chooses the backend that announces a wrong 227 address (default: one
 // chosen per run from the process id, logged). ALGD_MATRIX_OUT=FILE
 // writes the results as Markdown tables (servers × clients × modes, ABOR,
-// bounce, IPv6, FTPS) to FILE, for the README.
+// bounce, IPv6, FTPS) to FILE: the whole of docs/interop.md.
 package interop
 
 import (
