@@ -39,21 +39,28 @@ func sample() Status {
 		Version: "test", Started: t0, Time: t0.Add(time.Hour),
 		Reloads:  Reloads{OK: 3, Failed: 1, Last: t0.Add(time.Minute), LastError: "a.toml:3: bad"},
 		Sessions: 1, MaxSessions: 50,
-		Listeners: []Listener{{
-			Name: "vip", Pool: "ftpd", Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:2121")},
-			Counters: Counters{Sessions: 7, Active: 1, Refused: 2, DataConns: 5, BytesDown: 123456, BytesUp: 42, Theft: 4, DataSecond: 12, DataOutsideWindow: 13, Bounce: 6, ProxyRefused: 8, TLSHandshakes: 9, Overloaded: 5,
-				CommandsRefused: map[string]int64{"telnet": 3, "control": 1, "unknown": 0}},
-			PortsInUse: 3, PortsSize: 100, PortExhaustions: 11,
-			DataRefusals:        []DataRefusal{{Address: netip.MustParseAddr("198.51.100.7"), Theft: 2, Second: 12, Last: t0}},
+		Listeners: []alg.ListenerStatus{{
+			Proto: "ftp", Name: "vip", Pool: "ftpd", Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:2121")}, Proxy: "v2",
+			Counters: map[string]int64{"sessions": 7, "active": 1, "refused": 2, "data_conns": 5, "bytes_down": 123456, "bytes_up": 42,
+				"theft": 4, "data_second_connection": 12, "bounce": 6, "overloaded": 5, "commands_refused.telnet": 3, "commands_refused.unknown": 0},
+			Ranges:              []alg.RangeUsage{{Name: "passive", InUse: 3, Size: 100, Exhaustions: 11}},
+			DataRefusals:        []alg.DataRefusal{{Address: netip.MustParseAddr("198.51.100.7"), Theft: 2, Second: 12, Last: t0}},
 			DataRefusalsEvicted: 5,
+		}, {
+			Proto: "rtsp", Name: "cams", Pool: "media", Addrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.10:554")},
+			Counters: map[string]int64{"sessions": 13, "active": 2, "refused": 3, "bytes_down": 4004, "bytes_up": 2002,
+				"packets_down": 3003, "media_sessions": 4, "dropped.source": 50},
+			Ranges: []alg.RangeUsage{{Name: "media", InUse: 4, Size: 100, Exhaustions: 7}, {Name: "backend_media", InUse: 3, Size: 50}},
 		}},
 		Pools: []Pool{{Name: "ftpd", Scheduler: "rr", Members: []Realserver{
 			{Address: netip.MustParseAddrPort("127.0.0.11:21"), Up: true, Weight: 1, Active: 1, Total: 5, LastCheck: t0, CheckLatency: 2 * time.Millisecond,
 				SessionFailures: 13, Suspect: true},
 			{Address: netip.MustParseAddrPort("127.0.0.12:21"), Up: false, Weight: 2, CheckError: "connection refused"},
 		}}},
-		Live: []alg.SessionInfo{{ID: "vip-7", Listener: "vip", Client: netip.MustParseAddrPort("127.0.0.5:40000"),
-			Realserver: netip.MustParseAddrPort("127.0.0.11:21"), Mode: "passive", Transferring: true, BytesDown: 2048, Started: t0}},
+		Live: []alg.SessionInfo{{ID: "vip-7", Proto: "ftp", Listener: "vip", Client: netip.MustParseAddrPort("127.0.0.5:40000"),
+			Realserver: netip.MustParseAddrPort("127.0.0.11:21"), Mode: "passive", Transferring: true, BytesDown: 2048, Started: t0},
+			{ID: "cams-8", Proto: "rtsp", Listener: "cams", Client: netip.MustParseAddrPort("127.0.0.6:40001"),
+				Realserver: netip.MustParseAddrPort("127.0.0.31:554"), Mode: "udp", Transferring: true, Transfers: 2, BytesDown: 4004, Started: t0.Add(time.Second)}},
 		Local: LocalResources{Errors: map[string]uint64{"files": 5}, LastKind: "files", LastOp: "connect to realserver 127.0.0.11:21",
 			Last: "dial tcp 127.0.0.11:21: socket: too many open files", LastAt: t0.Add(50 * time.Minute)},
 	}
@@ -106,21 +113,6 @@ func TestEndpoints(t *testing.T) {
 		contains []string
 	}{
 		{"metrics", "/metrics", nil, 200, "text/plain", []string{
-			`algd_sessions_total{listener="vip"} 7`,
-			`algd_sessions_active{listener="vip"} 1`,
-			`algd_data_bytes_total{direction="down",listener="vip"} 123456`,
-			`algd_data_bytes_total{direction="up",listener="vip"} 42`,
-			`algd_refused_total{listener="vip",reason="theft"} 4`,
-			`algd_refused_total{listener="vip",reason="second_connection"} 12`,
-			`algd_refused_total{listener="vip",reason="outside_window"} 13`,
-			`algd_refused_total{listener="vip",reason="bounce"} 6`,
-			`algd_refused_total{listener="vip",reason="proxy"} 8`,
-			`algd_ftp_commands_refused_total{listener="vip",reason="telnet"} 3`,
-			`algd_ftp_commands_refused_total{listener="vip",reason="control"} 1`,
-			`algd_ftp_commands_refused_total{listener="vip",reason="unknown"} 0`,
-			`algd_passive_ports_in_use{listener="vip"} 3`,
-			`algd_passive_ports_exhausted_total{listener="vip"} 11`,
-			`algd_tls_handshakes_total{listener="vip"} 9`,
 			`algd_realserver_up{pool="ftpd",realserver="127.0.0.11:21"} 1`,
 			`algd_realserver_up{pool="ftpd",realserver="127.0.0.12:21"} 0`,
 			`algd_realserver_weight{pool="ftpd",realserver="127.0.0.12:21"} 2`,
@@ -128,8 +120,8 @@ func TestEndpoints(t *testing.T) {
 			`algd_reloads_total{result="ok"} 3`,
 			`algd_reloads_total{result="failed"} 1`,
 			`algd_draining 0`,
+			`algd_sessions 1`,
 			`go_goroutines`,
-			`algd_refused_total{listener="vip",reason="overload"} 5`,
 			`algd_local_resource_errors_total{kind="files"} 5`,
 			`algd_local_resource_errors_total{kind="memory"} 0`,
 			`algd_local_resource_errors_total{kind="source_address"} 0`,
@@ -141,10 +133,13 @@ func TestEndpoints(t *testing.T) {
           "theft": 2,
           "second_connection": 12,
           "outside_window": 0,`, `"data_refusals_evicted": 5`, `"data_second_connection": 12`,
+			`"proto": "rtsp"`, `"packets_down": 3003`, `"name": "backend_media"`, `"id": "cams-8"`,
 			`"last_kind": "files"`, `"session_failures": 13`, `"suspect": true`, `"overloaded": 5`}},
 		{"status.json", "/status.json", nil, 200, "application/json", []string{`"client": "127.0.0.5:40000"`}},
 		{"status html", "/status", map[string]string{"Accept": "text/html,application/xhtml+xml"}, 200, "text/html", []string{
-			`http-equiv="refresh"`, "127.0.0.11:21", `class="down">down`, "vip-7", "127.0.0.5:40000", "2.0 KiB", "(transferring)", "3 / 100",
+			`http-equiv="refresh"`, "127.0.0.11:21", `class="down">down`, "vip-7", "127.0.0.5:40000", "2.0 KiB", "(transferring)", "passive 3 / 100 (3.0%), exhausted 11×",
+			"cams <span class=\"note\">(rtsp)</span>", "vip <span class=\"note\">(ftp, PROXY v2)</span>", "127.0.0.10:554", "media 4 / 100 (4.0%), exhausted 7×",
+			"dropped.source 50", "packets_down 3003", "theft 4", "RTSP udp (transferring)", "cams-8",
 			"algd ran out of a local resource", "files 5×", "last 10m0s ago", "socket: too many open files", "13 <span class=\"note\">(suspect)"}},
 		{"status format=html", "/status?format=html", nil, 200, "text/html", []string{"<table"}},
 		{"root redirects", "/", nil, 200, "application/json", []string{`"version": "test"`}},
@@ -199,8 +194,8 @@ func TestFetchAndText(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Live) != 1 || st.Live[0].ID != "vip-7" || st.Pools[0].Members[1].CheckError != "connection refused" ||
-		st.Listeners[0].Counters.BytesDown != 123456 || !st.Started.Equal(sample().Started) {
+	if len(st.Live) != 2 || st.Live[0].ID != "vip-7" || st.Pools[0].Members[1].CheckError != "connection refused" ||
+		st.Listeners[0].Counters["bytes_down"] != 123456 || st.Listeners[1].Ranges[1].Size != 50 || !st.Started.Equal(sample().Started) {
 		t.Fatalf("Fetch lost data: %+v", st)
 	}
 	var buf bytes.Buffer
@@ -208,7 +203,8 @@ func TestFetchAndText(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"algd test, up 1h0m0s, 1 of 50 sessions, reloads 3 ok 1 failed (last: a.toml:3: bad)",
-		"127.0.0.12:21  down", "vip-7", "FTP passive*", "120.6 KiB", "3/100",
+		"127.0.0.12:21  down", "vip-7", "FTP passive*", "120.6 KiB", "passive 3/100",
+		"cams-8", "RTSP udp*", "media 4/100 backend_media 3/50", "dropped.source=50", "theft=4",
 		"OUT OF LOCAL RESOURCES (not a realserver failure): map[files:5]; last 10m0s ago, files on connect to realserver 127.0.0.11:21"} {
 		if !strings.Contains(buf.String(), w) {
 			t.Errorf("text lacks %q:\n%s", w, buf.String())

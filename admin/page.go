@@ -1,9 +1,15 @@
 package admin
 
 import (
+	"cmp"
 	"fmt"
 	"html/template"
+	"maps"
+	"slices"
+	"strings"
 	"time"
+
+	"github.com/algd/algd/alg"
 )
 
 // page is the data of the HTML status page.
@@ -23,7 +29,40 @@ var funcs = template.FuncMap{
 		}
 		return fmt.Sprintf("%.1f%%", 100*float64(a)/float64(b))
 	},
-	"ms": func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
+	"ms":     func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond)) },
+	"others": others,
+	"proto":  sessionProto,
+}
+
+// commonCounters are the counters every protocol has, shown in columns of
+// their own.
+var commonCounters = []string{"active", "sessions", "refused", "bytes_down", "bytes_up"}
+
+// counter is one named count.
+type counter struct {
+	Name  string
+	Value int64
+}
+
+// others lists a listener's counters above zero besides the common ones,
+// by name.
+func others(c map[string]int64) []counter {
+	var out []counter
+	for _, k := range slices.Sorted(maps.Keys(c)) {
+		if c[k] != 0 && !slices.Contains(commonCounters, k) {
+			out = append(out, counter{k, c[k]})
+		}
+	}
+	return out
+}
+
+// sessionProto names a session's protocol for people: FTP, FTPS, RTSP.
+func sessionProto(s alg.SessionInfo) string {
+	p := strings.ToUpper(cmp.Or(s.Proto, "ftp"))
+	if s.TLS {
+		p += "S"
+	}
+	return p
 }
 
 // humanBytes formats n with a binary unit.
@@ -84,42 +123,29 @@ reloads {{.Reloads.OK}} ok, {{.Reloads.Failed}} failed{{if .Reloads.LastError}} 
 
 <h2>Listeners</h2>
 <table class="listeners">
-<tr><th>listener</th><th>addresses</th><th>pool</th><th>sessions</th><th>total</th><th>refused</th><th>data conns</th><th>down</th><th>up</th><th>passive ports</th><th>theft</th><th>bounce</th></tr>
-{{range .Listeners}}<tr>
-<td>{{.Name}}{{if .Proxy}} <span class="note">(PROXY {{.Proxy}})</span>{{end}}</td>
+<tr><th>listener</th><th>addresses</th><th>pool</th><th>sessions</th><th>total</th><th>refused</th><th>down</th><th>up</th><th>port ranges</th><th>other counters</th></tr>
+{{range .Listeners}}<tr class="listener">
+<td>{{.Name}} <span class="note">({{.Proto}}{{if .Proxy}}, PROXY {{.Proxy}}{{end}})</span></td>
 <td>{{range $i, $a := .Addrs}}{{if $i}}, {{end}}{{$a}}{{end}}</td><td>{{.Pool}}</td>
-<td class="num">{{.Counters.Active}}</td><td class="num">{{.Counters.Sessions}}</td><td class="num">{{.Counters.Refused}}</td>
-<td class="num">{{.Counters.DataConns}}</td><td class="num">{{bytes .Counters.BytesDown}}</td><td class="num">{{bytes .Counters.BytesUp}}</td>
-<td class="num">{{.PortsInUse}} / {{.PortsSize}} ({{pct .PortsInUse .PortsSize}}){{if .PortExhaustions}}, exhausted {{.PortExhaustions}}×{{end}}</td>
-<td class="num">{{.Counters.Theft}}</td><td class="num">{{.Counters.Bounce}}</td>
+<td class="num">{{index .Counters "active"}}</td><td class="num">{{index .Counters "sessions"}}</td><td class="num">{{index .Counters "refused"}}</td>
+<td class="num">{{bytes (index .Counters "bytes_down")}}</td><td class="num">{{bytes (index .Counters "bytes_up")}}</td>
+<td>{{range $i, $r := .Ranges}}{{if $i}}<br>{{end}}{{$r.Name}} {{$r.InUse}} / {{$r.Size}} ({{pct $r.InUse $r.Size}}){{if $r.Exhaustions}}, exhausted {{$r.Exhaustions}}×{{end}}{{end}}</td>
+<td class="note">{{range $i, $c := others .Counters}}{{if $i}}, {{end}}{{$c.Name}} {{$c.Value}}{{end}}</td>
 </tr>
 {{end}}</table>
-
-{{if .RTSP}}<h2>RTSP listeners</h2>
-<table class="rtsp">
-<tr><th>listener</th><th>addresses</th><th>pool</th><th>sessions</th><th>total</th><th>refused</th><th>media sessions</th><th>streams (udp + interleaved)</th><th>packets down</th><th>up</th><th>dropped</th><th>media port pairs</th></tr>
-{{range .RTSP}}<tr>
-<td>{{.Name}}</td><td>{{range $i, $a := .Addrs}}{{if $i}}, {{end}}{{$a}}{{end}}</td><td>{{.Pool}}</td>
-<td class="num">{{.Active}}</td><td class="num">{{.Conns}}</td><td class="num">{{.Refused}}</td>
-<td class="num">{{.MediaSessions}}</td><td class="num">{{.Streams}} + {{.Interleaved}}</td>
-<td class="num">{{.DownPackets}} ({{bytes .DownBytes}})</td><td class="num">{{.UpPackets}} ({{bytes .UpBytes}})</td><td class="num">{{.Dropped}}</td>
-<td class="num">{{.MediaPairs.InUse}} / {{.MediaPairs.Size}} ({{pct .MediaPairs.InUse .MediaPairs.Size}}){{if .MediaPairs.Exhaustions}}, exhausted {{.MediaPairs.Exhaustions}}×{{end}}</td>
-</tr>
-{{end}}</table>
-{{end}}
 
 <h2>Live sessions ({{len .Live}})</h2>
 {{if .Live}}<table class="sessions">
 <tr><th>session</th><th>client</th><th>realserver</th><th>mode</th><th>transfers</th><th>down</th><th>up</th><th>age</th></tr>
 {{range .Live}}<tr class="session">
 <td>{{.ID}}</td><td>{{.Client}}</td><td>{{.Realserver}}</td>
-<td>{{if .TLS}}FTPS{{else}}FTP{{end}}{{if .Mode}} {{.Mode}}{{end}}{{if .Transferring}} (transferring){{end}}</td>
+<td>{{proto .}}{{if .Mode}} {{.Mode}}{{end}}{{if .Transferring}} (transferring){{end}}</td>
 <td class="num">{{.Transfers}}</td><td class="num">{{bytes .BytesDown}}</td><td class="num">{{bytes .BytesUp}}</td>
 <td>{{since $.Time .Started}}</td>
 </tr>
 {{end}}</table>
 {{else}}<p class="note">none</p>{{end}}
-<p class="note">Bytes count finished data connections. Also: <a href="/status.json">JSON</a> · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a></p>
+<p class="note">Other counters lists those above zero. FTP session bytes count finished data connections. Also: <a href="/status.json">JSON</a> · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a></p>
 </body>
 </html>
 `))

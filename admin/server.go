@@ -14,14 +14,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/algd/algd/alg"
 )
 
 // Server is the admin HTTP listener.
 type Server struct {
 	// Source is what the pages show; required.
 	Source Source
-	// Collectors are further metrics for /metrics (another protocol's
-	// counters); algd's own, the Go runtime's and the process's are always
+	// Collectors are further metrics for /metrics: the listeners' (each
+	// protocol exports its own); the protocol-neutral ones (realservers,
+	// reloads, drain), the Go runtime's and the process's are always
 	// there.
 	Collectors []prometheus.Collector
 	// Refresh is the HTML status page's refresh interval; 0 means 2s.
@@ -38,7 +41,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	all := append([]prometheus.Collector{
 		newCollector(s.Source),
 		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: namespace}),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: alg.Namespace}),
 	}, s.Collectors...)
 	for _, c := range all {
 		if err := reg.Register(c); err != nil {

@@ -4,7 +4,10 @@
 // everything from a Source, which internal/daemon implements over the running
 // daemon, and keeps no counters of its own: the numbers are those the data
 // plane already keeps (handler statistics, realserver state, port usage,
-// the pipe's byte counts), read at request time.
+// the pipe's byte counts), read at request time. It knows no protocol:
+// listeners and sessions come as alg.ListenerStatus and alg.SessionInfo,
+// and each protocol's metrics come from its own collector
+// (Server.Collectors).
 package admin
 
 import (
@@ -41,10 +44,9 @@ type Status struct {
 	// listener; MaxSessions the cap ([limits] max_sessions).
 	Sessions    int `json:"sessions"`
 	MaxSessions int `json:"max_sessions"`
-	// Listeners are the [[ftp]] listeners, in configuration order.
-	Listeners []Listener `json:"listeners"`
-	// RTSP are the [[rtsp]] listeners, in configuration order.
-	RTSP []RTSPListener `json:"rtsp,omitempty"`
+	// Listeners are the listeners of every protocol ([[ftp]], then
+	// [[rtsp]]), in configuration order.
+	Listeners []alg.ListenerStatus `json:"listeners"`
 	// Pools are the realserver pools, in configuration order.
 	Pools []Pool `json:"pools"`
 	// Live are the live sessions, oldest first.
@@ -78,128 +80,6 @@ type Reloads struct {
 	// when it was applied.
 	Last      time.Time `json:"last,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
-}
-
-// Listener is one [[ftp]] listener and what it did since algd started
-// (counters survive reloads).
-type Listener struct {
-	// Name is the listener's name; Pool the pool it serves.
-	Name string `json:"name"`
-	Pool string `json:"pool"`
-	// Addrs are the control addresses it accepts on, implicit FTPS ones
-	// included.
-	Addrs []netip.AddrPort `json:"addrs"`
-	// Proxy is the PROXY protocol version required ("" when off).
-	Proxy string `json:"proxy_protocol,omitempty"`
-	// Counters are the listener's statistics.
-	Counters Counters `json:"counters"`
-	// PortsInUse of PortsSize passive ports are reserved now;
-	// PortExhaustions counts the times none was free.
-	PortsInUse      int    `json:"ports_in_use"`
-	PortsSize       int    `json:"ports_size"`
-	PortExhaustions uint64 `json:"port_exhaustions"`
-	// DataRefusals are the addresses whose data connections were refused
-	// (passive ports and backend_ports alike), most refusals first: a
-	// bounded table; DataRefusalsEvicted counts addresses dropped from it
-	// to make room.
-	DataRefusals        []DataRefusal `json:"data_refusals,omitempty"`
-	DataRefusalsEvicted uint64        `json:"data_refusals_evicted,omitempty"`
-}
-
-// DataRefusal is one address of a listener's table of refused data
-// connections.
-type DataRefusal struct {
-	Address netip.Addr `json:"address"`
-	// Theft counts connections to a port expecting another address;
-	// Second those to a port already paired; OutsideWindow those from a
-	// realserver while its session had no transfer command outstanding.
-	Theft         uint64    `json:"theft"`
-	Second        uint64    `json:"second_connection"`
-	OutsideWindow uint64    `json:"outside_window"`
-	Last          time.Time `json:"last"`
-}
-
-// Counters are a listener's statistics (ftp.Stats, summed over the
-// handlers that served it across reloads).
-type Counters struct {
-	Sessions          int64 `json:"sessions"`
-	Active            int64 `json:"active"`
-	Refused           int64 `json:"refused"`
-	DataConns         int64 `json:"data_conns"`
-	BytesDown         int64 `json:"bytes_down"`
-	BytesUp           int64 `json:"bytes_up"`
-	Theft             int64 `json:"theft"`
-	DataSecond        int64 `json:"data_second_connection"`
-	DataOutsideWindow int64 `json:"data_outside_window"`
-	Bounce            int64 `json:"bounce"`
-	PassiveExhausted  int64 `json:"passive_exhausted"`
-	// PassivePerClient counts PASV/EPSV refused because the client
-	// address held [limits] max_data_ports_per_client ports.
-	PassivePerClient  int64 `json:"passive_per_client"`
-	TLSHandshakes     int64 `json:"tls_handshakes"`
-	TLSFailures       int64 `json:"tls_failures"`
-	TLSReuseRefused   int64 `json:"tls_reuse_refused"`
-	BadBackendReplies int64 `json:"bad_backend_replies"`
-	// ProxyRefused counts connections dropped for a missing, malformed
-	// or untrusted PROXY header.
-	ProxyRefused int64 `json:"proxy_refused"`
-	// TransfersFailed counts transfers whose data connection did not
-	// carry the whole transfer (the client got 425 or 426), by reason.
-	TransfersFailed FailedTransfers `json:"transfers_failed"`
-	// CommandsRefused counts command lines refused and never forwarded,
-	// by reason (telnet, control, syntax, unknown, tls, prot).
-	CommandsRefused map[string]int64 `json:"commands_refused,omitempty"`
-	// Overloaded counts the sessions (of Refused) refused because algd
-	// itself ran out of a resource.
-	Overloaded int64 `json:"overloaded"`
-}
-
-// FailedTransfers are failed transfers by reason (ftp.Stats Failed*): the
-// data connection was never made, the client's TLS handshake on it
-// failed, either side reset it, algd cut it (ABOR, session end), or
-// nothing moved on it for data_idle_timeout.
-type FailedTransfers struct {
-	Connect int64 `json:"connect"`
-	TLS     int64 `json:"tls"`
-	Reset   int64 `json:"reset"`
-	Cut     int64 `json:"cut"`
-	Idle    int64 `json:"idle"`
-}
-
-// Add returns the field-wise sum of f and o.
-func (f FailedTransfers) Add(o FailedTransfers) FailedTransfers {
-	return FailedTransfers{Connect: f.Connect + o.Connect, TLS: f.TLS + o.TLS, Reset: f.Reset + o.Reset,
-		Cut: f.Cut + o.Cut, Idle: f.Idle + o.Idle}
-}
-
-// Add returns the field-wise sum of c and o.
-func (c Counters) Add(o Counters) Counters {
-	return Counters{
-		Sessions: c.Sessions + o.Sessions, Active: c.Active + o.Active, Refused: c.Refused + o.Refused,
-		DataConns: c.DataConns + o.DataConns, BytesDown: c.BytesDown + o.BytesDown, BytesUp: c.BytesUp + o.BytesUp,
-		Theft: c.Theft + o.Theft, DataSecond: c.DataSecond + o.DataSecond, DataOutsideWindow: c.DataOutsideWindow + o.DataOutsideWindow,
-		Bounce: c.Bounce + o.Bounce, PassiveExhausted: c.PassiveExhausted + o.PassiveExhausted,
-		PassivePerClient: c.PassivePerClient + o.PassivePerClient,
-		TLSHandshakes:    c.TLSHandshakes + o.TLSHandshakes, TLSFailures: c.TLSFailures + o.TLSFailures,
-		TLSReuseRefused: c.TLSReuseRefused + o.TLSReuseRefused, BadBackendReplies: c.BadBackendReplies + o.BadBackendReplies,
-		ProxyRefused: c.ProxyRefused + o.ProxyRefused, TransfersFailed: c.TransfersFailed.Add(o.TransfersFailed),
-		CommandsRefused: addCounts(c.CommandsRefused, o.CommandsRefused), Overloaded: c.Overloaded + o.Overloaded,
-	}
-}
-
-// addCounts returns the key-wise sum of a and b, nil when both are empty.
-func addCounts(a, b map[string]int64) map[string]int64 {
-	if len(a)+len(b) == 0 {
-		return nil
-	}
-	out := make(map[string]int64, len(a))
-	for k, v := range a {
-		out[k] += v
-	}
-	for k, v := range b {
-		out[k] += v
-	}
-	return out
 }
 
 // Pool is one realserver pool.
@@ -241,4 +121,14 @@ func (r Realserver) State() string {
 		return "drained"
 	}
 	return "up"
+}
+
+// Listener returns the listener called name, and whether there is one.
+func (st Status) Listener(name string) (alg.ListenerStatus, bool) {
+	for _, l := range st.Listeners {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return alg.ListenerStatus{}, false
 }

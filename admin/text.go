@@ -62,25 +62,22 @@ func WriteText(w io.Writer, st Status) error {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", m.Address, m.State(), m.Weight, m.Active, m.Total, check, oneLine(m.CheckError))
 		}
 	}
-	fmt.Fprintf(tw, "\nlistener\tpool\tsessions\ttotal\trefused\tdata\tdown\tup\tports\ttheft\tbounce\n")
+	fmt.Fprintf(tw, "\nlistener\tproto\tpool\tsessions\ttotal\trefused\tdown\tup\tranges\tother\n")
 	for _, l := range st.Listeners {
 		k := l.Counters
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%d/%d\t%d\t%d\n", l.Name, l.Pool, k.Active, k.Sessions, k.Refused,
-			k.DataConns, humanBytes(k.BytesDown), humanBytes(k.BytesUp), l.PortsInUse, l.PortsSize, k.Theft, k.Bounce)
-	}
-	if len(st.RTSP) > 0 {
-		fmt.Fprintf(tw, "\nrtsp listener\tpool\tsessions\ttotal\trefused\tmedia\tstreams\tpackets down\tup\tdropped\tmedia pairs\n")
-		for _, l := range st.RTSP {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%d+%d\t%d\t%d\t%d\t%d/%d\n", l.Name, l.Pool, l.Active, l.Conns, l.Refused,
-				l.MediaSessions, l.Streams, l.Interleaved, l.DownPackets, l.UpPackets, l.Dropped, l.MediaPairs.InUse, l.MediaPairs.Size)
+		var ranges, other []string
+		for _, r := range l.Ranges {
+			ranges = append(ranges, fmt.Sprintf("%s %d/%d", r.Name, r.InUse, r.Size))
 		}
+		for _, c := range others(k) {
+			other = append(other, fmt.Sprintf("%s=%d", c.Name, c.Value))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", l.Name, l.Proto, l.Pool, k["active"], k["sessions"], k["refused"],
+			humanBytes(k["bytes_down"]), humanBytes(k["bytes_up"]), strings.Join(ranges, " "), strings.Join(other, " "))
 	}
 	fmt.Fprintf(tw, "\nsession\tclient\trealserver\tmode\ttransfers\tdown\tup\tage\n")
 	for _, s := range st.Live {
-		mode := "FTP"
-		if s.TLS {
-			mode = "FTPS"
-		}
+		mode := sessionProto(s)
 		if s.Mode != "" {
 			mode += " " + s.Mode
 		}

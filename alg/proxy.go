@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -41,8 +42,20 @@ type Proxy struct {
 	// Timeout bounds the wait for the header; 0 means 5s.
 	Timeout time.Duration
 	// Refused counts connections dropped: untrusted, without a header or
-	// with a malformed one.
-	Refused atomic.Int64
+	// with a malformed one. It may point into a listener's counters, which
+	// outlive the policy across reloads; nil: Client makes one.
+	Refused *atomic.Int64
+	once    sync.Once
+}
+
+// refused counts a dropped connection.
+func (p *Proxy) refused() {
+	p.once.Do(func() {
+		if p.Refused == nil {
+			p.Refused = new(atomic.Int64)
+		}
+	})
+	p.Refused.Add(1)
 }
 
 // Trusted reports whether a may send PROXY headers.
@@ -64,7 +77,7 @@ func (p *Proxy) Trusted(a netip.Addr) bool {
 func (p *Proxy) Client(c *net.TCPConn, deadline time.Time) (netip.AddrPort, error) {
 	from := AddrPortOf(c.RemoteAddr())
 	if !p.Trusted(from.Addr()) {
-		p.Refused.Add(1)
+		p.refused()
 		return netip.AddrPort{}, fmt.Errorf("proxy header from %s: %w", from, ErrProxyUntrusted)
 	}
 	ttl := p.Timeout
@@ -78,7 +91,7 @@ func (p *Proxy) Client(c *net.TCPConn, deadline time.Time) (netip.AddrPort, erro
 	defer c.SetReadDeadline(time.Time{})
 	h, err := ReadProxyHeader(c, p.Version)
 	if err != nil {
-		p.Refused.Add(1)
+		p.refused()
 		return netip.AddrPort{}, fmt.Errorf("proxy header from %s: %w", from, err)
 	}
 	src, _, ok := h.TCPAddrs()

@@ -120,7 +120,7 @@ func TestProxyExpectation(t *testing.T) {
 	for _, v := range []byte{1, 2} {
 		t.Run("v"+string('0'+v), func(t *testing.T) {
 			d := NewDataPorts(61530, 61531)
-			px := &Proxy{Version: v, From: []netip.Prefix{netip.MustParsePrefix("127.0.0.50/32")}, Timeout: 2 * time.Second}
+			px := &Proxy{Version: v, From: []netip.Prefix{netip.MustParsePrefix("127.0.0.50/32")}, Timeout: 2 * time.Second, Refused: new(atomic.Int64)}
 			d.SetProxy(px)
 			var thief atomic.Value
 			x, err := d.Expect(Expect{
@@ -193,7 +193,7 @@ func TestProxyExpectation(t *testing.T) {
 // TestProxyHandler serves a trusted connection with the header's client
 // in the context and drops an untrusted one before the handler sees it.
 func TestProxyHandler(t *testing.T) {
-	px := &Proxy{Version: 1, From: []netip.Prefix{netip.MustParsePrefix("127.0.0.50/32")}}
+	px := &Proxy{Version: 1, From: []netip.Prefix{netip.MustParsePrefix("127.0.0.50/32")}, Refused: new(atomic.Int64)}
 	seen := make(chan netip.AddrPort, 2)
 	h := ProxyHandler{Proxy: px, Next: handlerFunc(func(ctx context.Context, c *net.TCPConn) {
 		seen <- ClientOf(ctx, c)

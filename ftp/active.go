@@ -58,7 +58,7 @@ func (s *session) activeCheck(cmd Command) (netip.AddrPort, Reply, bool) {
 		return ap, NewReply(522, "Network protocol not supported, use (2)"), false
 	}
 	if !s.h.AllowForeignData && (ap.Addr() != s.peer || ap.Port() < 1024) {
-		s.h.Stats.Bounce.Add(1)
+		s.h.stats().Bounce.Add(1)
 		s.log.Warn("active data to a foreign address refused", "cmd", cmd.Verb, "target", ap.String())
 		return ap, NewReply(504, cmd.Verb+" refused: data connections go only to your own address and to ports from 1024."), false
 	}
@@ -227,7 +227,7 @@ func (s *session) serveActive(d *dataConn, a *activeSetup) {
 		if err != nil {
 			s.log.Warn("realserver did not connect to its PORT", "port", a.x.Port(), "err", err)
 		} else {
-			s.h.Stats.BackendActive.Add(1)
+			s.h.stats().BackendActive.Add(1)
 		}
 	} else {
 		bc, err = s.dialBackendData(d.ctx, a.backend)

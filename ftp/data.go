@@ -150,7 +150,7 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 	s.mu.Unlock()
 	release, err := s.h.PerClientPorts.Acquire(s.peer)
 	if err != nil {
-		s.h.Stats.PassivePerClient.Add(1)
+		s.h.stats().PassivePerClient.Add(1)
 		s.log.Warn("client holds its share of passive ports", "max", s.h.Limits.MaxDataPortsPerClient)
 		return NewReply(425, "Too many data connections pending from your address.")
 	}
@@ -165,7 +165,7 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 	if err != nil {
 		release()
 		if errors.Is(err, limits.ErrExhausted) {
-			s.h.Stats.PassiveExhausted.Add(1)
+			s.h.stats().PassiveExhausted.Add(1)
 			s.log.Warn("passive range exhausted", "err", err)
 			return NewReply(425, "No data port available, try again later.")
 		}
@@ -239,7 +239,7 @@ func (s *session) inPool(a netip.Addr) bool {
 }
 
 func (s *session) badBackend(r Reply, err error) {
-	s.h.Stats.BadBackendReplies.Add(1)
+	s.h.stats().BadBackendReplies.Add(1)
 	s.log.Warn("unusable passive reply from realserver", "reply", r.Text(), "err", err)
 }
 
@@ -250,11 +250,11 @@ func (s *session) badBackend(r Reply, err error) {
 func (s *session) refusedData(side string, from netip.AddrPort, why alg.Refusal) {
 	switch why {
 	case alg.RefusedForeign:
-		s.h.Stats.Theft.Add(1)
+		s.h.stats().Theft.Add(1)
 	case alg.RefusedSecond:
-		s.h.Stats.DataSecond.Add(1)
+		s.h.stats().DataSecond.Add(1)
 	case alg.RefusedOutsideWindow:
-		s.h.Stats.DataOutsideWindow.Add(1)
+		s.h.stats().DataOutsideWindow.Add(1)
 	}
 	s.h.Offenders.Add(from.Addr(), why, time.Now())
 	s.log.Warn("data connection refused", "side", side, "reason", why.String(), "from", from.String())
@@ -367,7 +367,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 		alg.Reset(bc) // the realserver fails the transfer (426) instead of taking an empty file
 		return
 	}
-	s.h.Stats.DataConns.Add(1)
+	s.h.stats().DataConns.Add(1)
 	lim := s.h.Limits
 	up, down, err := alg.PipeWith(d.ctx, cside, bside, alg.PipeOptions{
 		Linger:     dataLinger,
@@ -384,8 +384,8 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 			d.fromServer.close()
 		},
 	})
-	s.h.Stats.BytesUp.Add(up)
-	s.h.Stats.BytesDown.Add(down)
+	s.h.stats().BytesUp.Add(up)
+	s.h.stats().BytesDown.Add(down)
 	s.mu.Lock()
 	s.up += up
 	s.down += down

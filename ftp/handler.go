@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -73,8 +74,10 @@ type Handler struct {
 	// or source ports; it may be shared by every listener. Such an error
 	// is never blamed on a realserver, whether Local is set or not.
 	Local *limits.LocalErrors
-	// Stats counts what the listener did.
-	Stats Stats
+	// Stats counts what the listener did. Every handler of one listener
+	// shares it, so that counters run across reloads; nil: the handler
+	// makes its own at first use.
+	Stats *Stats
 	// SendProxy, when 1 or 2, starts every realserver control connection
 	// with a PROXY protocol header of that version naming the client.
 	SendProxy byte
@@ -85,7 +88,18 @@ type Handler struct {
 	// numbers them and drains them; it may be shared by several handlers.
 	Registry *alg.Registry
 
-	ids atomic.Uint64
+	ids       atomic.Uint64
+	statsOnce sync.Once
+}
+
+// stats returns h.Stats, made at first use when nil.
+func (h *Handler) stats() *Stats {
+	h.statsOnce.Do(func() {
+		if h.Stats == nil {
+			h.Stats = new(Stats)
+		}
+	})
+	return h.Stats
 }
 
 // Stats are a listener's counters, safe for concurrent use.
@@ -141,6 +155,9 @@ type Stats struct {
 	// it (FailedCut: ABOR, session end) or nothing moved on it for
 	// data_idle_timeout (FailedIdle).
 	FailedConnect, FailedTLS, FailedReset, FailedCut, FailedIdle atomic.Int64
+	// ProxyRefused counts connections dropped for a missing, malformed
+	// or untrusted PROXY header (alg.Proxy.Refused points here).
+	ProxyRefused atomic.Int64
 	// Commands counts command lines algd refused and never forwarded:
 	// lines it cannot read unambiguously, and TLS policy refusals.
 	Commands Refusals
@@ -175,14 +192,14 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	local := alg.AddrPortOf(c.LocalAddr())
 	id := h.sessionID()
 	log = log.With("session", id, "client", client.String())
-	h.Stats.Sessions.Add(1)
+	h.stats().Sessions.Add(1)
 	if err := alg.SetOOBInline(c); err != nil {
 		log.Debug("SO_OOBINLINE", "err", err)
 	}
 
 	release, err := h.Sessions.Acquire(client.Addr())
 	if err != nil {
-		h.Stats.Refused.Add(1)
+		h.stats().Refused.Add(1)
 		log.Info("session refused", "err", err)
 		refuse(c, NewReply(421, "Too many connections, try again later."))
 		return
@@ -206,9 +223,9 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 
 	bk, refusal, err := h.openBackend(ctx, client, local, log)
 	if err != nil {
-		h.Stats.Refused.Add(1)
+		h.stats().Refused.Add(1)
 		if errors.Is(err, errOverload) {
-			h.Stats.Overloaded.Add(1)
+			h.stats().Overloaded.Add(1)
 			log.Warn("session refused: algd is out of a local resource", "err", err)
 			refusal = &overloadReply
 		} else {
@@ -227,8 +244,8 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	if bkTLS != nil {
 		mode = h.TLS.Backend
 	}
-	h.Stats.Active.Add(1)
-	defer h.Stats.Active.Add(-1)
+	h.stats().Active.Add(1)
+	defer h.stats().Active.Add(-1)
 
 	adv := h.Advertise
 	if !adv.IsValid() {

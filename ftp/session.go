@@ -258,7 +258,7 @@ func (s *session) readClient(ctx context.Context) error {
 // counts and logs it; the line is never forwarded. The log shows where the
 // line went wrong and its start, never an argument (a password).
 func (s *session) refuseLine(e *LineError) error {
-	s.h.Stats.Commands.Add(e.Reason)
+	s.h.stats().Commands.Add(e.Reason)
 	s.log.Info("command line refused", "reason", e.Reason.String(), "offset", e.Offset,
 		"byte", fmt.Sprintf("%#02x", e.Byte), "head", fmt.Sprintf("%q", e.Head))
 	return s.answer(e.Reply())
@@ -367,7 +367,7 @@ func (s *session) clientError(err error) error {
 	case errors.Is(err, ErrLineTooLong):
 		s.send(NewReply(500, "Command line too long, closing control connection."))
 	case errors.Is(err, ErrNUL):
-		s.h.Stats.Commands.Add(RefusedControl)
+		s.h.stats().Commands.Add(RefusedControl)
 		s.log.Info("command line refused", "reason", RefusedControl.String(), "byte", "0x00")
 		s.send(NewReply(500, "NUL byte in command, closing control connection."))
 	}
@@ -500,7 +500,7 @@ func (s *session) command(ctx context.Context, cmd Command) error {
 		return s.answer(NewReply(502, "Security extensions are not available on this server."))
 	case "USER", "PASS", "ACCT":
 		if s.h.TLS != nil && s.h.TLS.Required && !s.tlsOn {
-			s.h.Stats.Commands.Add(RefusedTLS)
+			s.h.stats().Commands.Add(RefusedTLS)
 			return s.answer(NewReply(530, "TLS required: send AUTH TLS first."))
 		}
 	case "FEAT":
@@ -598,7 +598,7 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 	if (r.Code == 227 || r.Code == 229) && (len(s.queue) == 0 || (s.queue[0].kind != kindPassive && s.queue[0].kind != kindActive)) {
 		// A passive reply nobody asked for (a realserver out of step)
 		// would hand the client the realserver's own address.
-		s.h.Stats.BadBackendReplies.Add(1)
+		s.h.stats().BadBackendReplies.Add(1)
 		s.log.Warn("unexpected passive reply from realserver withheld", "reply", r.Text())
 		r = NewReply(425, "Can't open data connection.")
 	}

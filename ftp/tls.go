@@ -83,10 +83,10 @@ func (t *TLS) handshake(ctx context.Context, c net.Conn, cfg *tls.Config) (*tls.
 func (h *Handler) clientHandshake(ctx context.Context, c net.Conn, cfg *tls.Config) (*tls.Conn, error) {
 	tc, err := h.TLS.handshake(ctx, c, cfg)
 	if err != nil {
-		h.Stats.TLSFailures.Add(1)
+		h.stats().TLSFailures.Add(1)
 		return nil, err
 	}
-	h.Stats.TLSHandshakes.Add(1)
+	h.stats().TLSHandshakes.Add(1)
 	return tc, nil
 }
 
@@ -126,7 +126,7 @@ func (s *session) security(cmd Command) (r Reply, upgrade bool) {
 		switch arg {
 		case "C":
 			if t.RequireProtP {
-				s.h.Stats.Commands.Add(RefusedProt)
+				s.h.stats().Commands.Add(RefusedProt)
 				return NewReply(534, "PROT C refused: data connections must be protected (PROT P)."), false
 			}
 			s.prot = 'C'
@@ -151,7 +151,7 @@ func (s *session) protCheck() (Reply, bool) {
 	if s.h.TLS == nil || !s.h.TLS.RequireProtP || s.prot == 'P' {
 		return Reply{}, true
 	}
-	s.h.Stats.Commands.Add(RefusedProt)
+	s.h.stats().Commands.Add(RefusedProt)
 	return NewReply(521, "Data connections must be protected: send PBSZ 0 and PROT P first."), false
 }
 
@@ -167,7 +167,7 @@ func (s *session) protectData(d *dataConn, c *net.TCPConn) (alg.Conn, error) {
 		return nil, fmt.Errorf("data TLS handshake: %w", err)
 	}
 	if s.h.TLS.RequireReuse && !tc.ConnectionState().DidResume {
-		s.h.Stats.TLSReuseRefused.Add(1)
+		s.h.stats().TLSReuseRefused.Add(1)
 		tc.Close()
 		return nil, errors.New("data TLS did not resume the control session (require_reuse)")
 	}

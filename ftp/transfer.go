@@ -141,7 +141,7 @@ func (s *session) transferFinal(p pending, r Reply) (_ Reply, send bool) {
 // transferFailed counts and logs a transfer whose data connection failed;
 // r is what the realserver answered.
 func (s *session) transferFailed(p *pending, r Reply, f failure) {
-	s.h.Stats.countFailed(f)
+	s.h.stats().countFailed(f)
 	s.log.Warn("transfer failed", "cmd", p.verb, "reason", f.String(), "realserver_reply", r.Text())
 }
 

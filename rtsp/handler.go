@@ -157,3 +157,6 @@ func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
 	s.log = h.logger().With("conn", s.id, "client", s.peer.String())
 	s.serve(ctx)
 }
+
+// stats returns the listener's counters.
+func (h *Handler) stats() *Stats { return &h.Stats }

@@ -31,7 +31,7 @@ func TestDisguises(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	st := &px.handler.Stats
+	st := px.handler.Stats
 	disguise.Run(t, disguise.Env{
 		VIP:      px.addr,
 		From:     netip.MustParseAddr(clientIP),

@@ -116,7 +116,7 @@ func TestEMFILE(t *testing.T) {
 	if !m.Up || m.SessionFailures != 0 {
 		t.Errorf("/status realserver %+v: want up, no session failures", m)
 	}
-	if got := st.Listeners[0].Counters.Overloaded; got != int64(overloaded) {
+	if got := st.Listeners[0].Counters["overloaded"]; got != int64(overloaded) {
 		t.Errorf("/status overloaded = %d, clients told so %d", got, overloaded)
 	}
 	metrics := httpGet(t, "http://"+adm.String()+"/metrics")

@@ -169,6 +169,7 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 	p := pool.New(cfg.Pools[0], checker)
 	p.Logger = log
 	h := &algftp.Handler{
+		Stats:     &algftp.Stats{},
 		Name:      "vip",
 		Pool:      p,
 		Sessions:  limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),

@@ -55,7 +55,7 @@ func TestPassiveRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	st := &px.handler.Stats
+	st := px.handler.Stats
 	if !eventually(func() bool { return st.BytesUp.Load() >= total && st.BytesDown.Load() >= total }) {
 		t.Fatalf("algd counted %d bytes up and %d down, want at least %d each", st.BytesUp.Load(), st.BytesDown.Load(), total)
 	}

@@ -121,7 +121,7 @@ func TestProxyProtocol(t *testing.T) {
 			// once the theft is counted, the client hangs up.
 			res := make(chan error, 1)
 			go func() { res <- retrieve(c, f) }()
-			d.waitStatus(func(st admin.Status) bool { return st.Listeners[0].Counters.Theft == 1 })
+			d.waitStatus(func(st admin.Status) bool { return st.Listeners[0].Counters["theft"] == 1 })
 			(*spoofer.control.Load()).Close()
 			if err := <-res; err == nil {
 				t.Error("a data connection naming another client got the file")
@@ -144,9 +144,9 @@ func TestProxyProtocol(t *testing.T) {
 					t.Errorf("%s: session served", tc.name)
 				}
 			}
-			st = d.waitStatus(func(st admin.Status) bool { return st.Listeners[0].Counters.ProxyRefused >= 2 })
-			if st.Listeners[0].Counters.Sessions != 2 {
-				t.Errorf("sessions = %d, want 2 (the dropped connections are no sessions)", st.Listeners[0].Counters.Sessions)
+			st = d.waitStatus(func(st admin.Status) bool { return st.Listeners[0].Counters["proxy_refused"] >= 2 })
+			if st.Listeners[0].Counters["sessions"] != 2 {
+				t.Errorf("sessions = %d, want 2 (the dropped connections are no sessions)", st.Listeners[0].Counters["sessions"])
 			}
 		})
 	}

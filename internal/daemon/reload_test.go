@@ -145,7 +145,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	if st.Reloads.OK != 13 || st.Reloads.Failed != 7 {
 		t.Errorf("reloads %d ok %d failed, want 13 and 7", st.Reloads.OK, st.Reloads.Failed)
 	}
-	if got := st.Listeners[0].Counters.DataConns; got < int64(done) {
+	if got := st.Listeners[0].Counters["data_conns"]; got < int64(done) {
 		t.Errorf("listener one counts %d data connections after reloads, %d transfers were made", got, done)
 	}
 

@@ -104,10 +104,10 @@ func TestReloadShrinksPassivePorts(t *testing.T) {
 	}
 
 	st := d.reload(portsConfig(rs, listen, "64000-64009"))
-	if st.Reloads.LastError != "" || st.Listeners[0].PortsSize != 10 {
-		t.Fatalf("reload: %q, ports size %d", st.Reloads.LastError, st.Listeners[0].PortsSize)
+	if st.Reloads.LastError != "" || st.Listeners[0].Range("passive").Size != 10 {
+		t.Fatalf("reload: %q, ports size %d", st.Reloads.LastError, st.Listeners[0].Range("passive").Size)
 	}
-	if in := st.Listeners[0].PortsInUse; in != 1 {
+	if in := st.Listeners[0].Range("passive").InUse; in != 1 {
 		t.Fatalf("ports in use after the reload %d, want 1 (the running transfer's)", in)
 	}
 	if _, err := io.Copy(h, dc); err != nil {
@@ -127,10 +127,10 @@ func TestReloadShrinksPassivePorts(t *testing.T) {
 			}
 		}
 	}
-	d.waitStatus(func(st admin.Status) bool { return st.Listeners[0].PortsInUse <= 2 })
+	d.waitStatus(func(st admin.Status) bool { return st.Listeners[0].Range("passive").InUse <= 2 })
 	s.expect("QUIT", 221)
 	other.expect("QUIT", 221)
-	d.waitStatus(func(st admin.Status) bool { return st.Listeners[0].PortsInUse == 0 })
+	d.waitStatus(func(st admin.Status) bool { return st.Listeners[0].Range("passive").InUse == 0 })
 	if !strings.Contains(d.logs.String(), "configuration reloaded") {
 		t.Fatal("the reload was not logged")
 	}

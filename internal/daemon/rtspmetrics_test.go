@@ -256,8 +256,8 @@ listen = "ADMIN"
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(st.RTSP) != 1 || st.RTSP[0].Name != "cams" || st.RTSP[0].Pool != "media" || st.RTSP[0].Active < 1 {
-				t.Errorf("/status rtsp = %+v, want listener cams on pool media with a session", st.RTSP)
+			if l, ok := st.Listener("cams"); !ok || l.Proto != "rtsp" || l.Pool != "media" || l.Counters["active"] < 1 {
+				t.Errorf("/status listeners = %+v, want the rtsp listener cams on pool media with a session", st.Listeners)
 			}
 			var text strings.Builder
 			if err := admin.WriteText(&text, st); err != nil || !strings.Contains(text.String(), "cams") {

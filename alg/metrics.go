@@ -1,0 +1,68 @@
+package alg
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Namespace prefixes every algd metric.
+const Namespace = "algd"
+
+// NewDesc describes a metric in algd's namespace whose first label is the
+// listener's name, followed by labels.
+func NewDesc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc(Namespace+"_"+name, help, append([]string{"listener"}, labels...), nil)
+}
+
+// Metric is one number a protocol keeps for each of its listeners, read
+// from the listener's handler T: exported to /metrics as Desc with the
+// listener's name and Labels, and shown in /status under Key. A counter
+// is written once, in its protocol's table; nothing else names it.
+type Metric[T any] struct {
+	// Key is its name in ListenerStatus.Counters; "" keeps it out.
+	Key string
+	// Desc is its Prometheus description (NewDesc); nil keeps it out of
+	// /metrics. Several metrics may share a Desc with other Labels.
+	Desc *prometheus.Desc
+	// Type is prometheus.CounterValue or prometheus.GaugeValue.
+	Type prometheus.ValueType
+	// Labels are the values of Desc's labels after the listener.
+	Labels []string
+	// Value reads it.
+	Value func(T) int64
+}
+
+// Metrics is a protocol's table of metrics.
+type Metrics[T any] []Metric[T]
+
+// Describe sends each distinct description of the table once.
+func (ms Metrics[T]) Describe(ch chan<- *prometheus.Desc) {
+	seen := make(map[*prometheus.Desc]bool, len(ms))
+	for _, m := range ms {
+		if m.Desc != nil && !seen[m.Desc] {
+			seen[m.Desc] = true
+			ch <- m.Desc
+		}
+	}
+}
+
+// Collect sends the metrics of the listener named listener, read from v.
+func (ms Metrics[T]) Collect(ch chan<- prometheus.Metric, listener string, v T) {
+	for _, m := range ms {
+		if m.Desc == nil {
+			continue
+		}
+		labels := append([]string{listener}, m.Labels...)
+		ch <- prometheus.MustNewConstMetric(m.Desc, m.Type, float64(m.Value(v)), labels...)
+	}
+}
+
+// Counters reads v's counters for ListenerStatus.Counters.
+func (ms Metrics[T]) Counters(v T) map[string]int64 {
+	out := make(map[string]int64, len(ms))
+	for _, m := range ms {
+		if m.Key != "" {
+			out[m.Key] = m.Value(v)
+		}
+	}
+	return out
+}

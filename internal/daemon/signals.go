@@ -1,0 +1,150 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/algd/algd/conf"
+)
+
+// Serve runs cfg until SIGINT or SIGTERM, then drains. On SIGHUP it reads
+// path again (when set) and applies what changed.
+func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sig)
+	return runDaemon(cfg, path, log, sig)
+}
+
+// runDaemon is serve with the signals coming from sig: SIGHUP reloads,
+// anything else drains for [admin] shutdown_timeout and stops (a second
+// one stops at once).
+func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Signal) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	d, err := New(ctx, cfg, Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := writePIDFile(cfg.Admin.PIDFile); err != nil {
+		d.stopAccepting()
+		return err
+	}
+	defer removePIDFile(cfg.Admin.PIDFile, log)
+	if err := d.startAdmin(ctx); err != nil {
+		d.stopAccepting()
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				d.reloadFile(ctx, path)
+				continue
+			}
+			timeout := d.config().Admin.ShutdownTimeout.Duration
+			log.Info("draining: accepting no more sessions", "signal", s.String(), "timeout", timeout,
+				"sessions", d.registry.Len())
+			dctx, dcancel := context.WithTimeout(ctx, timeout)
+			go func() {
+				select {
+				case s := <-sig:
+					if s != syscall.SIGHUP {
+						log.Warn("second signal: stopping now", "signal", s.String())
+						dcancel()
+					}
+				case <-dctx.Done():
+				}
+			}()
+			if d.Drain(dctx) {
+				log.Info("drained: every session ended")
+			} else {
+				log.Warn("drain timeout: closing the remaining sessions", "sessions", d.registry.Len())
+			}
+			dcancel()
+			cancel()
+			err := <-done
+			log.Info("stopped")
+			return err
+		}
+	}
+}
+
+// reloadFile reads path and applies it; a file with any error changes
+// nothing. Either way the result is logged and counted.
+func (d *Daemon) reloadFile(ctx context.Context, path string) {
+	if path == "" {
+		d.log.Warn("SIGHUP: no configuration file to reload")
+		return
+	}
+	next, err := conf.Load(path)
+	if err != nil {
+		d.reloaded(path, nil, err)
+		return
+	}
+	d.Reload(ctx, next, path)
+}
+
+// Reload applies next, a validated configuration, as SIGHUP does; from
+// names where it came from in the log. A configuration that cannot be
+// applied changes nothing. Either way the result is logged and counted.
+func (d *Daemon) Reload(ctx context.Context, next *conf.Config, from string) error {
+	err := d.apply(ctx, next)
+	d.reloaded(from, next, err)
+	return err
+}
+
+// reloaded counts and logs a reload of from that gave err.
+func (d *Daemon) reloaded(from string, next *conf.Config, err error) {
+	d.mu.Lock()
+	d.reloads.Last = time.Now()
+	if err != nil {
+		d.reloads.Failed++
+		d.reloads.LastError = err.Error()
+	} else {
+		d.reloads.OK++
+		d.reloads.LastError = ""
+	}
+	d.mu.Unlock()
+	if err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "file", from, "err", err)
+		return
+	}
+	d.ipvs.reload(next, d.log)
+	d.log.Info("configuration reloaded", "file", from)
+}
+
+// writePIDFile writes the process id to path ("" does nothing).
+func writePIDFile(path string) error {
+	if path == "" {
+		return nil
+	}
+	if err := os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+		return fmt.Errorf("pid file: %w", err)
+	}
+	return nil
+}
+
+// removePIDFile removes path if it still names this process.
+func removePIDFile(path string, log *slog.Logger) {
+	if path == "" {
+		return
+	}
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == strconv.Itoa(os.Getpid()) {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log.Warn("pid file", "err", err)
+		}
+	}
+}
