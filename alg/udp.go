@@ -15,16 +15,19 @@ import (
 // UDPPorts hands out pairs of UDP sockets (an even port for RTP and the
 // next one for RTCP, RFC 3550 §11) on ports of one range. Each local
 // address gets its own allocator over the same range, like DataPorts. The
-// allocator counts pairs, not ports: pair i is first+2i and first+2i+1, so
-// a range with an odd first port or an odd size is trimmed to whole pairs
+// allocator counts pairs, not ports: pair i is ports 2i and 2i+1, so a
+// range with an odd first port or an odd size is trimmed to whole pairs
 // starting on an even port. Pairs are handed out in order (the one free
 // longest first; limits.NewOrderedPorts), unlike the TCP data ports: an
 // outsider can predict the next one. Safe for concurrent use.
+//
+// The range can change (SetRange, a reload): new pairs then come from the
+// new range, while pairs held now stay reserved, their sockets open,
+// until released.
 type UDPPorts struct {
-	first uint16 // even
-	pairs int
-
 	mu     sync.Mutex
+	first  uint16 // index of the first pair (its RTP port halved)
+	pairs  int
 	byAddr map[netip.Addr]*limits.Ports
 }
 
@@ -32,37 +35,66 @@ type UDPPorts struct {
 // range holding no whole even-based pair yields an allocator that is
 // always exhausted.
 func NewUDPPorts(first, last uint16) *UDPPorts {
+	u := &UDPPorts{byAddr: make(map[netip.Addr]*limits.Ports)}
+	u.first, u.pairs = pairRange(first, last)
+	return u
+}
+
+// pairRange returns the index of the first whole pair of first-last and
+// how many there are.
+func pairRange(first, last uint16) (firstPair uint16, pairs int) {
 	f := int(first)
 	if f%2 == 1 {
 		f++
 	}
-	n := 0
 	if int(last) >= f+1 {
-		n = (int(last) - f + 1) / 2
+		pairs = (int(last) - f + 1) / 2
 	}
-	return &UDPPorts{first: uint16(min(f, 65534)), pairs: n, byAddr: make(map[netip.Addr]*limits.Ports)}
+	return uint16(min(f, 65534) / 2), pairs
+}
+
+// SetRange makes first-last the range of every later pair. Pairs held now
+// stay reserved, their sockets open, until released; those outside the
+// new range are then not handed out again (limits.Ports.SetRange). A
+// range holding no whole pair makes every later Pair fail.
+func (u *UDPPorts) SetRange(first, last uint16) {
+	f, n := pairRange(first, last)
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.first, u.pairs = f, n
+	if n == 0 {
+		return // the allocators keep their range; Pair refuses first
+	}
+	for _, p := range u.byAddr {
+		p.SetRange(f, f+uint16(n-1))
+	}
 }
 
 // Pairs is the number of pairs in the range.
-func (u *UDPPorts) Pairs() int { return u.pairs }
+func (u *UDPPorts) Pairs() int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.pairs
+}
 
 // ports returns the allocator of pair indices for local, creating it on
 // first use; nil when the range holds no pair.
 func (u *UDPPorts) ports(local netip.Addr) *limits.Ports {
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	if u.pairs == 0 {
 		return nil
 	}
-	u.mu.Lock()
-	defer u.mu.Unlock()
 	p, ok := u.byAddr[local]
 	if !ok {
-		p = limits.NewOrderedPorts(0, uint16(u.pairs-1))
+		p = limits.NewOrderedPorts(u.first, u.first+uint16(u.pairs-1))
 		u.byAddr[local] = p
 	}
 	return p
 }
 
-// Usage sums pairs in use and exhaustions over every local address.
+// Usage sums pairs in use (those of an earlier range included) and
+// exhaustions over every local address; size is the current range's.
 func (u *UDPPorts) Usage() (inUse, size int, exhaustions uint64) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -115,7 +147,7 @@ func (u *UDPPorts) Pair(local netip.Addr) (*UDPPair, error) {
 		if err != nil {
 			return nil, fmt.Errorf("udp pair on %s: %w", local, err)
 		}
-		port := u.first + 2*idx
+		port := 2 * idx
 		p := &UDPPair{local: local, port: port, index: idx, ports: ports}
 		err = p.bind()
 		if err == nil {

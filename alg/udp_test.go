@@ -425,3 +425,79 @@ func TestUDPRelayDropReasons(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPPortsSetRange moves the range while pairs are held: they stay
+// open and reserved, new pairs come from the new range only, and a
+// released pair of the old range is not handed out again; a range with
+// no whole pair refuses, and moving back makes the old pairs usable.
+func TestUDPPortsSetRange(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.80")
+	u := NewUDPPorts(63460, 63463) // pairs 63460, 63462
+	a, err := u.Pair(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := u.Pair(local)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.SetRange(63471, 63475) // trimmed: pairs 63472, 63474
+	if u.Pairs() != 2 {
+		t.Errorf("Pairs() = %d after SetRange, want 2", u.Pairs())
+	}
+	if in, size, _ := u.Usage(); in != 2 || size != 2 {
+		t.Errorf("Usage after SetRange: %d in use of %d, want 2 of 2", in, size)
+	}
+	// The held pairs' sockets still work.
+	for _, p := range []*UDPPair{a, b} {
+		if _, err := p.Conns[0].WriteToUDPAddrPort([]byte("x"), netip.AddrPortFrom(local, p.Port()+1)); err != nil {
+			t.Errorf("pair %d after SetRange: %v", p.Port(), err)
+		}
+		buf := make([]byte, 8)
+		p.Conns[1].SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, _, err := p.Conns[1].ReadFromUDPAddrPort(buf); err != nil || string(buf[:n]) != "x" {
+			t.Errorf("pair %d after SetRange: read %q, %v", p.Port(), buf[:n], err)
+		}
+	}
+	a.Close()
+	var got []uint16
+	var held []*UDPPair
+	for {
+		p, err := u.Pair(local)
+		if errors.Is(err, limits.ErrExhausted) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p)
+		got = append(got, p.Port())
+	}
+	if want := []uint16{63472, 63474}; !slices.Equal(got, want) {
+		t.Errorf("pairs after SetRange: %v, want %v", got, want)
+	}
+	if in, _, _ := u.Usage(); in != 3 {
+		t.Errorf("in use: %d, want 3 (one of the old range, two of the new)", in)
+	}
+	b.Close()
+	for _, p := range held {
+		p.Close()
+	}
+	if in, _, _ := u.Usage(); in != 0 {
+		t.Errorf("in use after Close: %d", in)
+	}
+
+	u.SetRange(63481, 63482) // no whole pair
+	if p, err := u.Pair(local); !errors.Is(err, limits.ErrExhausted) {
+		if err == nil {
+			p.Close()
+		}
+		t.Errorf("Pair on a range with no pair: %v, want ErrExhausted", err)
+	}
+	u.SetRange(63460, 63461)
+	p, err := u.Pair(local)
+	if err != nil || p.Port() != 63460 {
+		t.Fatalf("Pair after moving back: %v, port %d, want 63460", err, p.Port())
+	}
+	p.Close()
+}

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/algd/algd/alg"
@@ -29,8 +30,13 @@ type conn struct {
 	vip         netip.Addr
 	rs          netip.AddrPort
 	lease       *pool.Lease
-	id          uint64
+	id          string // the registry's, as logged under "session"
+	started     time.Time
 	log         *slog.Logger
+	cancel      context.CancelFunc // closes both sides
+
+	// framesDown and framesUp count interleaved frames' bytes.
+	framesDown, framesUp atomic.Int64
 
 	// urls is used by the client loop (ToBack sets Front) and read by the
 	// backend loop: guarded by mu.
@@ -41,6 +47,23 @@ type conn struct {
 	mu      sync.Mutex
 	pend    map[string]*pending // by CSeq
 	touched map[*media]bool     // sessions used on this connection
+	// inflight counts requests read and not yet forwarded or answered,
+	// and answers taken from pend and not yet written: with pend, what a
+	// drain waits for.
+	inflight int
+	drained  bool // TryDrain closed the connection
+	// streams are the UDP relays set up through this connection while
+	// their sessions live; doneDown and doneUp the bytes of those ended.
+	streams          []stream
+	doneDown, doneUp int64
+	transfers        int    // streams set up, UDP or interleaved
+	mode             string // transport of the latest: "udp", "interleaved"
+}
+
+// stream is a UDP relay set up through a connection, and its session.
+type stream struct {
+	md *media
+	r  *alg.UDPRelay
 }
 
 // pending is a request sent to the realserver and waiting for its answer.
@@ -55,6 +78,7 @@ func (s *conn) serve(ctx context.Context) {
 	defer s.client.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	s.cancel = cancel
 	stop := context.AfterFunc(ctx, func() { s.client.Close() })
 	defer stop()
 
@@ -68,7 +92,7 @@ func (s *conn) serve(ctx context.Context) {
 	if s.h.Sessions != nil {
 		release, err := s.h.Sessions.Acquire(s.peer.Addr())
 		if err != nil {
-			s.h.Stats.Refused.Add(1)
+			s.h.stats().Refused.Add(1)
 			s.log.Info("connection refused", "err", err)
 			s.reply(first, 503, "Service Unavailable")
 			return
@@ -76,11 +100,14 @@ func (s *conn) serve(ctx context.Context) {
 		defer release()
 	}
 	if err := s.connect(ctx, first); err != nil {
-		s.h.Stats.Refused.Add(1)
+		s.h.stats().Refused.Add(1)
 		s.log.Warn("no realserver", "err", err)
 		s.reply(first, 503, "Service Unavailable")
 		return
 	}
+	// The connection leaves the registry after cleanup, which registers
+	// the media sessions that go on without it.
+	defer s.register()()
 	defer s.cleanup()
 	stopB := context.AfterFunc(ctx, func() { s.backend.Close() })
 	defer stopB()
@@ -190,13 +217,17 @@ func (s *conn) dial(ctx context.Context, rs netip.AddrPort) error {
 // clientLoop relays what the client sends, starting with first, until
 // the client or the realserver connection ends.
 func (s *conn) clientLoop(cr *Reader, first *Message) {
-	m, frame := first, []byte(nil)
+	m, frame := first, []byte(nil) // first is counted in inflight
 	for {
 		var err error
 		if m != nil {
 			err = s.fromClient(m)
+			if m.IsRequest() {
+				s.busy(-1)
+			}
 		} else {
 			_, err = s.backend.Write(frame) // interleaved data: untouched
+			s.framesUp.Add(int64(len(frame)))
 		}
 		if err != nil {
 			s.log.Debug("write to realserver failed", "err", err)
@@ -208,7 +239,17 @@ func (s *conn) clientLoop(cr *Reader, first *Message) {
 			s.readFailed("client", err)
 			return
 		}
+		if m != nil && m.IsRequest() {
+			s.busy(1)
+		}
 	}
+}
+
+// busy counts a request or answer in flight (n 1) or done (n -1).
+func (s *conn) busy(n int) {
+	s.mu.Lock()
+	s.inflight += n
+	s.mu.Unlock()
 }
 
 // backendLoop relays what the realserver sends until it closes.
@@ -223,6 +264,7 @@ func (s *conn) backendLoop() {
 		switch {
 		case m == nil:
 			err = s.writeClient(frame)
+			s.framesDown.Add(int64(len(frame)))
 		case m.IsRequest(): // a server's request (ANNOUNCE, GET_PARAMETER)
 			s.mu.Lock()
 			m.URI = s.urls.ToFront(m.URI)
@@ -292,8 +334,10 @@ func (s *conn) fromBackend(m *Message) error {
 	s.mu.Lock()
 	p := s.pend[cseq]
 	delete(s.pend, cseq)
+	s.inflight++ // until the answer is written
 	urls := s.urls
 	s.mu.Unlock()
+	defer s.busy(-1)
 	for _, name := range []string{"Content-Base", "Content-Location", "RTP-Info"} {
 		if v, ok := m.Get(name); ok {
 			m.Set(name, urls.ToFront(v))
@@ -328,14 +372,44 @@ func (s *conn) writeClient(b []byte) error {
 	return err
 }
 
-// remember notes that md was used on this connection.
+// remember notes that md was used on this connection, which holds it
+// (media.hold) until it closes.
 func (s *conn) remember(md *media) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.touched == nil {
 		s.touched = make(map[*media]bool)
 	}
+	seen := s.touched[md]
 	s.touched[md] = true
+	s.mu.Unlock()
+	if !seen {
+		md.hold()
+	}
+}
+
+// setUp counts a stream set up through the connection: r is its UDP
+// relay, nil for an interleaved one. Streams of ended sessions are
+// folded into the byte counts.
+func (s *conn) setUp(md *media, r *alg.UDPRelay) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.transfers++
+	if r == nil {
+		s.mode = "interleaved"
+		return
+	}
+	s.mode = "udp"
+	live := s.streams[:0]
+	for _, st := range s.streams {
+		if st.md.udp() {
+			live = append(live, st)
+			continue
+		}
+		s.doneDown += st.r.Stats.DownBytes.Load()
+		s.doneUp += st.r.Stats.UpBytes.Load()
+	}
+	clear(s.streams[len(live):])
+	s.streams = append(live, stream{md, r})
 }
 
 // cleanup runs when the connection ends: pairs of unanswered SETUPs go
@@ -357,9 +431,10 @@ func (s *conn) cleanup() {
 		if !md.udp() {
 			md.close("control closed")
 		}
+		md.release(s)
 	}
 	if s.lease != nil {
 		s.lease.Release()
 	}
-	s.log.Info("connection closed")
+	s.log.Info("connection closed", "streams", s.transfers)
 }

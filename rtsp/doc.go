@@ -15,7 +15,13 @@
 // Session id) sticks to its realserver across control connections and ends
 // with TEARDOWN, with its timeout (refreshed by requests and by packets from
 // the client), or, when it relays nothing over UDP, with its control
-// connection; every port goes back then. Checker is the health check
+// connection; every port goes back then. The media sessions live in a
+// Media table that every handler generation of a listener shares, so a
+// reload loses none. With a Registry, each control connection is an
+// alg.Session (registry.go) that a drain closes once no request waits for
+// its answer and none of its sessions has a stream; a media session that
+// relays UDP after its control connections closed is registered on its own
+// until TEARDOWN or its timeout. Checker is the health check
 // (OPTIONS answered 200) given to pool.New by internal/daemon.
 //
 // The package imports alg, pool, limits and conf, never ftp.

@@ -52,14 +52,23 @@ type Handler struct {
 	Logger *slog.Logger
 	// Stats counts what the listener did.
 	Stats Stats
+	// Media holds the listener's media sessions. Give every handler
+	// generation of a listener (a reload builds a new one) the same
+	// Media, so that a Session id set up through one is found through the
+	// next, and Close it at shutdown. Nil: the handler makes its own.
+	Media *Media
+	// Registry, when set, lists the live control connections and the
+	// media sessions that outlive theirs (for the status page), numbers
+	// them and drains them; it may be shared by several handlers.
+	Registry *alg.Registry
 	// Local counts the times algd itself ran out of descriptors, memory
 	// or source ports; it may be shared by every listener. Such an error
 	// is never blamed on a realserver, whether Local is set or not.
 	Local *limits.LocalErrors
 
-	ids     atomic.Uint64
+	ids     atomic.Uint64 // numbers connections when there is no Registry
 	once    sync.Once
-	media   *mediaTable
+	media   *Media                    // Media, or the handler's own
 	swapped atomic.Pointer[pool.Pool] // set by SetPool; nil: Pool
 }
 
@@ -105,23 +114,26 @@ type Stats struct {
 	Media alg.UDPStats
 }
 
-// table returns the media session table, made on first use.
-func (h *Handler) table() *mediaTable {
+// table returns the media session table: Media, or the handler's own,
+// made on first use.
+func (h *Handler) table() *Media {
 	h.once.Do(func() {
-		h.media = newMediaTable(func(m *media, why string) {
-			h.Stats.SessionsEnded.Add(1)
-			h.logger().Info("media session ended", "session", m.id, "backend", m.rs.String(), "why", why)
-		})
+		h.media = h.Media
+		if h.media == nil {
+			h.media = NewMedia()
+		}
 	})
 	return h.media
 }
 
-// MediaSessions is the number of live media sessions.
-func (h *Handler) MediaSessions() int { return h.table().len() }
+// MediaSessions is the number of live media sessions (of Media, when
+// shared).
+func (h *Handler) MediaSessions() int { return h.table().Len() }
 
-// Close ends every media session: relays stop and ports go back. Control
+// Close ends every media session of the handler's table (Media, when
+// shared: every generation's): relays stop and ports go back. Control
 // connections end through the context given to Serve.
-func (h *Handler) Close() { h.table().closeAll("shutdown") }
+func (h *Handler) Close() { h.table().Close() }
 
 func (h *Handler) logger() *slog.Logger {
 	if h.Logger != nil {
@@ -139,22 +151,25 @@ func (h *Handler) sessionTimeout() time.Duration {
 
 // Serve relays one client control connection until either side closes.
 func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
-	h.Stats.Conns.Add(1)
-	h.Stats.Active.Add(1)
-	defer h.Stats.Active.Add(-1)
+	st := h.stats()
+	st.Conns.Add(1)
+	st.Active.Add(1)
+	defer st.Active.Add(-1)
 	s := &conn{
-		h:      h,
-		client: c,
-		peer:   alg.AddrPortOf(c.RemoteAddr()),
-		local:  alg.AddrPortOf(c.LocalAddr()),
-		id:     h.ids.Add(1),
-		pend:   make(map[string]*pending),
+		h:        h,
+		client:   c,
+		peer:     alg.AddrPortOf(c.RemoteAddr()),
+		local:    alg.AddrPortOf(c.LocalAddr()),
+		id:       h.sessionID(),
+		started:  time.Now(),
+		pend:     make(map[string]*pending),
+		inflight: 1, // the first request, once read
 	}
 	s.vip = h.Advertise
 	if !s.vip.IsValid() {
 		s.vip = s.local.Addr()
 	}
-	s.log = h.logger().With("conn", s.id, "client", s.peer.String())
+	s.log = h.logger().With("session", s.id, "client", s.peer.String())
 	s.serve(ctx)
 }
 

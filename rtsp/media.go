@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"log/slog"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -14,52 +15,68 @@ import (
 // media is one RTSP session (a Session id) as algd sees it: the
 // realserver that owns it and the UDP relays of its streams. It outlives
 // control connections: a client may TEARDOWN or keep alive over a new one.
+// While it relays UDP and no control connection holds it, it is in the
+// registry on its own (registry.go).
 type media struct {
 	id      string
 	rs      netip.AddrPort
 	timeout time.Duration
-	table   *mediaTable
+	table   *Media
+	// h is the handler generation that set the session up: its Stats
+	// count the end; log is that control connection's logger.
+	h       *Handler
+	log     *slog.Logger
+	origin  string         // the registry id of that control connection
+	client  netip.AddrPort // its client
+	started time.Time
 
 	last atomic.Int64 // unix nanoseconds of the last request of the session
 
-	mu     sync.Mutex
-	relays []*alg.UDPRelay
-	closed bool
-	timer  *time.Timer
+	mu          sync.Mutex
+	relays      []*alg.UDPRelay
+	interleaved bool // a stream was set up interleaved (RTP/AVP/TCP)
+	closed      bool
+	timer       *time.Timer
+	holders     int    // control connections that used the session and are open
+	detached    func() // removes its own registry entry; nil when not registered
 }
 
-// mediaTable holds the live media sessions of one listener by id.
-type mediaTable struct {
+// Media is the table of the live media sessions (Session ids) of one
+// listener. It outlives handler generations: give every Handler of a
+// listener the same Media, so that a request carrying a Session id finds
+// its session whichever handler took the control connection, and Close it
+// once at shutdown. Safe for concurrent use; make it with NewMedia.
+type Media struct {
 	mu   sync.Mutex
 	byID map[string]*media
-	// onClose is called once per ended session, outside the lock.
-	onClose func(m *media, why string)
 }
 
-func newMediaTable(onClose func(*media, string)) *mediaTable {
-	return &mediaTable{byID: make(map[string]*media), onClose: onClose}
+// NewMedia returns an empty media session table.
+func NewMedia() *Media {
+	return &Media{byID: make(map[string]*media)}
 }
 
 // get returns the live session id, or nil.
-func (t *mediaTable) get(id string) *media {
+func (t *Media) get(id string) *media {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.byID[id]
 }
 
-// attach returns session id of realserver rs, creating it with the given
-// timeout. A session of that id on another realserver is a different one
-// (ids are only unique per server): it is replaced.
-func (t *mediaTable) attach(id string, rs netip.AddrPort, timeout time.Duration) *media {
+// attach returns session id of the realserver of s, creating it with the
+// given timeout. A session of that id on another realserver is a
+// different one (ids are only unique per server): it is replaced.
+func (t *Media) attach(id string, s *conn, timeout time.Duration) *media {
 	t.mu.Lock()
 	m := t.byID[id]
-	if m != nil && m.rs == rs {
+	if m != nil && m.rs == s.rs {
 		t.mu.Unlock()
 		m.touch()
 		return m
 	}
 	old := m
-	m = &media{id: id, rs: rs, timeout: timeout, table: t}
+	m = &media{id: id, rs: s.rs, timeout: timeout, table: t, h: s.h, log: s.log,
+		origin: s.id, client: s.peer, started: time.Now()}
 	m.touch()
 	t.byID[id] = m
 	m.mu.Lock() // expire reads timer under mu
@@ -72,15 +89,16 @@ func (t *mediaTable) attach(id string, rs netip.AddrPort, timeout time.Duration)
 	return m
 }
 
-// len is the number of live sessions.
-func (t *mediaTable) len() int {
+// Len is the number of live media sessions.
+func (t *Media) Len() int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return len(t.byID)
 }
 
-// closeAll ends every session (shutdown).
-func (t *mediaTable) closeAll(why string) {
+// Close ends every media session (shutdown): relays stop and their
+// ports go back.
+func (t *Media) Close() {
 	t.mu.Lock()
 	all := make([]*media, 0, len(t.byID))
 	for _, m := range t.byID {
@@ -88,7 +106,7 @@ func (t *mediaTable) closeAll(why string) {
 	}
 	t.mu.Unlock()
 	for _, m := range all {
-		m.close(why)
+		m.close("shutdown")
 	}
 }
 
@@ -107,6 +125,22 @@ func (m *media) add(r *alg.UDPRelay) bool {
 	m.relays = append(m.relays, r)
 	m.mu.Unlock()
 	return true
+}
+
+// setInterleaved notes a stream set up interleaved in a control
+// connection.
+func (m *media) setInterleaved() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.interleaved = true
+}
+
+// relaying reports whether the session has a stream (UDP or interleaved)
+// and has not ended: a transfer in flight, which a drain lets finish.
+func (m *media) relaying() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return !m.closed && (len(m.relays) > 0 || m.interleaved)
 }
 
 // udp reports whether the session relays any stream over UDP.
@@ -155,8 +189,8 @@ func (m *media) close(why string) {
 		return
 	}
 	m.closed = true
-	relays := m.relays
-	m.relays = nil
+	relays, detached := m.relays, m.detached
+	m.relays, m.detached = nil, nil
 	if m.timer != nil {
 		m.timer.Stop()
 	}
@@ -170,8 +204,10 @@ func (m *media) close(why string) {
 	for _, r := range relays {
 		r.Close()
 	}
-	if t.onClose != nil {
-		t.onClose(m, why)
+	m.h.stats().SessionsEnded.Add(1)
+	m.log.Info("media session ended", "rtsp_session", m.id, "why", why)
+	if detached != nil {
+		detached() // after the relays: their ports are back
 	}
 }
 

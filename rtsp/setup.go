@@ -47,7 +47,7 @@ func (s *conn) setupRequest(m *Message, p *pending) (answered bool, err error) {
 		}
 	}
 	if len(kept) == 0 {
-		s.h.Stats.Unsupported.Add(1)
+		s.h.stats().Unsupported.Add(1)
 		return true, s.reply(m, 461, "Unsupported Transport")
 	}
 	t.Specs = kept
@@ -65,7 +65,7 @@ func (s *conn) setupRequest(m *Message, p *pending) (answered bool, err error) {
 			st.cRTP, st.cRTCP = rtp, rtcp
 			release, err := s.h.PerClientPairs.Acquire(s.peer.Addr())
 			if err != nil {
-				s.h.Stats.PerClient.Add(1)
+				s.h.stats().PerClient.Add(1)
 				s.log.Warn("client holds its share of media pairs", "max", s.h.Limits.MaxMediaPairsPerClient)
 				return true, s.reply(m, 453, "Not Enough Bandwidth")
 			}
@@ -77,7 +77,7 @@ func (s *conn) setupRequest(m *Message, p *pending) (answered bool, err error) {
 			}
 			if err != nil {
 				st.close()
-				s.h.Stats.Exhausted.Add(1)
+				s.h.stats().Exhausted.Add(1)
 				s.log.Warn("no media pair", "err", err)
 				return true, s.reply(m, 453, "Not Enough Bandwidth")
 			}
@@ -114,12 +114,17 @@ func (s *conn) setupResponse(m *Message, st *setupState) {
 	if sp.IsTCP() || st == nil || id == "" {
 		st.close()
 		if sp.IsTCP() {
-			s.h.Stats.Interleaved.Add(1)
+			s.h.stats().Interleaved.Add(1)
 		} else if st != nil {
 			s.log.Warn("SETUP answered without a session id: media not relayed")
 		}
 		if id != "" {
-			s.remember(s.h.table().attach(id, s.rs, timeout))
+			md := s.h.table().attach(id, s, timeout)
+			s.remember(md)
+			if sp.IsTCP() {
+				md.setInterleaved()
+				s.setUp(md, nil)
+			}
 		}
 		return
 	}
@@ -133,21 +138,22 @@ func (s *conn) setupResponse(m *Message, st *setupState) {
 	}
 	front := [2]netip.AddrPort{netip.AddrPortFrom(s.peer.Addr(), st.cRTP), netip.AddrPortFrom(s.peer.Addr(), st.cRTCP)}
 	r := alg.NewUDPRelay(alg.UDPLeg{Pair: st.client, Peer: front}, alg.UDPLeg{Pair: st.backend, Peer: back, Sources: ms.also})
-	r.Totals = &s.h.Stats.Media
-	log := s.log.With("session", id, "vip_port", st.client.Port())
+	r.Totals = &s.h.stats().Media
+	log := s.log.With("rtsp_session", id, "vip_port", st.client.Port())
 	r.OnDrop = dropLogger(log, ms)
-	md := s.h.table().attach(id, s.rs, timeout)
+	md := s.h.table().attach(id, s, timeout)
 	s.remember(md)
 	if !md.add(r) {
 		return
 	}
+	s.setUp(md, r)
 	if ms.refused {
-		s.h.Stats.SourcesRefused.Add(1)
+		s.h.stats().SourcesRefused.Add(1)
 		log.Warn("media source refused: media from it is dropped", "source", ms.announced, "reason", ms.why,
 			"accepted", back[0].String(), "hint", "add the address to the pool's media_sources if it is the realserver's")
 	}
 	r.Start()
-	s.h.Stats.Streams.Add(1)
+	s.h.stats().Streams.Add(1)
 	log.Info("stream", "client_ports", front[0].String(), "backend_pair", st.backend.Port(), "server", back[0].String())
 
 	if _, ok := sp.Get("client_port"); ok {

@@ -106,6 +106,9 @@ func startRealserver(t *testing.T, ip string, udpPort int) *realserver {
 type realserverOpts struct {
 	ip, mediaIP, source string
 	udpPort             int
+	// idle is the server's IdleTimeout (its sessions' timeout plus 5 s,
+	// at least 1 s); zero: gortsplib's 60 s.
+	idle time.Duration
 }
 
 func startRealserverOpts(t *testing.T, o realserverOpts) *realserver {
@@ -119,6 +122,7 @@ func startRealserverOpts(t *testing.T, o realserverOpts) *realserver {
 		RTSPAddress:    o.ip + ":0",
 		UDPRTPAddress:  fmt.Sprintf("%s:%d", o.mediaIP, o.udpPort),
 		UDPRTCPAddress: fmt.Sprintf("%s:%d", o.mediaIP, o.udpPort+1),
+		IdleTimeout:    o.idle,
 	}
 	if o.source != "" {
 		rs.srv.Listen = func(network, address string) (net.Listener, error) {
@@ -223,6 +227,11 @@ func (rs *realserver) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Res
 	return &base.Response{StatusCode: base.StatusOK}, rs.stream, nil
 }
 
+// OnPause says yes.
+func (rs *realserver) OnPause(*gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
 // OnPlay says yes.
 func (rs *realserver) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
 	return &base.Response{StatusCode: base.StatusOK}, nil
@@ -256,10 +265,39 @@ type gatewayOpts struct {
 	pool func(*conf.Pool)
 	// logs, when set, also receives the gateway's log lines.
 	logs io.Writer
+	// registry, media, mediaPorts and backendPorts, when set, are given
+	// to the handler (shared with another one); otherwise it has none
+	// (registry) or its own.
+	registry                 *alg.Registry
+	media                    *rtsp.Media
+	mediaPorts, backendPorts *alg.UDPPorts
 }
 
 func startGateway(t *testing.T, o gatewayOpts, backends ...*realserver) *gateway {
 	t.Helper()
+	h, p := gatewayHandler(o, backends...)
+	addr := serveGateway(t, h, h.Logger, func() {
+		h.Close()
+		checkPairsFree(t, h.MediaPorts, h.BackendPorts)
+	})
+	return &gateway{h: h, addr: addr, pool: p}
+}
+
+// checkPairsFree fails the test if a pair of media or backend is in use
+// (after shutdown).
+func checkPairsFree(t *testing.T, media, backend *alg.UDPPorts) {
+	t.Helper()
+	if in, _, _ := media.Usage(); in != 0 {
+		t.Errorf("client-side media pairs still in use after shutdown: %d", in)
+	}
+	if in, _, _ := backend.Usage(); in != 0 {
+		t.Errorf("backend-side media pairs still in use after shutdown: %d", in)
+	}
+}
+
+// gatewayHandler builds the RTSP handler of a gateway in front of
+// backends.
+func gatewayHandler(o gatewayOpts, backends ...*realserver) (*rtsp.Handler, *pool.Pool) {
 	if o.mediaLast == 0 {
 		o.mediaLast = mediaLast
 	}
@@ -286,17 +324,32 @@ func startGateway(t *testing.T, o gatewayOpts, backends ...*realserver) *gateway
 	p := pool.New(pc, pool.NoChecker{})
 	lim := conf.Limits{MaxLineBytes: 4096, ControlIdleTimeout: conf.Duration{Duration: time.Minute},
 		BackendConnectTimeout: conf.Duration{Duration: 5 * time.Second}}
+	if o.mediaPorts == nil {
+		o.mediaPorts = alg.NewUDPPorts(mediaFirst, o.mediaLast)
+	}
+	if o.backendPorts == nil {
+		o.backendPorts = alg.NewUDPPorts(backendFirst, backendLast)
+	}
 	h := &rtsp.Handler{
 		Name:          "test",
 		Pool:          p,
 		Sessions:      limits.NewSessions(100, 20),
-		MediaPorts:    alg.NewUDPPorts(mediaFirst, o.mediaLast),
-		BackendPorts:  alg.NewUDPPorts(backendFirst, backendLast),
+		MediaPorts:    o.mediaPorts,
+		BackendPorts:  o.backendPorts,
 		Advertise:     vipIP,
 		BackendSource: vipIP,
 		Limits:        lim,
 		Logger:        log,
+		Media:         o.media,
+		Registry:      o.registry,
 	}
+	return h, p
+}
+
+// serveGateway serves h on the VIP until the test ends, then stops
+// accepting, waits for the connections and calls stop.
+func serveGateway(t *testing.T, h alg.Handler, log *slog.Logger, stop func()) netip.AddrPort {
+	t.Helper()
 	ln, err := alg.Listen(context.Background(), netip.AddrPortFrom(vipIP, 0))
 	if err != nil {
 		t.Fatal(err)
@@ -309,15 +362,9 @@ func startGateway(t *testing.T, o gatewayOpts, backends ...*realserver) *gateway
 		cancel()
 		<-done
 		srv.Wait()
-		h.Close()
-		if in, _, _ := h.MediaPorts.Usage(); in != 0 {
-			t.Errorf("client-side media pairs still in use after shutdown: %d", in)
-		}
-		if in, _, _ := h.BackendPorts.Usage(); in != 0 {
-			t.Errorf("backend-side media pairs still in use after shutdown: %d", in)
-		}
+		stop()
 	})
-	return &gateway{h: h, addr: alg.AddrPortOf(ln.Addr()), pool: p}
+	return alg.AddrPortOf(ln.Addr())
 }
 
 // newClient returns a gortsplib client on 127.0.0.5 (control and media)
