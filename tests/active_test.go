@@ -152,7 +152,7 @@ func TestBounceRefused(t *testing.T) {
 		conn.Close()
 		t.Fatal("algd connected to the third party")
 	}
-	if n := px.handler.Stats.Bounce.Load(); n != 3 {
+	if n := px.counter(t, "bounce"); n != 3 {
 		t.Fatalf("bounce counter = %d, want 3", n)
 	}
 	// The session is still fine.
@@ -164,7 +164,7 @@ func TestBounceRefused(t *testing.T) {
 	if _, err := c.Expect("EPRT |1|0.0.0.0|40000|", 200); err != nil {
 		t.Fatal(err)
 	}
-	if n := px.handler.Stats.Bounce.Load(); n != 3 {
+	if n := px.counter(t, "bounce"); n != 3 {
 		t.Fatalf("bounce counter = %d after an unspecified EPRT, want 3", n)
 	}
 }
@@ -302,11 +302,11 @@ func TestBackendActiveMode(t *testing.T) {
 			t.Fatalf("%s LIST: %v\n%s", mode, err, list)
 		}
 	}
-	if n := px.handler.Stats.BackendActive.Load(); n != 6 {
+	if n := px.counter(t, "backend_active"); n != 6 {
 		t.Fatalf("realserver connected to algd %d times, want 6 (PORT towards the realserver)", n)
 	}
-	eventually(func() bool { in, _, _ := px.handler.BackendPorts.Usage(); return in == 0 })
-	if in, _, _ := px.handler.BackendPorts.Usage(); in != 0 {
+	eventually(func() bool { return px.ports(t, "backend").InUse == 0 })
+	if in := px.ports(t, "backend").InUse; in != 0 {
 		t.Fatalf("%d backend ports still reserved", in)
 	}
 }

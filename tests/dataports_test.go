@@ -36,18 +36,6 @@ func resetOrEOF(c net.Conn) bool {
 	return n == 0 && err != nil && !(errors.As(err, &ne) && ne.Timeout())
 }
 
-// offender returns the entry of a in the handler's table of refused data
-// connections.
-func offender(h *algftp.Handler, a string) alg.Offender {
-	list, _ := h.Offenders.Top()
-	for _, o := range list {
-		if o.Addr == netip.MustParseAddr(a) {
-			return o
-		}
-	}
-	return alg.Offender{}
-}
-
 // TestPassivePortsSameAddress is the shared-NAT case: passive ports come
 // in no predictable order, and when someone at the client's own address
 // connects to the client's passive port first (which IP-only pairing
@@ -97,13 +85,13 @@ func TestPassivePortsSameAddress(t *testing.T) {
 	if err == nil && !resetOrEOF(own) {
 		t.Fatal("the second connection to a paired port was not refused")
 	}
-	if !eventually(func() bool { return px.handler.Stats.DataSecond.Load() == 1 }) {
-		t.Fatalf("second connections counted %d, want 1", px.handler.Stats.DataSecond.Load())
+	if !eventually(func() bool { return px.counter(t, "data_second_connection") == 1 }) {
+		t.Fatalf("second connections counted %d, want 1", px.counter(t, "data_second_connection"))
 	}
-	if n := px.handler.Stats.Theft.Load(); n != 0 {
+	if n := px.counter(t, "theft"); n != 0 {
 		t.Fatalf("theft counted %d for connections from the control peer's address", n)
 	}
-	if o := offender(px.handler, clientIP); o.Counts[alg.RefusedSecond] != 1 {
+	if o := px.refusals(t, clientIP); o.Second != 1 {
 		t.Fatalf("refusals table for %s: %+v", clientIP, o)
 	}
 	if r := s.cmd("LIST"); !strings.HasPrefix(r, "150") && !strings.HasPrefix(r, "125") {
@@ -115,7 +103,7 @@ func TestPassivePortsSameAddress(t *testing.T) {
 	if r := s.reply(); !strings.HasPrefix(r, "226") {
 		t.Fatalf("after LIST: %q", r)
 	}
-	if !eventually(func() bool { in, _, _ := px.handler.DataPorts.Usage(); return in == 0 }) {
+	if !eventually(func() bool { return px.ports(t, "passive").InUse == 0 }) {
 		t.Fatal("the passive port was not released after the transfer")
 	}
 }
@@ -128,16 +116,15 @@ func TestPassivePortsSameAddress(t *testing.T) {
 func TestFTPSReuseBindsDataToSession(t *testing.T) {
 	cert, roots := testCert(t)
 	servers := startFTPServers(t, 1)
-	settings := tlsSettings(cert, roots, "plain")
+	settings := tlsSettings(t, cert, "plain")
 	settings.RequireReuse = true
-	settings.Server.MaxVersion = tls.VersionTLS12 // resumption right after the handshake
 	px := startProxy(t, servers, proxyOpts{first: 61820, last: 61829, tls: settings})
 	secret := randomBytes(200000)
 
 	// The neighbour's own FTPS login: its data connections resume its
 	// session, so it holds a ticket algd issued.
 	thiefCache := tls.NewLRUClientSessionCache(8)
-	tc, err := dialTLS(t, px.addr, false, true, roots, thiefCache)
+	tc, err := dialTLSWith(t, px.addr, false, true, tls12(roots, thiefCache))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +141,7 @@ func TestFTPSReuseBindsDataToSession(t *testing.T) {
 	if r := s.cmd("AUTH TLS"); !strings.HasPrefix(r, "234") {
 		t.Fatalf("AUTH TLS: %q", r)
 	}
-	ctl := tls.Client(s.c, &tls.Config{RootCAs: roots, ServerName: vipIP, ClientSessionCache: tls.NewLRUClientSessionCache(8)})
+	ctl := tls.Client(s.c, tls12(roots, tls.NewLRUClientSessionCache(8)))
 	if err := ctl.Handshake(); err != nil {
 		t.Fatal(err)
 	}
@@ -169,12 +156,12 @@ func TestFTPSReuseBindsDataToSession(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := px.handler.Stats.TLSReuseRefused.Load()
+	before := px.counter(t, "tls_reuse_refused")
 	raw, err := dialData(t, clientIP, ap)
 	if err != nil {
 		t.Fatal(err)
 	}
-	thief := tls.Client(raw, &tls.Config{RootCAs: roots, ServerName: vipIP, ClientSessionCache: thiefCache})
+	thief := tls.Client(raw, tls12(roots, thiefCache))
 	if _, err := s.c.Write([]byte("RETR secret.bin\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -186,8 +173,8 @@ func TestFTPSReuseBindsDataToSession(t *testing.T) {
 	if thief.ConnectionState().DidResume {
 		t.Fatal("the neighbour resumed a session on the client's data port")
 	}
-	if !eventually(func() bool { return px.handler.Stats.TLSReuseRefused.Load() == before+1 }) {
-		t.Fatalf("reuse refusals %d, want %d", px.handler.Stats.TLSReuseRefused.Load(), before+1)
+	if !eventually(func() bool { return px.counter(t, "tls_reuse_refused") == before+1 }) {
+		t.Fatalf("reuse refusals %d, want %d", px.counter(t, "tls_reuse_refused"), before+1)
 	}
 	// The port was the failed transfer's: the client's own connection,
 	// now, finds it closed (or, if it raced the refusal, refused as a
@@ -245,8 +232,8 @@ func TestBackendActiveWindow(t *testing.T) {
 			}
 		}
 	}
-	if !eventually(func() bool { return px.handler.Stats.DataOutsideWindow.Load() == 1 }) {
-		t.Fatalf("outside-window refusals %d, want 1", px.handler.Stats.DataOutsideWindow.Load())
+	if !eventually(func() bool { return px.counter(t, "data_outside_window") == 1 }) {
+		t.Fatalf("outside-window refusals %d, want 1", px.counter(t, "data_outside_window"))
 	}
 	if r := s.cmd("RETR victim.bin"); !strings.HasPrefix(r, "150") && !strings.HasPrefix(r, "125") {
 		t.Fatalf("RETR: %q", r)
@@ -265,13 +252,13 @@ func TestBackendActiveWindow(t *testing.T) {
 	if r := s.reply(); !strings.HasPrefix(r, "226") {
 		t.Fatalf("after RETR: %q", r)
 	}
-	if n := px.handler.Stats.Theft.Load(); n != 0 {
+	if n := px.counter(t, "theft"); n != 0 {
 		t.Fatalf("theft %d", n)
 	}
-	if o := offender(px.handler, "127.0.0.1"); o.Counts[alg.RefusedOutsideWindow] != 1 {
+	if o := px.refusals(t, "127.0.0.1"); o.OutsideWindow != 1 {
 		t.Fatalf("refusals table for the realserver's address: %+v", o)
 	}
-	if !eventually(func() bool { in, _, _ := px.handler.BackendPorts.Usage(); return in == 0 }) {
+	if !eventually(func() bool { return px.ports(t, "backend").InUse == 0 }) {
 		t.Fatal("backend port not released")
 	}
 }

@@ -20,7 +20,7 @@ import (
 func TestDisguises(t *testing.T) {
 	cert, roots := testCert(t)
 	servers := startFTPServers(t, 1)
-	settings := tlsSettings(cert, roots, "plain")
+	settings := tlsSettings(t, cert, "plain")
 	settings.Required = true
 	settings.RequireProtP = true
 	const backendSide = "127.0.0.8"
@@ -31,7 +31,6 @@ func TestDisguises(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	st := px.handler.Stats
 	disguise.Run(t, disguise.Env{
 		VIP:      px.addr,
 		From:     netip.MustParseAddr(clientIP),
@@ -40,8 +39,8 @@ func TestDisguises(t *testing.T) {
 		Password: "demo",
 		Target:   ln,
 		Counters: func() (map[string]int64, error) {
-			m := st.Commands.Map()
-			m["bounce"] = st.Bounce.Load()
+			m := px.counters(t, "commands_refused")
+			m["bounce"] = px.counter(t, "bounce")
 			return m, nil
 		},
 	})

@@ -21,7 +21,7 @@ import (
 // freePort returns a port of ip that nothing listens on now.
 func freePort(t *testing.T, ip string) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
+	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}

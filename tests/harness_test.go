@@ -23,9 +23,8 @@ import (
 
 	"github.com/jlaffaye/ftp"
 
-	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
-	algftp "github.com/algd/algd/ftp"
+	"github.com/algd/algd/internal/daemon"
 	"github.com/algd/algd/internal/demo"
 	"github.com/algd/algd/limits"
 	"github.com/algd/algd/pool"
@@ -36,12 +35,12 @@ const (
 	vipIP    = "127.0.0.10"
 )
 
-// proxy is an in-process algd FTP listener in front of a pool.
+// proxy is an in-process algd (internal/daemon, wired as production
+// wires it) serving one FTP listener "vip" in front of pool "p".
 type proxy struct {
 	addr     netip.AddrPort
-	implicit netip.AddrPort // the implicit FTPS listener, when tls is set
-	handler  *algftp.Handler
-	pool     *pool.Pool
+	implicit netip.AddrPort // the implicit FTPS listener, when tls has a certificate
+	d        *daemon.Daemon
 }
 
 // proxyOpts tune startProxy.
@@ -52,7 +51,9 @@ type proxyOpts struct {
 	vip         string // the VIP address; default vipIP
 	active      string // active_source_port; default control-1
 	port        uint16 // listen port; default: any free one
-	tls         *algftp.TLS
+	// tls is the listener's [ftp.tls] (tlsSettings); with a certificate
+	// an implicit FTPS listener is added on a free port of the VIP.
+	tls *conf.TLS
 	// connectTimeout is backend_connect_timeout (and so the greeting's
 	// while another member is left to try; the last gets idle);
 	// default 5s.
@@ -73,7 +74,7 @@ type proxyOpts struct {
 	// checker, when set, health-checks the realservers instead of the
 	// checker of health's kind.
 	checker pool.Checker
-	// dial, when set, is the handler's Dial seam; local its LocalErrors.
+	// dial, when set, is the daemon's Dial seam; local its LocalErrors.
 	dial  func(context.Context, netip.AddrPort) (net.Conn, error)
 	local *limits.LocalErrors
 }
@@ -126,8 +127,8 @@ func startProxy(t *testing.T, servers []*demo.Server, o proxyOpts) *proxy {
 	return startProxyAddrs(t, addrs, o)
 }
 
-// startProxyAddrs runs algd's FTP handler on the VIP in front of the
-// realservers at addrs.
+// startProxyAddrs runs algd on the VIP in front of the realservers at
+// addrs: the configuration o describes, served by internal/daemon.
 func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 	t.Helper()
 	if o.first == 0 {
@@ -140,14 +141,30 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		o.health = conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: 100 * time.Millisecond},
 			Timeout: conf.Duration{Duration: 90 * time.Millisecond}, Rise: 1, Fall: 1}
 	}
+	listen := freePort(t, o.vip)
+	if o.port != 0 {
+		listen = netip.AddrPortFrom(listen.Addr(), o.port)
+	}
 	var rss []conf.Realserver
 	for _, a := range addrs {
 		rss = append(rss, conf.Realserver{Address: a.String()})
 	}
+	fc := conf.FTP{Name: "vip", Listen: []string{listen.String()}, Pool: "p",
+		PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last), ActiveSourcePort: o.active,
+		BackendSource: o.backendSource}
+	if o.backendPorts[0] != 0 {
+		fc.BackendDataMode = "active"
+		fc.BackendPorts = fmt.Sprintf("%d-%d", o.backendPorts[0], o.backendPorts[1])
+	}
+	if o.tls != nil {
+		fc.TLS = *o.tls
+		if fc.TLS.Cert != "" {
+			fc.TLS.ImplicitListen = []string{freePort(t, o.vip).String()}
+		}
+	}
 	cfg := &conf.Config{
 		Pools: []conf.Pool{{Name: "p", Scheduler: "rr", Realservers: rss, Health: o.health}},
-		FTP: []conf.FTP{{Name: "vip", Listen: []string{netip.AddrPortFrom(netip.MustParseAddr(o.vip), 2121).String()}, Pool: "p",
-			PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last), ActiveSourcePort: o.active}},
+		FTP:   []conf.FTP{fc},
 		Limits: conf.Limits{MaxSessionsPerClient: o.perClient,
 			BackendConnectTimeout: conf.Duration{Duration: o.connectTimeout},
 			ControlIdleTimeout:    conf.Duration{Duration: o.idle},
@@ -158,65 +175,25 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
+	px := &proxy{addr: listen}
+	if len(cfg.FTP[0].TLS.ImplicitAddrs) > 0 {
+		px.implicit = cfg.FTP[0].TLS.ImplicitAddrs[0]
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	var checker pool.Checker = &algftp.BannerChecker{}
-	if o.health.Kind == "none" {
-		checker = pool.NoChecker{}
-	}
-	if o.checker != nil {
-		checker = o.checker
-	}
-	p := pool.New(cfg.Pools[0], checker)
-	p.Logger = log
-	h := &algftp.Handler{
-		Stats:     &algftp.Stats{},
-		Name:      "vip",
-		Pool:      p,
-		Sessions:  limits.NewSessions(cfg.Limits.MaxSessions, cfg.Limits.MaxSessionsPerClient),
-		DataPorts: alg.NewDataPorts(o.first, o.last),
-		Active:    cfg.FTP[0].Active,
-		TLS:       o.tls,
-		BackendPorts: func() *alg.DataPorts {
-			if o.backendPorts[0] == 0 {
-				return nil
-			}
-			return alg.NewDataPorts(o.backendPorts[0], o.backendPorts[1])
-		}(),
-		Limits:    cfg.Limits,
-		Logger:    log,
-		Offenders: alg.NewOffenders(0),
-		Dial:      o.dial,
-		Local:     o.local,
-	}
-	if o.backendSource != "" {
-		h.Dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(o.backendSource)}}
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := alg.Listen(ctx, netip.AddrPortFrom(netip.MustParseAddr(o.vip), o.port))
+	d, err := daemon.New(ctx, cfg, daemon.Options{Logger: log, Dial: o.dial, Checker: o.checker, Local: o.local})
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
-	srv := &alg.Server{Handler: h, Logger: log, Local: o.local}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); p.Run(ctx) }()
-	go func() { defer wg.Done(); srv.Serve(ctx, ln) }()
-	px := &proxy{addr: alg.AddrPortOf(ln.Addr()), handler: h, pool: p}
-	isrv := &alg.Server{Handler: h.Implicit(), Logger: log}
-	if o.tls != nil && o.tls.Server != nil {
-		iln, err := alg.Listen(ctx, netip.AddrPortFrom(netip.MustParseAddr(o.vip), 0))
-		if err != nil {
-			t.Fatal(err)
-		}
-		px.implicit = alg.AddrPortOf(iln.Addr())
-		wg.Add(1)
-		go func() { defer wg.Done(); isrv.Serve(ctx, iln) }()
-	}
+	px.d = d
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		wg.Wait()
-		srv.Wait()
-		isrv.Wait()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
 	})
 	return px
 }

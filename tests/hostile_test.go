@@ -98,7 +98,7 @@ func TestUnusablePASVReply(t *testing.T) {
 			if r := s.cmd("NOOP"); !strings.HasPrefix(r, "200 ") {
 				t.Fatalf("session broken after 425: %q", r)
 			}
-			if n := px.handler.Stats.BadBackendReplies.Load(); n != 1 {
+			if n := px.counter(t, "bad_backend_replies"); n != 1 {
 				t.Fatalf("bad replies counted %d, want 1", n)
 			}
 		})
@@ -379,7 +379,7 @@ func TestTelnetRefusedNonUTF8Verbatim(t *testing.T) {
 		if r := s.cmd(line); !strings.HasPrefix(r, "500 ") {
 			t.Fatalf("%q answered %q, want 500", line, r)
 		}
-		if n := px.handler.Stats.Commands.Load(algftp.RefusedTelnet); n != int64(i+1) {
+		if n := px.counter(t, "commands_refused."+algftp.RefusedTelnet.String()); n != int64(i+1) {
 			t.Fatalf("telnet refusals counted %d, want %d", n, i+1)
 		}
 	}

@@ -257,7 +257,7 @@ func TestFailedActiveConnect(t *testing.T) {
 	if err != nil || sha256.Sum256(got) != sha256.Sum256(have) {
 		t.Fatalf("the file APPE failed on changed: %d bytes, %v", len(got), err)
 	}
-	if v := px.handler.Stats.FailedConnect.Load(); v != int64(n) {
+	if v := px.counter(t, "transfers_failed.connect"); v != int64(n) {
 		t.Fatalf("failed transfers (connect) counted %d, want %d", v, n)
 	}
 }
@@ -288,7 +288,7 @@ func TestFailedUploadReset(t *testing.T) {
 		}
 		expectFinal(t, c, mode.String()+" STOR reset by the client", 426)
 	}
-	if v := px.handler.Stats.FailedReset.Load(); v != 2 {
+	if v := px.counter(t, "transfers_failed.reset"); v != 2 {
 		t.Fatalf("failed transfers (reset) counted %d, want 2", v)
 	}
 	if _, err := c.Expect("NOOP", 200); err != nil {
@@ -375,7 +375,7 @@ func TestDataIdleTimeout(t *testing.T) {
 		}
 		expectFinal(t, c, mode.String()+" idle RETR", 426)
 	}
-	if v := px.handler.Stats.FailedIdle.Load(); v != 2 {
+	if v := px.counter(t, "transfers_failed.idle"); v != 2 {
 		t.Fatalf("failed transfers (idle) counted %d, want 2", v)
 	}
 }
@@ -427,7 +427,7 @@ func TestPROTPSilentData(t *testing.T) {
 	cert, roots := testCert(t)
 	liar, ends := liarFTPD(t, "127.0.0.36")
 	px := startProxyAddrs(t, []netip.AddrPort{liar}, proxyOpts{first: 61990, last: 61999, health: conf.Health{Kind: "none"},
-		tls: tlsSettings(cert, roots, "plain")})
+		tls: tlsSettings(t, cert, "plain")})
 	s := rawDial(t, clientIP, px.addr)
 	s.reply()
 	s.startTLS(roots)
@@ -464,7 +464,7 @@ func TestPROTPSilentData(t *testing.T) {
 			t.Fatalf("%s: the realserver saw a clean end of file", cmd)
 		}
 	}
-	if v := px.handler.Stats.FailedTLS.Load(); v != 2 {
+	if v := px.counter(t, "transfers_failed.tls"); v != 2 {
 		t.Fatalf("failed transfers (tls) counted %d, want 2", v)
 	}
 	if !bytes.HasPrefix([]byte(s.cmd("NOOP")), []byte("200 ")) {

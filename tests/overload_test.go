@@ -112,9 +112,9 @@ func TestSlowGreetingServed(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	rs := px.pool.Realservers()[0]
-	if !rs.Up() || rs.SessionFailures() != 0 {
-		t.Errorf("slow realserver: up %v, session failures %d; want up, 0", rs.Up(), rs.SessionFailures())
+	rs := px.members(t)[0]
+	if !rs.Up || rs.SessionFailures != 0 {
+		t.Errorf("slow realserver: up %v, session failures %d; want up, 0", rs.Up, rs.SessionFailures)
 	}
 }
 
@@ -139,14 +139,13 @@ func TestGreetingTimeoutKeepsRealserver(t *testing.T) {
 		// sessions could change the realserver's state.
 		health: conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: time.Hour},
 			Timeout: conf.Duration{Duration: time.Second}, Rise: 1, Fall: 1}})
-	rs := px.pool.Realservers()[0]
 	for i := range 6 {
 		if i%2 == 0 {
 			s := rawDial(t, clientIP, px.addr)
 			if r := s.reply(); !strings.HasPrefix(r, "421 ") || !strings.Contains(r, "no server reachable") {
 				t.Fatalf("session %d (greeting too slow): %q, want 421 no server reachable", i, r)
 			}
-			if !rs.Up() {
+			if !px.members(t)[0].Up {
 				t.Fatalf("session %d: a greeting timeout took the realserver down", i)
 			}
 			continue
@@ -160,9 +159,9 @@ func TestGreetingTimeoutKeepsRealserver(t *testing.T) {
 		}
 		c.Quit()
 	}
-	if !rs.Up() || rs.SessionFailures() != 3 || rs.Suspect() {
+	if rs := px.members(t)[0]; !rs.Up || rs.SessionFailures != 3 || rs.Suspect {
 		t.Errorf("realserver: up %v, session failures %d, suspect %v; want up, 3, not suspect (the last session was served)",
-			rs.Up(), rs.SessionFailures(), rs.Suspect())
+			rs.Up, rs.SessionFailures, rs.Suspect)
 	}
 }
 
@@ -189,9 +188,9 @@ func TestBusyRealserverRetried(t *testing.T) {
 	if err := roundTrip(c, "busy", randomBytes(2048)); err != nil {
 		t.Fatal(err)
 	}
-	rs := px.pool.Realservers()[0]
-	if !rs.Up() || rs.SessionFailures() != 3 || rs.Suspect() {
-		t.Errorf("realserver: up %v, session failures %d, suspect %v; want up, 3, not suspect", rs.Up(), rs.SessionFailures(), rs.Suspect())
+	rs := px.members(t)[0]
+	if !rs.Up || rs.SessionFailures != 3 || rs.Suspect {
+		t.Errorf("realserver: up %v, session failures %d, suspect %v; want up, 3, not suspect", rs.Up, rs.SessionFailures, rs.Suspect)
 	}
 }
 
@@ -215,9 +214,9 @@ func TestRefusedEverywhere(t *testing.T) {
 			t.Fatalf("session %d: %q, want 421 no server reachable", i, r)
 		}
 	}
-	for _, rs := range px.pool.Realservers() {
-		if rs.SessionFailures() != 3 {
-			t.Errorf("%v: %d session failures, want 3 (each session tried each member once)", rs.Addr(), rs.SessionFailures())
+	for _, rs := range px.members(t) {
+		if rs.SessionFailures != 3 {
+			t.Errorf("%v: %d session failures, want 3 (each session tried each member once)", rs.Address, rs.SessionFailures)
 		}
 	}
 }
@@ -247,10 +246,10 @@ func TestLocalExhaustionNotBlamed(t *testing.T) {
 			t.Fatalf("session %d with EMFILE: %q, want 421 ... overloaded", i, r)
 		}
 	}
-	rs := px.pool.Realservers()[0]
-	if !rs.Up() || rs.SessionFailures() != 0 || rs.Suspect() {
+	rs := px.members(t)[0]
+	if !rs.Up || rs.SessionFailures != 0 || rs.Suspect {
 		t.Errorf("realserver after local EMFILE: up %v, session failures %d, suspect %v; want up, 0, false",
-			rs.Up(), rs.SessionFailures(), rs.Suspect())
+			rs.Up, rs.SessionFailures, rs.Suspect)
 	}
 	if got := local.Counts()[limits.LocalFiles]; got != 2 {
 		t.Errorf("local errors %q = %d, want 2", limits.LocalFiles, got)
@@ -258,7 +257,7 @@ func TestLocalExhaustionNotBlamed(t *testing.T) {
 	if last := local.Last(); last.Kind != limits.LocalFiles || last.At.IsZero() || !strings.Contains(last.Err, "too many open files") {
 		t.Errorf("last local error %+v, want kind files, an error text and a time", last)
 	}
-	if n, o := px.handler.Stats.Refused.Load(), px.handler.Stats.Overloaded.Load(); n != 2 || o != 2 {
+	if n, o := px.counter(t, "refused"), px.counter(t, "overloaded"); n != 2 || o != 2 {
 		t.Errorf("refused %d, overloaded %d; want 2, 2", n, o)
 	}
 	c, err := dialFTP(t, px.addr, true, nil)

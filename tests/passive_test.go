@@ -55,12 +55,11 @@ func TestPassiveRoundTrip(t *testing.T) {
 			}
 		})
 	}
-	st := px.handler.Stats
-	if !eventually(func() bool { return st.BytesUp.Load() >= total && st.BytesDown.Load() >= total }) {
-		t.Fatalf("algd counted %d bytes up and %d down, want at least %d each", st.BytesUp.Load(), st.BytesDown.Load(), total)
+	if !eventually(func() bool { return px.counter(t, "bytes_up") >= total && px.counter(t, "bytes_down") >= total }) {
+		t.Fatalf("algd counted %d bytes up and %d down, want at least %d each", px.counter(t, "bytes_up"), px.counter(t, "bytes_down"), total)
 	}
-	if st.Theft.Load() != 0 || st.BadBackendReplies.Load() != 0 {
-		t.Fatalf("unexpected refusals: theft %d, bad replies %d", st.Theft.Load(), st.BadBackendReplies.Load())
+	if theft, bad := px.counter(t, "theft"), px.counter(t, "bad_backend_replies"); theft != 0 || bad != 0 {
+		t.Fatalf("unexpected refusals: theft %d, bad replies %d", theft, bad)
 	}
 }
 
@@ -112,7 +111,7 @@ func TestAnnouncedAddress(t *testing.T) {
 	if r := s.reply(); !strings.HasPrefix(r, "226") {
 		t.Fatalf("after LIST: %q", r)
 	}
-	if n := px.handler.Stats.Theft.Load(); n != 1 {
+	if n := px.counter(t, "theft"); n != 1 {
 		t.Fatalf("theft counter = %d, want 1", n)
 	}
 	r = s.cmd("EPSV")
@@ -170,9 +169,9 @@ func TestNarrowRange(t *testing.T) {
 	}
 	// A port is the transfer's until algd has closed both of its data
 	// connections, which may trail the client's QUIT by a moment.
-	eventually(func() bool { in, _, _ := px.handler.DataPorts.Usage(); return in == 0 })
-	if in, size, _ := px.handler.DataPorts.Usage(); in != 0 || size != 2 {
-		t.Fatalf("after the run: %d of %d ports still reserved", in, size)
+	eventually(func() bool { return px.ports(t, "passive").InUse == 0 })
+	if r := px.ports(t, "passive"); r.InUse != 0 || r.Size != 2 {
+		t.Fatalf("after the run: %d of %d ports still reserved", r.InUse, r.Size)
 	}
 }
 

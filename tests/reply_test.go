@@ -195,7 +195,7 @@ func TestHostileReplyMemory(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	grown := int64(heapInuse()) - int64(before)
-	if n := px.handler.Stats.Active.Load(); n != sessions {
+	if n := px.counter(t, "active"); n != sessions {
 		t.Fatalf("%d sessions open; want all %d, blocked", n, sessions)
 	}
 	t.Logf("%d sessions blocked after the realserver wrote %d MB: heap %+d KiB (%d KiB per session)",
@@ -225,7 +225,7 @@ func heapInuse() uint64 {
 func TestClientLineWithoutEnd(t *testing.T) {
 	cert, roots := testCert(t)
 	px := startProxy(t, startFTPServers(t, 1),
-		proxyOpts{first: 61910, last: 61919, tls: tlsSettings(cert, roots, "plain")})
+		proxyOpts{first: 61910, last: 61919, tls: tlsSettings(t, cert, "plain")})
 	for _, under := range []string{"plain", "TLS"} {
 		t.Run(under, func(t *testing.T) {
 			s := rawDial(t, clientIP, px.addr)

@@ -7,10 +7,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +21,7 @@ import (
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/algd/algd/conf"
 	algftp "github.com/algd/algd/ftp"
 )
 
@@ -54,15 +58,25 @@ func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
 }
 
-// tlsSettings is algd's FTPS for tests: the test certificate to clients,
-// and backend to the realservers, verified against the same certificate.
-func tlsSettings(cert tls.Certificate, roots *x509.CertPool, backend string) *algftp.TLS {
-	return &algftp.TLS{
-		Server:           &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		HandshakeTimeout: 2 * time.Second,
-		Backend:          backend,
-		BackendConfig:    &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+// tlsSettings is algd's [ftp.tls] for tests: the test certificate (files
+// in a temporary folder) to clients, and backend to the realservers,
+// verified against the same certificate.
+func tlsSettings(t *testing.T, cert tls.Certificate, backend string) *conf.TLS {
+	t.Helper()
+	dir := t.TempDir()
+	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
 	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for name, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: cert.Certificate[0]},
+		keyFile: {Type: "PRIVATE KEY", Bytes: key}} {
+		if err := os.WriteFile(name, pem.EncodeToMemory(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &conf.TLS{Cert: certFile, Key: keyFile, MinVersion: "1.2",
+		HandshakeTimeout: conf.Duration{Duration: 2 * time.Second}, Backend: backend, BackendCA: certFile}
 }
 
 // dialTLS logs in over FTPS: explicit (AUTH TLS) or implicit, EPSV or PASV
@@ -70,7 +84,19 @@ func tlsSettings(cert tls.Certificate, roots *x509.CertPool, backend string) *al
 // control session on data connections.
 func dialTLS(t *testing.T, addr netip.AddrPort, implicit, epsv bool, roots *x509.CertPool, cache tls.ClientSessionCache) (*ftp.ServerConn, error) {
 	t.Helper()
-	cfg := &tls.Config{RootCAs: roots, ServerName: vipIP, ClientSessionCache: cache}
+	return dialTLSWith(t, addr, implicit, epsv, &tls.Config{RootCAs: roots, ServerName: vipIP, ClientSessionCache: cache})
+}
+
+// tls12 is the client's TLS for require_reuse tests: TLS 1.2 resumes
+// right after the handshake (a TLS 1.3 ticket may arrive after the data
+// connection began).
+func tls12(roots *x509.CertPool, cache tls.ClientSessionCache) *tls.Config {
+	return &tls.Config{RootCAs: roots, ServerName: vipIP, ClientSessionCache: cache, MaxVersion: tls.VersionTLS12}
+}
+
+// dialTLSWith is dialTLS with the client's TLS settings cfg.
+func dialTLSWith(t *testing.T, addr netip.AddrPort, implicit, epsv bool, cfg *tls.Config) (*ftp.ServerConn, error) {
+	t.Helper()
 	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 10 * time.Second}
 	opts := []ftp.DialOption{ftp.DialWithDialer(d), ftp.DialWithTimeout(30 * time.Second)}
 	if implicit {
@@ -103,7 +129,7 @@ func TestFTPS(t *testing.T) {
 			srvTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
 		}
 		servers := startFTPServersWith(t, 1, "", srvTLS)
-		px := startProxy(t, servers, proxyOpts{first: 61700, last: 61799, tls: tlsSettings(cert, roots, backend)})
+		px := startProxy(t, servers, proxyOpts{first: 61700, last: 61799, tls: tlsSettings(t, cert, backend)})
 		for _, implicit := range []bool{false, true} {
 			for _, epsv := range []bool{true, false} {
 				name := fmt.Sprintf("backend=%s/implicit=%v/epsv=%v", backend, implicit, epsv)
@@ -126,11 +152,11 @@ func TestFTPS(t *testing.T) {
 			}
 		}
 		crossed := eventually(func() bool {
-			return px.handler.Stats.TLSHandshakes.Load() > 0 && px.handler.Stats.BytesDown.Load() >= 4*(3<<20)
+			return px.counter(t, "tls_handshakes") > 0 && px.counter(t, "bytes_down") >= 4*(3<<20)
 		})
 		if !crossed {
 			t.Fatalf("backend %s: handshakes %d, bytes down %d: the traffic did not cross algd under TLS",
-				backend, px.handler.Stats.TLSHandshakes.Load(), px.handler.Stats.BytesDown.Load())
+				backend, px.counter(t, "tls_handshakes"), px.counter(t, "bytes_down"))
 		}
 	}
 }
@@ -138,10 +164,10 @@ func TestFTPS(t *testing.T) {
 // TestFTPSPlainClientTLSBackend serves a plain client from a realserver
 // reached over TLS.
 func TestFTPSPlainClientTLSBackend(t *testing.T) {
-	cert, roots := testCert(t)
+	cert, _ := testCert(t)
 	servers := startFTPServersWith(t, 1, "", &tls.Config{Certificates: []tls.Certificate{cert}})
-	settings := tlsSettings(cert, roots, "explicit")
-	settings.Server = nil // no certificate towards clients
+	settings := tlsSettings(t, cert, "explicit")
+	settings.Cert, settings.Key = "", "" // no certificate towards clients
 	px := startProxy(t, servers, proxyOpts{first: 61800, last: 61809, tls: settings})
 	c, err := dialFTP(t, px.addr, false, nil)
 	if err != nil {
@@ -159,11 +185,10 @@ func TestFTPSPlainClientTLSBackend(t *testing.T) {
 func TestFTPSReuse(t *testing.T) {
 	cert, roots := testCert(t)
 	servers := startFTPServers(t, 1)
-	settings := tlsSettings(cert, roots, "plain")
+	settings := tlsSettings(t, cert, "plain")
 	settings.RequireReuse = true
-	settings.Server.MaxVersion = tls.VersionTLS12 // resumption right after the handshake
 	px := startProxy(t, servers, proxyOpts{first: 61810, last: 61819, tls: settings})
-	c, err := dialTLS(t, px.addr, false, true, roots, tls.NewLRUClientSessionCache(8))
+	c, err := dialTLSWith(t, px.addr, false, true, tls12(roots, tls.NewLRUClientSessionCache(8)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +196,7 @@ func TestFTPSReuse(t *testing.T) {
 		t.Fatalf("a resuming client was refused: %v", err)
 	}
 	c.Quit()
-	c, err = dialTLS(t, px.addr, false, true, roots, nil)
+	c, err = dialTLSWith(t, px.addr, false, true, tls12(roots, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -179,7 +204,7 @@ func TestFTPSReuse(t *testing.T) {
 	if err := roundTrip(c, "noreuse", randomBytes(1000)); err == nil {
 		t.Fatal("a data connection without resumption was accepted under require_reuse")
 	}
-	if px.handler.Stats.TLSReuseRefused.Load() == 0 {
+	if px.counter(t, "tls_reuse_refused") == 0 {
 		t.Fatal("refusal not counted")
 	}
 }
@@ -188,7 +213,7 @@ func TestFTPSReuse(t *testing.T) {
 func TestFTPSCommands(t *testing.T) {
 	cert, roots := testCert(t)
 	servers := startFTPServers(t, 1)
-	settings := tlsSettings(cert, roots, "plain")
+	settings := tlsSettings(t, cert, "plain")
 	settings.Required = true
 	px := startProxy(t, servers, proxyOpts{first: 61820, last: 61829, tls: settings})
 	s := rawDial(t, clientIP, px.addr)
@@ -226,8 +251,8 @@ func TestFTPSCommands(t *testing.T) {
 func TestFTPSHostileHandshakes(t *testing.T) {
 	cert, roots := testCert(t)
 	servers := startFTPServers(t, 1)
-	settings := tlsSettings(cert, roots, "plain")
-	settings.HandshakeTimeout = 300 * time.Millisecond
+	settings := tlsSettings(t, cert, "plain")
+	settings.HandshakeTimeout = conf.Duration{Duration: 300 * time.Millisecond}
 	px := startProxy(t, servers, proxyOpts{first: 61830, last: 61839, tls: settings})
 
 	var wg sync.WaitGroup
@@ -279,11 +304,11 @@ func TestFTPSHostileHandshakes(t *testing.T) {
 	}
 	// A timed-out handshake closes the connection before it returns, so
 	// the count may trail the close by a moment.
-	for deadline := time.Now().Add(5 * time.Second); px.handler.Stats.TLSFailures.Load() < 3 && time.Now().Before(deadline); {
+	for deadline := time.Now().Add(5 * time.Second); px.counter(t, "tls_failures") < 3 && time.Now().Before(deadline); {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if px.handler.Stats.TLSFailures.Load() < 3 {
-		t.Fatalf("TLS failures counted %d, want at least 3", px.handler.Stats.TLSFailures.Load())
+	if px.counter(t, "tls_failures") < 3 {
+		t.Fatalf("TLS failures counted %d, want at least 3", px.counter(t, "tls_failures"))
 	}
 }
 
@@ -294,7 +319,7 @@ func TestFTPSHostileHandshakes(t *testing.T) {
 func TestFTPSRequireProtP(t *testing.T) {
 	cert, roots := testCert(t)
 	servers := startFTPServers(t, 1)
-	settings := tlsSettings(cert, roots, "plain")
+	settings := tlsSettings(t, cert, "plain")
 	settings.Required = true
 	settings.RequireProtP = true
 	px := startProxy(t, servers, proxyOpts{first: 61860, last: 61869, tls: settings})
@@ -309,7 +334,7 @@ func TestFTPSRequireProtP(t *testing.T) {
 		if counted {
 			refused++
 		}
-		if n := px.handler.Stats.Commands.Load(algftp.RefusedProt); n != refused {
+		if n := px.counter(t, "commands_refused."+algftp.RefusedProt.String()); n != refused {
 			t.Fatalf("after %s: prot refusals %d, want %d", cmd, n, refused)
 		}
 	}
