@@ -6,16 +6,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/algd/algd/tests/algdrun"
+	"github.com/algd/algd/tests/fakeftpd"
 )
 
 // TestReplyMemory measures algd's memory per session under hostile
@@ -35,7 +33,7 @@ func TestReplyMemory(t *testing.T) {
 	if err != nil || bin == "" {
 		t.Fatalf("algd binary: %q, %v", bin, err)
 	}
-	rs, written := hostileStatServer(t, "127.77.0.61", 9990, 8000)
+	rs := fakeftpd.Stat(t, "127.77.0.61", fakeftpd.StatLines(9990, 8000))
 	vip := netip.MustParseAddrPort("127.77.0.62:2121")
 	cfg := fmt.Sprintf(`[[pool]]
 name = "p"
@@ -53,7 +51,7 @@ control_idle_timeout = "5m"
 
 [log]
 level = "warn"
-`, rs.String(), vip.String())
+`, rs.Addr.String(), vip.String())
 	p := algdrun.StartTOML(t, bin, cfg, []netip.AddrPort{vip}, algdrun.Options{})
 	time.Sleep(2 * time.Second)
 	base, err := rssBytes(p.PID())
@@ -77,11 +75,7 @@ level = "warn"
 		conns = append(conns, c)
 	}
 	start := time.Now()
-	var last int64 = -1
-	for written.Load() != last {
-		last = written.Load()
-		time.Sleep(time.Second)
-	}
+	last := rs.WaitBlocked()
 	blocked, err := rssBytes(p.PID())
 	if err != nil {
 		t.Fatal(err)
@@ -106,71 +100,4 @@ level = "warn"
 	if n != sessions {
 		t.Errorf("%d of %d sessions relay the reply", n, sessions)
 	}
-}
-
-// hostileStatServer is a realserver that answers STAT with lines lines of
-// width bytes, written as fast as the connection takes them; written
-// counts the bytes sent.
-func hostileStatServer(t *testing.T, ip string, lines, width int) (netip.AddrPort, *atomic.Int64) {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var written atomic.Int64
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	pad := strings.Repeat("n", width-2)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				io.WriteString(c, "220 hostile\r\n")
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if !strings.HasPrefix(strings.ToUpper(line), "STAT") {
-						io.WriteString(c, "200 ok\r\n")
-						continue
-					}
-					w := bufio.NewWriterSize(c, 64<<10)
-					fmt.Fprintf(w, "211-Status of /big:\r\n")
-					for range lines {
-						w.WriteString(pad)
-						if _, err := w.WriteString("\r\n"); err != nil {
-							return
-						}
-						written.Add(int64(width))
-					}
-					w.WriteString("211 End\r\n")
-					if w.Flush() != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String()), &written
 }

@@ -1,12 +1,8 @@
 package tests
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"github.com/algd/algd/conf"
-	algftp "github.com/algd/algd/ftp"
-	"github.com/algd/algd/tests/ftpc"
 	"io"
 	"net"
 	"net/netip"
@@ -15,6 +11,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/algd/algd/conf"
+	algftp "github.com/algd/algd/ftp"
+	"github.com/algd/algd/tests/fakeftpd"
+	"github.com/algd/algd/tests/ftpc"
 )
 
 // fakeFTPD is a scripted realserver that answers PASV with pasv, whatever
@@ -34,45 +35,14 @@ func fakeFTPDGreeting(t *testing.T, greeting string) netip.AddrPort {
 // script; PASV gets pasv.
 func scriptedFTPD(t *testing.T, greeting, pasv string) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.31:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte(greeting + "\r\n"))
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-					switch strings.ToUpper(verb) {
-					case "USER":
-						c.Write([]byte("331 password\r\n"))
-					case "PASS":
-						c.Write([]byte("230 in\r\n"))
-					case "PASV":
-						c.Write([]byte(pasv + "\r\n"))
-					case "QUIT":
-						c.Write([]byte("221 bye\r\n"))
-						return
-					default:
-						c.Write([]byte("200 ok\r\n"))
-					}
-				}
-			}()
+	return fakeftpd.Start(t, "127.0.0.31", greeting+"\r\n", fakeftpd.Logins(func(s *fakeftpd.Session, verb, _, _ string) bool {
+		if verb == "PASV" {
+			s.Say("%s", pasv)
+		} else {
+			s.Say("200 ok")
 		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+		return true
+	})).Addr
 }
 
 // TestUnusablePASVReply answers 425 to the client for 227 replies algd
@@ -112,44 +82,7 @@ func silentServer(t *testing.T, addr string) netip.AddrPort {
 	if err != nil {
 		t.Fatal(err)
 	}
-	acceptAll(t, ln, nil)
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
-
-// acceptAll accepts every connection on ln and runs serve on it in a
-// goroutine (nil: keeps it open, silent). Cleanup closes ln and every
-// connection and waits for the serve calls.
-func acceptAll(t *testing.T, ln net.Listener, serve func(c net.Conn)) {
-	var mu sync.Mutex
-	var conns []net.Conn
-	var wg sync.WaitGroup
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			if serve != nil {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					serve(c)
-				}()
-			}
-		}
-	}()
+	return fakeftpd.Serve(t, ln).Addr
 }
 
 // TestFailoverOnGreeting sends every session to a working realserver
@@ -188,60 +121,25 @@ func TestFailoverOnGreeting(t *testing.T) {
 // killed ftpd's kernel does.
 func dyingFTPD(t *testing.T) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.33:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
+	return fakeftpd.Start(t, "127.0.0.33", "220 mortal\r\n", fakeftpd.Logins(func(s *fakeftpd.Session, verb, _, _ string) bool {
+		switch verb {
+		case "PASV":
+			return s.Passive(verb) == nil
+		case "STOR":
+			s.Say("150 go ahead")
+			d, err := s.AcceptData(0)
 			if err != nil {
-				return
+				return false
 			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte("220 mortal\r\n"))
-				r := bufio.NewReader(c)
-				var dl net.Listener
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-					switch strings.ToUpper(verb) {
-					case "USER":
-						c.Write([]byte("331 password\r\n"))
-					case "PASS":
-						c.Write([]byte("230 in\r\n"))
-					case "PASV":
-						dl, err = net.Listen("tcp", "127.0.0.33:0")
-						if err != nil {
-							return
-						}
-						p := dl.Addr().(*net.TCPAddr).Port
-						fmt.Fprintf(c, "227 Entering Passive Mode (127,0,0,33,%d,%d)\r\n", p>>8, p&255)
-					case "STOR":
-						c.Write([]byte("150 go ahead\r\n"))
-						d, err := dl.Accept()
-						dl.Close()
-						if err != nil {
-							return
-						}
-						io.CopyN(io.Discard, d, 256<<10)
-						d.(*net.TCPConn).SetLinger(0)
-						d.Close()
-						c.(*net.TCPConn).SetLinger(0)
-						return // c is closed (reset) by the defer
-					default:
-						c.Write([]byte("200 ok\r\n"))
-					}
-				}
-			}()
+			io.CopyN(io.Discard, d, 256<<10)
+			d.(*net.TCPConn).SetLinger(0)
+			d.Close()
+			s.Conn.(*net.TCPConn).SetLinger(0)
+			return false // the connection is closed (reset)
 		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+		s.Say("200 ok")
+		return true
+	})).Addr
 }
 
 // TestRealserverDiesDuringUpload: whatever the mode, a client whose
@@ -276,36 +174,11 @@ func TestRealserverDiesDuringUpload(t *testing.T) {
 // "|close" is written without that suffix and the connection closed.
 func rawFTPD(t *testing.T, ip, greeting string, reply func(line string) string) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Write([]byte(greeting))
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					out := reply(strings.TrimRight(line, "\r\n"))
-					closing := strings.HasSuffix(out, "|close")
-					if _, err := c.Write([]byte(strings.TrimSuffix(out, "|close"))); err != nil || closing {
-						return
-					}
-				}
-			}()
-		}
-	}()
-	return netip.MustParseAddrPort(ln.Addr().String())
+	return fakeftpd.Start(t, ip, greeting, func(s *fakeftpd.Session, _, _, line string) bool {
+		out, closing := strings.CutSuffix(reply(line), "|close")
+		_, err := io.WriteString(s, out)
+		return err == nil && !closing
+	}).Addr
 }
 
 // TestHostileRealserverReplies: a greeting without CRLF, an endless

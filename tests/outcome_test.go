@@ -1,11 +1,9 @@
 package tests
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/tests/fakeftpd"
 	"github.com/algd/algd/tests/ftpc"
 )
 
@@ -42,79 +41,44 @@ type liarEnd struct {
 func liarFTPD(t *testing.T, ip string) (netip.AddrPort, <-chan liarEnd) {
 	t.Helper()
 	ends := make(chan liarEnd, 64)
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	acceptAll(t, ln, func(c net.Conn) {
-		defer c.Close()
-		var pasv net.Listener
-		defer func() {
-			if pasv != nil {
-				pasv.Close()
+	srv := fakeftpd.Start(t, ip, "220 liar\r\n", func(s *fakeftpd.Session, verb, arg, _ string) bool {
+		switch verb {
+		case "USER":
+			s.Say("331 ok")
+		case "PASS":
+			s.Say("230 ok")
+		case "TYPE", "NOOP":
+			s.Say("200 ok")
+		case "QUIT":
+			s.Say("221 bye")
+			return false
+		case "PASV", "EPSV":
+			if s.Passive(verb) != nil {
+				s.Say("425 no port")
 			}
-		}()
-		say := func(s string) { c.Write([]byte(s + "\r\n")) }
-		say("220 liar")
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadString('\n')
+		case "RETR", "LIST", "STOR", "APPE":
+			if s.Data == nil {
+				s.Say("425 use PASV first")
+				return true
+			}
+			s.Say("150 ok")
+			dc, err := s.AcceptData(20 * time.Second)
 			if err != nil {
-				return
+				ends <- liarEnd{verb, 0, err}
+				s.Say("425 no data connection")
+				return true
 			}
-			verb, arg, _ := strings.Cut(strings.TrimRight(line, "\r\n"), " ")
-			switch strings.ToUpper(verb) {
-			case "USER":
-				say("331 ok")
-			case "PASS":
-				say("230 ok")
-			case "TYPE", "NOOP":
-				say("200 ok")
-			case "QUIT":
-				say("221 bye")
-				return
-			case "PASV", "EPSV":
-				if pasv != nil {
-					pasv.Close()
-				}
-				if pasv, err = net.Listen("tcp", ip+":0"); err != nil {
-					say("425 no port")
-					continue
-				}
-				ap := netip.MustParseAddrPort(pasv.Addr().String())
-				if verb == "EPSV" {
-					say(fmt.Sprintf("229 Entering Extended Passive Mode (|||%d|)", ap.Port()))
-					continue
-				}
-				a := ap.Addr().As4()
-				say(fmt.Sprintf("227 Entering Passive Mode (%d,%d,%d,%d,%d,%d)", a[0], a[1], a[2], a[3], ap.Port()>>8, ap.Port()&0xff))
-			case "RETR", "LIST", "STOR", "APPE":
-				if pasv == nil {
-					say("425 use PASV first")
-					continue
-				}
-				say("150 ok")
-				pasv.(*net.TCPListener).SetDeadline(time.Now().Add(20 * time.Second))
-				dc, err := pasv.Accept()
-				pasv.Close()
-				pasv = nil
-				if err != nil {
-					ends <- liarEnd{verb, 0, err}
-					say("425 no data connection")
-					continue
-				}
-				ends <- liarTransfer(dc, verb, arg)
-				dc.Close()
-				if arg == "mute" {
-					continue // as pure-ftpd after a reset RETR: no final reply
-				}
-				say("226 liar says: transfer complete")
-			default:
-				say("502 not here")
+			ends <- liarTransfer(dc, verb, arg)
+			dc.Close()
+			if arg != "mute" { // "mute": as pure-ftpd after a reset RETR, no final reply
+				s.Say("226 liar says: transfer complete")
 			}
+		default:
+			s.Say("502 not here")
 		}
+		return true
 	})
-	return netip.MustParseAddrPort(ln.Addr().String()), ends
+	return srv.Addr, ends
 }
 
 // liarTransfer moves one transfer's data on dc and says how it ended.

@@ -7,102 +7,29 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
 	"runtime"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/tests/fakeftpd"
 )
 
-// statFTPD is a realserver whose STAT reply is written by stat, as fast as
-// the connection takes it; it counts what it has written. Other commands
-// get short replies.
-type statFTPD struct {
-	addr    netip.AddrPort
-	written atomic.Int64
-}
-
-func startStatFTPD(t *testing.T, ip string, stat func(w io.Writer) error) *statFTPD {
-	t.Helper()
-	ln, err := net.Listen("tcp", ip+":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &statFTPD{addr: netip.MustParseAddrPort(ln.Addr().String())}
-	acceptAll(t, ln, func(c net.Conn) {
-		defer c.Close()
-		w := &countWriter{w: c, n: &f.written}
-		io.WriteString(w, "220 stat server\r\n")
-		r := bufio.NewReader(c)
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			verb, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-			switch strings.ToUpper(verb) {
-			case "STAT":
-				bw := bufio.NewWriterSize(w, 64<<10)
-				if stat(bw) != nil || bw.Flush() != nil {
-					return
-				}
-			case "QUIT":
-				io.WriteString(w, "221 bye\r\n")
-				return
-			default:
-				io.WriteString(w, "200 ok\r\n")
-			}
-		}
-	})
-	return f
-}
-
-// statSession starts a statFTPD answering STAT with stat, algd in front
+// statSession starts a fake ftpd answering STAT with stat, algd in front
 // of it (maxReply is max_reply_bytes, 0 the default) and a client past the
 // greeting.
-func statSession(t *testing.T, stat func(w io.Writer) error, maxReply int) (*statFTPD, *proxy, *rawSession, *bufio.Reader) {
+func statSession(t *testing.T, stat func(w io.Writer) error, maxReply int) (*fakeftpd.Server, *proxy, *rawSession, *bufio.Reader) {
 	t.Helper()
-	rs := startStatFTPD(t, "127.0.0.41", stat)
-	px := startProxyAddrs(t, []netip.AddrPort{rs.addr},
+	rs := fakeftpd.Stat(t, "127.0.0.41", stat)
+	px := startProxyAddrs(t, []netip.AddrPort{rs.Addr},
 		proxyOpts{first: 61900, last: 61909, health: conf.Health{Kind: "none"}, maxReply: maxReply})
 	s := rawDial(t, clientIP, px.addr)
 	br := bufio.NewReader(s.c)
 	readRawReply(t, br)
 	return rs, px, s, br
-}
-
-// countWriter counts the bytes written through it.
-type countWriter struct {
-	w io.Writer
-	n *atomic.Int64
-}
-
-func (c *countWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
-	return n, err
-}
-
-// statLines writes a 211 reply of n inner lines of about width bytes.
-func statLines(n, width int) func(w io.Writer) error {
-	return func(w io.Writer) error {
-		pad := strings.Repeat("x", max(width-40, 0))
-		if _, err := io.WriteString(w, "211-Status of /big:\r\n"); err != nil {
-			return err
-		}
-		for i := range n {
-			if _, err := fmt.Fprintf(w, "-rw-r--r-- 1 ftp ftp 0 Jan 1 file%06d%s\r\n", i, pad); err != nil {
-				return err
-			}
-		}
-		_, err := io.WriteString(w, "211 End of status\r\n")
-		return err
-	}
 }
 
 // readRawReply reads one reply (multi-line aware) from r and returns its
@@ -131,7 +58,7 @@ func readRawReply(t *testing.T, r *bufio.Reader) []string {
 // many entries) reaches the client whole and byte for byte, and the
 // session goes on.
 func TestLongReplyRelayed(t *testing.T) {
-	stat := statLines(20000, 80)
+	stat := fakeftpd.StatLines(20000, 80)
 	var want bytes.Buffer
 	stat(&want)
 	_, _, s, br := statSession(t, stat, 0)
@@ -152,7 +79,7 @@ func TestLongReplyRelayed(t *testing.T) {
 // client up to the limit and then ends cleanly with algd's last line;
 // algd drops the rest of it and the session goes on in step.
 func TestReplyOverLimitTruncated(t *testing.T) {
-	_, _, s, br := statSession(t, statLines(20000, 80), 100<<10)
+	_, _, s, br := statSession(t, fakeftpd.StatLines(20000, 80), 100<<10)
 	s.c.Write([]byte("STAT /big\r\n"))
 	lines := readRawReply(t, br)
 	size := 0
@@ -175,8 +102,8 @@ func TestReplyOverLimitTruncated(t *testing.T) {
 func TestHostileReplyMemory(t *testing.T) {
 	const sessions = 5
 	const perSession = 4 << 20 // the bound asserted, generous
-	rs := startStatFTPD(t, "127.0.0.41", statLines(9000, 8000))
-	px := startProxyAddrs(t, []netip.AddrPort{rs.addr},
+	rs := fakeftpd.Stat(t, "127.0.0.41", fakeftpd.StatLines(9000, 8000))
+	px := startProxyAddrs(t, []netip.AddrPort{rs.Addr},
 		proxyOpts{first: 61900, last: 61909, health: conf.Health{Kind: "none"}})
 	before := heapInuse()
 	var clients []*rawSession
@@ -189,11 +116,7 @@ func TestHostileReplyMemory(t *testing.T) {
 	}
 	// The realserver writes until algd stops reading: when its count has
 	// not moved for a second, every session is blocked on its client.
-	var last int64 = -1
-	for rs.written.Load() != last {
-		last = rs.written.Load()
-		time.Sleep(time.Second)
-	}
+	last := rs.WaitBlocked()
 	grown := int64(heapInuse()) - int64(before)
 	if n := px.counter(t, "active"); n != sessions {
 		t.Fatalf("%d sessions open; want all %d, blocked", n, sessions)
@@ -330,7 +253,7 @@ func TestHeldReplyOverCap(t *testing.T) {
 // sends slowly, for longer than control_idle_timeout, gets all of it: the
 // relayed reply counts as activity, as data does.
 func TestSlowReplyNotIdle(t *testing.T) {
-	rs := startStatFTPD(t, "127.0.0.41", func(w io.Writer) error {
+	rs := fakeftpd.Stat(t, "127.0.0.41", func(w io.Writer) error {
 		bw := w.(*bufio.Writer)
 		io.WriteString(bw, "211-slow status\r\n")
 		for i := range 15 {
@@ -343,7 +266,7 @@ func TestSlowReplyNotIdle(t *testing.T) {
 		_, err := io.WriteString(bw, "211 End\r\n")
 		return err
 	})
-	px := startProxyAddrs(t, []netip.AddrPort{rs.addr},
+	px := startProxyAddrs(t, []netip.AddrPort{rs.Addr},
 		proxyOpts{first: 61900, last: 61909, health: conf.Health{Kind: "none"}, idle: time.Second})
 	s := rawDial(t, clientIP, px.addr)
 	br := bufio.NewReader(s.c)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/algd/algd/admin"
 	"github.com/algd/algd/alg"
+	"github.com/algd/algd/tests/fakeftpd"
 	ftpc "github.com/jlaffaye/ftp"
 )
 
@@ -195,19 +196,14 @@ func TestSendProxyProtocol(t *testing.T) {
 				}
 				src, _, _ := h.TCPAddrs()
 				logged <- src.String()
-				fmt.Fprintf(c, "220 proxied ftpd\r\n")
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
+				fakeftpd.Converse(fakeftpd.NewSession(c), "220 proxied ftpd\r\n", func(s *fakeftpd.Session, verb, _, _ string) bool {
+					if verb == "QUIT" {
+						s.Say("221 bye")
+						return false
 					}
-					if strings.HasPrefix(strings.ToUpper(line), "QUIT") {
-						fmt.Fprintf(c, "221 bye\r\n")
-						return
-					}
-					fmt.Fprintf(c, "502 no\r\n")
-				}
+					s.Say("502 no")
+					return true
+				})
 			}()
 			listen := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
 			startDaemon(t, proxyConfig(listen, rsln.Addr().String(), "v2", v))
