@@ -209,8 +209,8 @@ func TestSessionTimeout(t *testing.T) {
 	if !waitPairs(h, 0, 5*time.Second) || h.MediaSessions() != 0 {
 		t.Errorf("after the timeout: pairs %v, sessions %d", fmt.Sprint(pairsInUse(h)), h.MediaSessions())
 	}
-	if h.Stats.SessionsEnded.Load() != 1 {
-		t.Errorf("SessionsEnded = %d", h.Stats.SessionsEnded.Load())
+	if h.stats().SessionsEnded.Load() != 1 {
+		t.Errorf("SessionsEnded = %d", h.stats().SessionsEnded.Load())
 	}
 }
 

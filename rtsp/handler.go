@@ -50,8 +50,10 @@ type Handler struct {
 	Limits conf.Limits
 	// Logger is the base logger; nil means slog.Default().
 	Logger *slog.Logger
-	// Stats counts what the listener did.
-	Stats Stats
+	// Stats counts what the listener did. Give every handler generation
+	// of a listener the same Stats, so that its counters run across
+	// reloads; nil: the handler makes its own at first use.
+	Stats *Stats
 	// Media holds the listener's media sessions. Give every handler
 	// generation of a listener (a reload builds a new one) the same
 	// Media, so that a Session id set up through one is found through the
@@ -66,10 +68,11 @@ type Handler struct {
 	// is never blamed on a realserver, whether Local is set or not.
 	Local *limits.LocalErrors
 
-	ids     atomic.Uint64 // numbers connections when there is no Registry
-	once    sync.Once
-	media   *Media                    // Media, or the handler's own
-	swapped atomic.Pointer[pool.Pool] // set by SetPool; nil: Pool
+	ids       atomic.Uint64 // numbers connections when there is no Registry
+	once      sync.Once
+	statsOnce sync.Once
+	media     *Media                    // Media, or the handler's own
+	swapped   atomic.Pointer[pool.Pool] // set by SetPool; nil: Pool
 }
 
 // SetPool replaces the pool new control connections pick from (a reload
@@ -173,5 +176,12 @@ func (h *Handler) Serve(ctx context.Context, c *net.TCPConn) {
 	s.serve(ctx)
 }
 
-// stats returns the listener's counters.
-func (h *Handler) stats() *Stats { return &h.Stats }
+// stats returns h.Stats, made at first use when nil.
+func (h *Handler) stats() *Stats {
+	h.statsOnce.Do(func() {
+		if h.Stats == nil {
+			h.Stats = new(Stats)
+		}
+	})
+	return h.Stats
+}

@@ -332,6 +332,7 @@ func gatewayHandler(o gatewayOpts, backends ...*realserver) (*rtsp.Handler, *poo
 	}
 	h := &rtsp.Handler{
 		Name:          "test",
+		Stats:         &rtsp.Stats{},
 		Pool:          p,
 		Sessions:      limits.NewSessions(100, 20),
 		MediaPorts:    o.mediaPorts,

@@ -102,7 +102,7 @@ func TestPlay(t *testing.T) {
 			if cb, _ := p.contentBase.Load().(string); !strings.Contains(cb, gw.addr.String()) || strings.Contains(cb, rs.addr.String()) {
 				t.Errorf("Content-Base %q, want the VIP %s", cb, gw.addr)
 			}
-			st := &gw.h.Stats
+			st := gw.h.Stats
 			tr, _ := p.transportReply.Load().(string)
 			switch tc.proto {
 			case gortsplib.ProtocolUDP:

@@ -48,7 +48,7 @@ func TestRecord(t *testing.T) {
 			if rs.Bad.Load() != 0 {
 				t.Errorf("realserver received %d broken packets", rs.Bad.Load())
 			}
-			st := &gw.h.Stats
+			st := gw.h.Stats
 			if tc.proto == gortsplib.ProtocolUDP {
 				if st.Streams.Load() != 1 || st.Media.UpPackets.Load() < n*8/10 {
 					t.Errorf("streams %d, relayed up %d: want 1 and at least %d", st.Streams.Load(), st.Media.UpPackets.Load(), n*8/10)

@@ -91,7 +91,7 @@ func TestMediaSource(t *testing.T) {
 			if tc.source != "" && !strings.Contains(tr, "source="+vipIP.String()) || strings.Contains(tr, mediaIP) {
 				t.Errorf("Transport to the client %q: want source= the VIP when announced, never %s", tr, mediaIP)
 			}
-			st := &gw.h.Stats
+			st := gw.h.Stats
 			if tc.relayed {
 				const want = 100 // 0.5 s of packets at one per 5 ms
 				if !waitFor(10*time.Second, func() bool { return p.good.Load() >= want }) {

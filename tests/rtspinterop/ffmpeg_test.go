@@ -35,6 +35,7 @@ func startGateway(t *testing.T, rs netip.AddrPort, sources ...netip.Prefix) (*rt
 		Realservers: []conf.Realserver{{Address: rs.String(), AddrPort: rs}}, MediaSourceNets: sources}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	h := &rtsp.Handler{
+		Stats:         &rtsp.Stats{},
 		Pool:          pool.New(pc, pool.NoChecker{}),
 		Sessions:      limits.NewSessions(100, 50),
 		MediaPorts:    alg.NewUDPPorts(63400, 63499),

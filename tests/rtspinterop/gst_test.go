@@ -234,7 +234,7 @@ func TestGStreamerOtherAddress(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), d+4*time.Second)
 		defer cancel()
 		n, out, _ := readFrames(ctx, "rtsp://"+gw.String()+"/test", "udp", d)
-		st := &h.Stats
+		st := h.Stats
 		t.Logf("ffmpeg via algd: %d frames; dropped %d (source %d), relayed down %d",
 			n, st.Media.Dropped.Load(), st.Media.DroppedBy[alg.DropSource].Load(), st.Media.DownPackets.Load())
 		if n != 0 || st.Media.DownPackets.Load() != 0 {
@@ -273,7 +273,7 @@ func TestGStreamerOtherAddress(t *testing.T) {
 				t.Errorf("%s: %d frames, want within ±20%% of the direct read's %d", names[i], counts[i], counts[0])
 			}
 		}
-		st := &h.Stats
+		st := h.Stats
 		if down := st.Media.DownPackets.Load(); down < int64(counts[1]+counts[2]) {
 			t.Errorf("algd relayed %d packets down, want at least the %d frames its readers got", down, counts[1]+counts[2])
 		}
