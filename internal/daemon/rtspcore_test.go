@@ -95,8 +95,8 @@ func (p *player) flowing(t *testing.T) {
 }
 
 // setupPorts asks ctl, on a raw control connection, to set up the first
-// medium of "/stream" for client ports 40000-40001 and returns the
-// server_port pair algd answered (the media pair on the VIP).
+// medium of "/stream" for client ports 40000-40001, tears it down and
+// returns the server_port pair algd answered (the media pair on the VIP).
 func setupPorts(t *testing.T, ctl string) [2]int {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", ctl, 5*time.Second)
@@ -141,6 +141,11 @@ func setupPorts(t *testing.T, ctl string) [2]int {
 	if err := got.Unmarshal(res.Header["Transport"]); err != nil || got.ServerPorts == nil {
 		t.Fatalf("SETUP answered Transport %q: %v", res.Header["Transport"], err)
 	}
+	var sess headers.Session
+	if err := sess.Unmarshal(res.Header["Session"]); err != nil {
+		t.Fatalf("SETUP answered Session %q: %v", res.Header["Session"], err)
+	}
+	do(base.Teardown, "rtsp://"+ctl+"/stream", base.Header{"CSeq": {"3"}, "Session": {sess.Session}})
 	return *got.ServerPorts
 }
 
@@ -170,11 +175,18 @@ func TestRTSPReload(t *testing.T) {
 		t.Fatalf("server_port %v outside media_ports 64220-64239", p)
 	}
 
+	before := r.waitStatus(func(st admin.Status) bool { l, _ := st.Listener("cams"); return l.Counters["sessions"] == 2 })
+	l, _ := before.Listener("cams")
+	packets := l.Counters["packets_down"]
+
 	st := r.reload(rtspConfig(ctl2, vip, "64260-64279", "64280-64299", rs2.String()))
 	if st.Reloads.LastError != "" {
 		t.Fatalf("reload refused: %s", st.Reloads.LastError)
 	}
 	l, ok := st.Listener("cams")
+	if l.Counters["packets_down"] < packets {
+		t.Errorf("packets_down went from %d to %d over the reload: counters must run across reloads", packets, l.Counters["packets_down"])
+	}
 	if !ok || l.Proto != "rtsp" || len(l.Addrs) != 1 || l.Addrs[0].String() != ctl2 || l.Range("media").Size != 10 {
 		t.Fatalf("after the reload /status shows %+v", st.Listeners)
 	}
@@ -190,6 +202,9 @@ func TestRTSPReload(t *testing.T) {
 	st = r.waitStatus(func(st admin.Status) bool { return len(st.Pools) == 1 && len(st.Pools[0].Members) == 1 })
 	if m := st.Pools[0].Members[0]; m.Address != rs2 || m.Total < 2 {
 		t.Errorf("pool after the reload: %+v, want %s with the two new sessions", st.Pools[0].Members, rs2)
+	}
+	if l, _ := st.Listener("cams"); l.Counters["sessions"] != 4 {
+		t.Errorf("sessions = %d after two before and two after the reload, want 4", l.Counters["sessions"])
 	}
 	old.flowing(t)
 }
