@@ -2,76 +2,49 @@ package conf
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 )
 
-// parseHostPort parses an "ip:port" address for a listener or a
-// realserver. The message on failure names the value and what is wrong.
-func parseHostPort(s string) (netip.AddrPort, string) {
-	if s == "" {
-		return netip.AddrPort{}, `is empty; want ip:port such as "203.0.113.10:21"`
+// checkHostPort checks a listen or realserver address: set, port not 0.
+// It unmaps an IPv4-mapped address in place and reports whether the
+// address is usable.
+func checkHostPort(p *problems, ap *netip.AddrPort, path string) bool {
+	switch {
+	case !ap.IsValid():
+		p.add(path, "is empty; want ip:port such as \"203.0.113.10:21\"")
+	case ap.Port() == 0:
+		p.add(path, "%q has port 0", *ap)
+	default:
+		*ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		return true
 	}
-	ap, err := netip.ParseAddrPort(s)
-	if err != nil {
-		host, _, splitErr := net.SplitHostPort(s)
-		switch {
-		case splitErr == nil && isHostName(host):
-			return ap, fmt.Sprintf("%q names host %q: use an IP address literal, names are not resolved", s, host)
-		case splitErr != nil && isIP(s):
-			return ap, fmt.Sprintf("%q has no port: want ip:port such as \"203.0.113.10:21\" (IPv6 in brackets)", s)
-		case splitErr != nil && isHostName(s):
-			return ap, fmt.Sprintf("%q is a host name without port: want an IP address literal and a port", s)
-		}
-		return ap, fmt.Sprintf("%q is not ip:port such as \"203.0.113.10:21\" or \"[2001:db8::10]:21\"", s)
-	}
-	if ap.Port() == 0 {
-		return ap, fmt.Sprintf("%q has port 0", s)
-	}
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), ""
+	return false
 }
 
-// parseAdvertise parses an advertise address: an IP literal without port
-// and zone, not a wildcard.
-func parseAdvertise(s string) (netip.Addr, string) {
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		switch {
-		case isAddrPort(s):
-			return a, fmt.Sprintf("%q has a port: advertise is an address only, the ports come from passive_ports", s)
-		case isHostName(s):
-			return a, fmt.Sprintf("%q is a host name: use an IP address literal, names are not resolved", s)
-		}
-		return a, fmt.Sprintf("%q is not an IP address", s)
+// checkListens checks every address of a listen list; path is the list's.
+func checkListens(p *problems, list []netip.AddrPort, path string) {
+	for j := range list {
+		checkHostPort(p, &list[j], fmt.Sprintf("%s[%d]", path, j))
 	}
+}
+
+// checkLocalAddr checks an optional local address (advertise,
+// backend_source): not a wildcard, no zone. It unmaps an IPv4-mapped
+// address in place and reports whether the address is set and usable.
+func checkLocalAddr(p *problems, a *netip.Addr, path string) bool {
 	switch {
+	case !a.IsValid():
+		return false
 	case a.IsUnspecified():
-		return a, fmt.Sprintf("%q is a wildcard: advertise the address clients connect to, or leave advertise unset", s)
+		p.add(path, "%q is a wildcard: name the one address to use, or leave %s unset", *a, path[strings.LastIndexByte(path, '.')+1:])
+		return false
 	case a.Zone() != "":
-		return a, fmt.Sprintf("%q has a zone: clients cannot be told a link-local address", s)
+		p.add(path, "%q has a zone: clients cannot be told a link-local address", *a)
+		return false
 	}
-	return a.Unmap(), ""
-}
-
-// parsePortRange parses "first-last".
-func parsePortRange(s string) (PortRange, string) {
-	first, last, ok := strings.Cut(s, "-")
-	if !ok {
-		return PortRange{}, fmt.Sprintf("%q is not a range: want \"first-last\" such as \"61000-61999\"", s)
-	}
-	f, errF := strconv.ParseUint(strings.TrimSpace(first), 10, 16)
-	l, errL := strconv.ParseUint(strings.TrimSpace(last), 10, 16)
-	switch {
-	case errF != nil || errL != nil:
-		return PortRange{}, fmt.Sprintf("%q is not a range of ports 1-65535: want \"first-last\" such as \"61000-61999\"", s)
-	case f == 0 || l == 0:
-		return PortRange{}, fmt.Sprintf("%q contains port 0", s)
-	case f > l:
-		return PortRange{}, fmt.Sprintf("%q is inverted: the first port %d is above the last %d", s, f, l)
-	}
-	return PortRange{First: uint16(f), Last: uint16(l)}, ""
+	*a = a.Unmap()
+	return true
 }
 
 // addrsOverlap reports whether binding a and binding b can take the same

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -21,11 +20,11 @@ var proxyVersions = []string{"off", "v1", "v2"}
 // (/metrics, /healthz, /status), the pid file that `algd reload` signals,
 // and how long a SIGTERM drain may take.
 type Admin struct {
-	// Listen is the ip:port of the admin HTTP listener, for example
-	// "127.0.0.1:9021". Default "" (no admin listener). It serves
-	// unauthenticated read-only data: keep it on loopback or a management
-	// network.
-	Listen string `toml:"listen"`
+	// ListenAddr is the ip:port of the admin HTTP listener, for example
+	// "127.0.0.1:9021". Default: the zero AddrPort, no admin listener. It
+	// serves unauthenticated read-only data: keep it on loopback or a
+	// management network.
+	ListenAddr netip.AddrPort `toml:"listen"`
 	// ShutdownTimeout is how long SIGTERM lets transfers in flight finish
 	// after algd has stopped accepting; then every session is closed.
 	// Default 30s; not negative.
@@ -33,9 +32,6 @@ type Admin struct {
 	// PIDFile is written with algd's process id at start and removed at
 	// exit, for `algd reload` (SIGHUP). Default "" (none).
 	PIDFile string `toml:"pid_file"`
-
-	// ListenAddr is Listen, parsed; the zero AddrPort when unset.
-	ListenAddr netip.AddrPort `toml:"-"`
 }
 
 // setAdminDefaults applies the defaults of [admin] and of the PROXY
@@ -55,17 +51,11 @@ func (c *Config) setAdminDefaults() {
 }
 
 // validateAdmin checks [admin] and the PROXY protocol keys of every
-// listener and pool, and fills their resolved fields.
+// listener and pool.
 func (c *Config) validateAdmin(p *problems) {
 	a := &c.Admin
-	a.ListenAddr = netip.AddrPort{}
-	if a.Listen != "" {
-		ap, msg := parseHostPort(a.Listen)
-		if msg != "" {
-			p.add("admin.listen", "%s", msg)
-		} else {
-			a.ListenAddr = ap
-		}
+	if a.ListenAddr != (netip.AddrPort{}) {
+		checkHostPort(p, &a.ListenAddr, "admin.listen")
 	}
 	if a.ShutdownTimeout.Duration < 0 {
 		p.add("admin.shutdown_timeout", "negative duration %q", a.ShutdownTimeout.String())
@@ -73,22 +63,13 @@ func (c *Config) validateAdmin(p *problems) {
 	for i := range c.FTP {
 		f := &c.FTP[i]
 		at := fmt.Sprintf("ftp[%d]", i)
-		f.ProxyFrom = f.ProxyFrom[:0]
 		if !slices.Contains(proxyVersions, f.ProxyProtocol) {
 			p.add(at+".proxy_protocol", "unknown version %q: want one of %q", f.ProxyProtocol, proxyVersions)
 		}
-		for j, s := range f.ProxyProtocolFrom {
-			pf, err := parsePrefix(s)
-			if err != nil {
-				p.add(fmt.Sprintf("%s.proxy_protocol_from[%d]", at, j), "%q: want an address or a CIDR such as \"10.0.0.0/24\"", s)
-				continue
-			}
-			f.ProxyFrom = append(f.ProxyFrom, pf)
-		}
 		switch {
-		case f.ProxyProtocol != "off" && len(f.ProxyProtocolFrom) == 0:
+		case f.ProxyProtocol != "off" && len(f.ProxyFrom) == 0:
 			p.add(at+".proxy_protocol_from", "missing: proxy_protocol = %q needs the balancers' addresses; a header from anyone else would let clients choose their address", f.ProxyProtocol)
-		case f.ProxyProtocol == "off" && len(f.ProxyProtocolFrom) > 0:
+		case f.ProxyProtocol == "off" && len(f.ProxyFrom) > 0:
 			p.add(at+".proxy_protocol_from", "set while proxy_protocol is \"off\": set proxy_protocol to \"v1\" or \"v2\"")
 		}
 	}
@@ -98,26 +79,4 @@ func (c *Config) validateAdmin(p *problems) {
 			p.add(fmt.Sprintf("pool[%d].send_proxy_protocol", i), "unknown version %q: want one of %q", pl.SendProxyProtocol, proxyVersions)
 		}
 	}
-}
-
-// parsePrefix parses a CIDR, or a single address as its host prefix.
-// IPv4-mapped IPv6 addresses are unmapped, as the client addresses they
-// are compared with are.
-func parsePrefix(s string) (netip.Prefix, error) {
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, err
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	pf, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	if pf.Addr().Is4In6() && pf.Bits() >= 96 {
-		pf = netip.PrefixFrom(pf.Addr().Unmap(), pf.Bits()-96)
-	}
-	return pf.Masked(), nil
 }

@@ -45,6 +45,15 @@ func (c claim) key() string {
 	return strings.TrimPrefix(c.path, c.owner+".")
 }
 
+// usable returns a local address Validate accepts, or the zero Addr for
+// one it refuses (a wildcard, a zone) or that is unset.
+func usable(a netip.Addr) netip.Addr {
+	if a.IsUnspecified() || a.Zone() != "" {
+		return netip.Addr{}
+	}
+	return a
+}
+
 // claimsOverlap reports whether two claims can take one port.
 func claimsOverlap(a, b claim) (PortRange, bool) {
 	common, ok := a.ports.Overlap(b.ports)
@@ -81,8 +90,8 @@ func portsOf(proto string, r PortRange) string {
 	return "ports " + r.String()
 }
 
-// claims lists every port claim of c (whose fields Validate has resolved,
-// as far as they are valid): FTP listeners, implicit FTPS listeners,
+// claims lists every port claim of c that Validate has not refused on its
+// own: FTP listeners, implicit FTPS listeners,
 // passive ranges, active source ports (control-1 is each listen port minus
 // one), backend ports; RTSP listeners and both media ranges; the admin
 // listener; the ports of every group on its VIP. A range bound on the
@@ -91,16 +100,30 @@ func portsOf(proto string, r PortRange) string {
 func (c *Config) claims() []claim {
 	var out []claim
 	one := func(kind claimKind, owner, proto string, ap netip.AddrPort, path, raw string) {
+		if !ap.IsValid() || ap.Port() == 0 {
+			return // reported by Validate
+		}
 		out = append(out, claim{kind: kind, owner: owner, proto: proto, addr: ap.Addr(),
 			ports: PortRange{ap.Port(), ap.Port()}, path: path, raw: raw})
 	}
+	// ranges claims r on each address when it is set and valid.
+	ranges := func(kind claimKind, owner, proto string, addrs []netip.Addr, r PortRange, path, raw string) {
+		if r.Size() == 0 || r.check() != "" {
+			return // unset, or reported by Validate
+		}
+		for _, a := range addrs {
+			out = append(out, claim{kind: kind, owner: owner, proto: proto, addr: a, ports: r, path: path, raw: raw})
+		}
+	}
 	on := func(adv netip.Addr, listens []netip.AddrPort) []netip.Addr {
-		if adv.IsValid() {
+		if adv = usable(adv); adv.IsValid() {
 			return []netip.Addr{adv}
 		}
 		var addrs []netip.Addr
 		for _, ap := range listens {
-			addrs = append(addrs, ap.Addr())
+			if ap.IsValid() {
+				addrs = append(addrs, ap.Addr())
+			}
 		}
 		return addrs
 	}
@@ -108,76 +131,57 @@ func (c *Config) claims() []claim {
 		f := &c.FTP[i]
 		at := fmt.Sprintf("ftp[%d]", i)
 		for j, ap := range f.ListenAddrs {
-			one(kindListen, at, "tcp", ap, fmt.Sprintf("%s.listen[%d]", at, j), f.Listen[j])
+			one(kindListen, at, "tcp", ap, fmt.Sprintf("%s.listen[%d]", at, j), ap.String())
 		}
 		for j, ap := range f.TLS.ImplicitAddrs {
-			one(kindListen, at, "tcp", ap, fmt.Sprintf("%s.tls.implicit_listen[%d]", at, j), f.TLS.ImplicitListen[j])
+			one(kindListen, at, "tcp", ap, fmt.Sprintf("%s.tls.implicit_listen[%d]", at, j), ap.String())
 		}
 	}
 	for i := range c.RTSP {
 		r := &c.RTSP[i]
 		at := fmt.Sprintf("rtsp[%d]", i)
 		for j, ap := range r.ListenAddrs {
-			one(kindListen, at, "tcp", ap, fmt.Sprintf("%s.listen[%d]", at, j), r.Listen[j])
+			one(kindListen, at, "tcp", ap, fmt.Sprintf("%s.listen[%d]", at, j), ap.String())
 		}
 	}
-	if ap := c.Admin.ListenAddr; ap.IsValid() {
-		one(kindListen, "admin", "tcp", ap, "admin.listen", c.Admin.Listen)
-	}
+	one(kindListen, "admin", "tcp", c.Admin.ListenAddr, "admin.listen", c.Admin.ListenAddr.String())
 	for i := range c.FTP {
 		f := &c.FTP[i]
 		at := fmt.Sprintf("ftp[%d]", i)
-		for _, a := range on(f.AdvertiseAddr, f.ListenAddrs) {
-			if f.Passive.First > 0 {
-				out = append(out, claim{kind: kindRange, owner: at, proto: "tcp", addr: a, ports: f.Passive,
-					path: at + ".passive_ports", raw: f.PassivePorts})
-			}
-			if f.Active.Range.First > 0 {
-				out = append(out, claim{kind: kindActive, owner: at, proto: "tcp", addr: a, ports: f.Active.Range,
-					path: at + ".active_source_port", raw: f.ActiveSourcePort})
-			}
-		}
+		addrs := on(f.AdvertiseAddr, f.ListenAddrs)
+		ranges(kindRange, at, "tcp", addrs, f.Passive, at+".passive_ports", f.Passive.String())
+		ranges(kindActive, at, "tcp", addrs, f.Active.Range, at+".active_source_port", f.Active.String())
 		if f.Active.ControlMinusOne {
 			// The source port is the control connection's local port
 			// minus one, bound on the advertised address.
 			for _, ap := range append(append([]netip.AddrPort(nil), f.ListenAddrs...), f.TLS.ImplicitAddrs...) {
-				if ap.Port() < 2 {
+				if !ap.IsValid() || ap.Port() < 2 {
 					continue // reported by validateFTP
 				}
 				for _, a := range on(f.AdvertiseAddr, []netip.AddrPort{ap}) {
-					one(kindActive, at, "tcp", netip.AddrPortFrom(a, ap.Port()-1), at+".active_source_port", f.ActiveSourcePort)
+					one(kindActive, at, "tcp", netip.AddrPortFrom(a, ap.Port()-1), at+".active_source_port", f.Active.String())
 				}
 			}
 		}
-		if f.BackendRange.First > 0 {
-			out = append(out, claim{kind: kindRange, owner: at, proto: "tcp", addr: f.BackendSourceAddr, ports: f.BackendRange,
-				path: at + ".backend_ports", raw: f.BackendPorts})
+		if f.BackendDataMode == "active" {
+			ranges(kindRange, at, "tcp", []netip.Addr{usable(f.BackendSourceAddr)}, f.BackendRange, at+".backend_ports", f.BackendRange.String())
 		}
 	}
 	for i := range c.RTSP {
 		r := &c.RTSP[i]
 		at := fmt.Sprintf("rtsp[%d]", i)
-		if r.Media.First > 0 {
-			for _, a := range on(r.AdvertiseAddr, r.ListenAddrs) {
-				out = append(out, claim{kind: kindRange, owner: at, proto: "udp", addr: a, ports: r.Media,
-					path: at + ".media_ports", raw: r.MediaPorts})
-			}
-		}
-		if r.BackendMedia.First > 0 {
-			out = append(out, claim{kind: kindRange, owner: at, proto: "udp", addr: r.BackendSourceAddr, ports: r.BackendMedia,
-				path: at + ".backend_media_ports", raw: r.BackendMediaPorts})
-		}
+		ranges(kindRange, at, "udp", on(r.AdvertiseAddr, r.ListenAddrs), r.Media, at+".media_ports", r.Media.String())
+		ranges(kindRange, at, "udp", []netip.Addr{usable(r.BackendSourceAddr)}, r.BackendMedia, at+".backend_media_ports", r.BackendMedia.String())
 	}
 	for i := range c.Groups {
 		g := &c.Groups[i]
-		if !g.VIPAddr.IsValid() {
+		if !usable(g.VIPAddr.Addr).IsValid() {
 			continue
 		}
 		at := fmt.Sprintf("group[%d]", i)
-		for j, s := range g.Ports {
-			if gp, msg := parseGroupPort(s); msg == "" {
-				out = append(out, claim{kind: kindGroup, owner: at, proto: gp.Proto, addr: g.VIPAddr, ports: gp.Ports,
-					path: fmt.Sprintf("%s.ports[%d]", at, j), raw: s})
+		for j, gp := range g.PortSet {
+			if gp.check() == "" {
+				ranges(kindGroup, at, gp.Proto, []netip.Addr{g.VIPAddr.Addr}, gp.Ports, fmt.Sprintf("%s.ports[%d]", at, j), gp.String())
 			}
 		}
 	}
@@ -282,7 +286,7 @@ func (c *Config) checkLoops(p *problems) {
 				}
 				rpath := fmt.Sprintf("pool[%d].realservers[%d]", i, j)
 				p.addRef(l.path, rpath+".address", "%q is also %s %q of pool %q: algd would connect to itself, a loop",
-					l.raw, rpath, rs.Address, pl.Name)
+					l.raw, rpath, rs.AddrPort, pl.Name)
 			}
 		}
 	}

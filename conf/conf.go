@@ -1,21 +1,20 @@
 // Package conf is algd's configuration: the TOML schema, its defaults, its
 // validation and the report of `algd check`. It knows no behaviour: other
-// packages read the resolved values (the fields tagged `toml:"-"`) that
-// Validate fills in, and Load and Parse return a Config only when every one
-// of them is valid.
+// packages read the values, which are decoded into their types (netip
+// addresses, port ranges, durations) as the file is read, each stored
+// once; Load and Parse return a Config only when every one of them is
+// valid.
 //
-// Loading goes: syntax, then schema (unknown keys and types, every one of
-// them with its key path), then SetDefaults, then Validate. A zero value
-// always means "the default"; the defaults are stated on each field.
+// Loading goes: syntax, then decoding (unknown keys, types and values that
+// do not parse, every one of them with its key path), then SetDefaults,
+// then Validate. A zero value always means "the default"; the defaults are
+// stated on each field.
 package conf
 
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"net/netip"
-	"strconv"
-	"time"
 )
 
 // Config is the whole algd.toml.
@@ -70,11 +69,9 @@ type Pool struct {
 	// pool's realservers may come from, besides each realserver's own
 	// control address and a source= naming a member of the pool: a
 	// server's other interfaces, or the address its wildcard media sockets
-	// send from. Default none. A /0 is refused.
-	MediaSources []string `toml:"media_sources"`
-
-	// MediaSourceNets is MediaSources, parsed (IPv4-mapped unmapped).
-	MediaSourceNets []netip.Prefix `toml:"-"`
+	// send from. Default none. A /0 is refused. IPv4-mapped addresses are
+	// unmapped and host bits masked.
+	MediaSourceNets []netip.Prefix `toml:"media_sources"`
 }
 
 // Health configures a pool's health checks.
@@ -98,16 +95,14 @@ type Health struct {
 
 // Realserver is one member of a pool.
 type Realserver struct {
-	// Address is ip:port, an IP address literal ("10.0.0.11:21",
-	// "[2001:db8::11]:21"); host names are refused, since nothing
-	// re-resolves them. Required, unique within the pool, port not 0.
-	Address string `toml:"address"`
+	// AddrPort is the address, ip:port with an IP address literal
+	// ("10.0.0.11:21", "[2001:db8::11]:21"); host names are refused,
+	// since nothing re-resolves them. Required, unique within the pool,
+	// port not 0. Validate unmaps IPv4-mapped IPv6 addresses.
+	AddrPort netip.AddrPort `toml:"address"`
 	// Weight for wrr, wlc and sh. Default 1 when absent; 0 drains: the
 	// realserver keeps its sessions but gets no new ones. Not negative.
 	Weight *int `toml:"weight"`
-
-	// AddrPort is Address, parsed (IPv4-mapped IPv6 unmapped).
-	AddrPort netip.AddrPort `toml:"-"`
 }
 
 // W returns the weight with its default applied.
@@ -123,25 +118,25 @@ type FTP struct {
 	// Name labels the listener in logs and metrics. Default: the first
 	// listen address.
 	Name string `toml:"name"`
-	// Listen is one or more ip:port to accept control connections on: IP
-	// literals, "0.0.0.0:21" or "[::]:21" for every address of a family
-	// ("[::]" is dual-stack and takes IPv4 too). Required; no two
+	// ListenAddrs are one or more ip:port to accept control connections
+	// on: IP literals, "0.0.0.0:21" or "[::]:21" for every address of a
+	// family ("[::]" is dual-stack and takes IPv4 too). Required; no two
 	// listeners of the whole file may share an address and port.
-	Listen []string `toml:"listen"`
-	// Advertise is the address announced in 227/229 replies and bound by
-	// the passive data listeners: an IP literal without port, not a
-	// wildcard, of a family some listen address can serve. Default: the
-	// control connection's local address (per connection, IPv4-mapped
-	// addresses unmapped).
-	Advertise string `toml:"advertise"`
+	ListenAddrs []netip.AddrPort `toml:"listen"`
+	// AdvertiseAddr is the address announced in 227/229 replies and bound
+	// by the passive data listeners: an IP literal without port, not a
+	// wildcard, of a family some listen address can serve. Default (the
+	// zero Addr): the control connection's local address (per
+	// connection, IPv4-mapped addresses unmapped).
+	AdvertiseAddr netip.Addr `toml:"advertise"`
 	// Pool names the realserver pool. Required.
 	Pool string `toml:"pool"`
-	// PassivePorts is the client-side data port range, "first-last"
-	// ("61000-61999"), bound on Advertise (or each listen address).
+	// Passive is the client-side data port range, "first-last"
+	// ("61000-61999"), bound on AdvertiseAddr (or each listen address).
 	// Required; it may not contain a listen port of the same address nor
 	// overlap the range of another [[ftp]] on the same address. Keep it out
 	// of the kernel's ephemeral range (algd check warns).
-	PassivePorts string `toml:"passive_ports"`
+	Passive PortRange `toml:"passive_ports"`
 	// TrustPASVAddress connects to the address a backend names in its 227
 	// reply instead of the backend's control address. Default false.
 	TrustPASVAddress bool `toml:"trust_pasv_address"`
@@ -149,62 +144,48 @@ type FTP struct {
 	// control peer's, or a port below 1024 (FXP, and the bounce attack
 	// RFC 2577 warns of). Default false: such commands are refused 504.
 	AllowForeignData bool `toml:"allow_foreign_data"`
-	// ActiveSourcePort is the source port of active-mode data connections
-	// to clients: "control-1" (the listen port minus one, 20 for 21), a
-	// port such as "20", a range "first-last" handed out per connection, or
+	// Active is the source port of active-mode data connections to
+	// clients: "control-1" (the listen port minus one, 20 for 21), a port
+	// such as "20", a range "first-last" handed out per connection, or
 	// "any" (the kernel's choice). Default "control-1".
-	ActiveSourcePort string `toml:"active_source_port"`
+	Active ActiveSource `toml:"active_source_port"`
 	// BackendDataMode is how algd asks a realserver for the data
 	// connection of a client's PORT/EPRT: "passive" (PASV/EPSV: the
 	// realserver never connects out) or "active" (PORT/EPRT to a port of
 	// BackendPorts on algd's backend-side address). Client PASV/EPSV are
 	// always passive towards the realserver. Default "passive".
 	BackendDataMode string `toml:"backend_data_mode"`
-	// BackendPorts is the range algd listens on towards realservers in
+	// BackendRange is the range algd listens on towards realservers in
 	// backend_data_mode "active", "first-last". Required then.
-	BackendPorts string `toml:"backend_ports"`
-	// BackendSource is algd's address towards the realservers: control
-	// and data connections leave from it, and backend_ports are bound on
-	// it. Default: the kernel's choice for each realserver connection.
-	BackendSource string `toml:"backend_source"`
+	BackendRange PortRange `toml:"backend_ports"`
+	// BackendSourceAddr is algd's address towards the realservers:
+	// control and data connections leave from it, and backend_ports are
+	// bound on it. Default (the zero Addr): the kernel's choice for each
+	// realserver connection.
+	BackendSourceAddr netip.Addr `toml:"backend_source"`
 	// TLS terminates FTPS at the VIP (RFC 4217); off without a certificate.
 	TLS TLS `toml:"tls"`
 	// ProxyProtocol requires a PROXY protocol header ("v1" or "v2") on
 	// every control and passive data connection from ProxyProtocolFrom,
 	// and drops connections from anyone else. Default "off".
 	ProxyProtocol string `toml:"proxy_protocol"`
-	// ProxyProtocolFrom are the balancers allowed to send PROXY headers:
-	// addresses or CIDRs. Required when ProxyProtocol is on.
-	ProxyProtocolFrom []string `toml:"proxy_protocol_from"`
-
-	// ListenAddrs is Listen, parsed.
-	ListenAddrs []netip.AddrPort `toml:"-"`
-	// AdvertiseAddr is Advertise, parsed; the zero (invalid) Addr when
-	// unset.
-	AdvertiseAddr netip.Addr `toml:"-"`
-	// Passive is PassivePorts, parsed.
-	Passive PortRange `toml:"-"`
-	// Active is ActiveSourcePort, parsed.
-	Active ActiveSource `toml:"-"`
-	// BackendRange is BackendPorts, parsed.
-	BackendRange PortRange `toml:"-"`
-	// BackendSourceAddr is BackendSource, parsed; invalid when unset.
-	BackendSourceAddr netip.Addr `toml:"-"`
-	// ProxyFrom is ProxyProtocolFrom, parsed.
-	ProxyFrom []netip.Prefix `toml:"-"`
+	// ProxyFrom are the balancers allowed to send PROXY headers:
+	// addresses or CIDRs (IPv4-mapped addresses unmapped, host bits
+	// masked). Required when ProxyProtocol is on.
+	ProxyFrom []netip.Prefix `toml:"proxy_protocol_from"`
 }
 
 // TLS configures FTPS for one [[ftp]] listener: towards clients (explicit
-// AUTH TLS on the listen addresses, implicit on ImplicitListen) and towards
+// AUTH TLS on the listen addresses, implicit on ImplicitAddrs) and towards
 // the realservers (Backend).
 type TLS struct {
 	// Cert and Key are PEM files: the certificate (chain allowed) and its
 	// private key. Both or neither; without them AUTH is refused with 502.
 	Cert string `toml:"cert"`
 	Key  string `toml:"key"`
-	// MinVersion is the lowest TLS version accepted from clients: "1.0",
-	// "1.1", "1.2" or "1.3". Default "1.2".
-	MinVersion string `toml:"min_version"`
+	// Min is the lowest TLS version accepted from clients: "1.0", "1.1",
+	// "1.2" or "1.3". Default "1.2".
+	Min TLSVersion `toml:"min_version"`
 	// Required refuses USER and PASS (530) before AUTH TLS. Default false.
 	Required bool `toml:"required"`
 	// RequireProtP refuses PROT C (534) and every data command (PASV,
@@ -212,9 +193,9 @@ type TLS struct {
 	// the client has set PROT P (521, RFC 4217 §9). Needs Cert. Default
 	// false.
 	RequireProtP bool `toml:"require_prot_p"`
-	// ImplicitListen are ip:port addresses for implicit FTPS (port 990
+	// ImplicitAddrs are ip:port addresses for implicit FTPS (port 990
 	// style: TLS from the first byte). Needs Cert.
-	ImplicitListen []string `toml:"implicit_listen"`
+	ImplicitAddrs []netip.AddrPort `toml:"implicit_listen"`
 	// RequireReuse refuses a protected data connection that does not resume
 	// the control connection's TLS session. Default false (python's ftplib
 	// never resumes).
@@ -234,27 +215,14 @@ type TLS struct {
 	// and sent as SNI.
 	BackendServerName string `toml:"backend_server_name"`
 
-	// ImplicitAddrs is ImplicitListen, parsed.
-	ImplicitAddrs []netip.AddrPort `toml:"-"`
 	// Pair is Cert and Key, loaded; nil without a certificate.
 	Pair *tls.Certificate `toml:"-"`
-	// Min is MinVersion as a crypto/tls constant.
-	Min uint16 `toml:"-"`
 	// CAPool is BackendCA, loaded; nil for the system roots.
 	CAPool *x509.CertPool `toml:"-"`
 }
 
 // Verify returns BackendVerify with its default applied.
 func (t TLS) Verify() bool { return t.BackendVerify == nil || *t.BackendVerify }
-
-// ActiveSource is where active-mode data connections to clients come from.
-type ActiveSource struct {
-	// ControlMinusOne takes the port below the control connection's.
-	ControlMinusOne bool
-	// Range is the fixed port (First == Last) or the range to take one
-	// from; empty (Size 0) with ControlMinusOne false means any port.
-	Range PortRange
-}
 
 // Limits bounds sessions, lines and waits.
 type Limits struct {
@@ -306,54 +274,4 @@ type Log struct {
 	Level string `toml:"level"`
 	// Format is text or json. Default text.
 	Format string `toml:"format"`
-}
-
-// PortRange is an inclusive range of TCP or UDP ports.
-type PortRange struct {
-	First, Last uint16
-}
-
-// String formats the range as "first-last".
-func (r PortRange) String() string {
-	return strconv.Itoa(int(r.First)) + "-" + strconv.Itoa(int(r.Last))
-}
-
-// Contains reports whether port lies in the range.
-func (r PortRange) Contains(port uint16) bool {
-	return r.First <= port && port <= r.Last
-}
-
-// Overlap returns the ports that r and o have in common; ok is false when
-// they have none.
-func (r PortRange) Overlap(o PortRange) (common PortRange, ok bool) {
-	common = PortRange{First: max(r.First, o.First), Last: min(r.Last, o.Last)}
-	return common, common.First <= common.Last && r.Size() > 0 && o.Size() > 0
-}
-
-// Size is the number of ports in the range.
-func (r PortRange) Size() int {
-	if r.Last < r.First {
-		return 0
-	}
-	return int(r.Last) - int(r.First) + 1
-}
-
-// Duration is a time.Duration that decodes from TOML strings like "30s".
-type Duration struct {
-	time.Duration
-}
-
-// UnmarshalText parses a Go duration string ("500ms", "30s", "5m").
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("duration: %w", err)
-	}
-	d.Duration = v
-	return nil
-}
-
-// MarshalText formats the duration.
-func (d Duration) MarshalText() ([]byte, error) {
-	return []byte(d.Duration.String()), nil
 }

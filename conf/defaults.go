@@ -1,6 +1,9 @@
 package conf
 
-import "time"
+import (
+	"crypto/tls"
+	"time"
+)
 
 // The defaults, as stated on the fields of the schema.
 const (
@@ -30,17 +33,17 @@ func (c *Config) SetDefaults() {
 	c.setRTSPDefaults()
 	for i := range c.FTP {
 		f := &c.FTP[i]
-		if f.Name == "" && len(f.Listen) > 0 {
-			f.Name = f.Listen[0]
+		if f.Name == "" && len(f.ListenAddrs) > 0 {
+			f.Name = f.ListenAddrs[0].String()
 		}
-		if f.ActiveSourcePort == "" {
-			f.ActiveSourcePort = "control-1"
+		if f.Active == (ActiveSource{}) {
+			f.Active.ControlMinusOne = true
 		}
 		if f.BackendDataMode == "" {
 			f.BackendDataMode = "passive"
 		}
-		if f.TLS.MinVersion == "" {
-			f.TLS.MinVersion = "1.2"
+		if f.TLS.Min == 0 {
+			f.TLS.Min = tls.VersionTLS12
 		}
 		if f.TLS.Backend == "" {
 			f.TLS.Backend = "plain"

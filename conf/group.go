@@ -2,7 +2,6 @@ package conf
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,13 +15,14 @@ type Group struct {
 	// Name identifies the group in logs, `algd ipvs plan` and `algd ipvs
 	// status`. Required, unique.
 	Name string `toml:"name"`
-	// VIP is the virtual IP address the group's ports belong to: an IP
-	// literal without port, not a wildcard. Required.
-	VIP string `toml:"vip"`
-	// Ports are "proto/port" or "proto/first-last" with proto tcp or udp
-	// ("tcp/554", "udp/6970-7170"). At least one. A port of the VIP
-	// belongs to one owner: a group, or an algd listener or port range.
-	Ports []string `toml:"ports"`
+	// VIPAddr is the virtual IP address the group's ports belong to: an
+	// IP literal without port, not a wildcard. Required.
+	VIPAddr VIP `toml:"vip"`
+	// PortSet are "proto/port" or "proto/first-last" with proto tcp or
+	// udp ("tcp/554", "udp/6970-7170"), in file order. At least one. A
+	// port of the VIP belongs to one owner: a group, or an algd listener
+	// or port range.
+	PortSet []GroupPort `toml:"ports"`
 	// FWMark is the netfilter mark of the group's packets and the key of
 	// its IPVS service. It must lie in [ipvs] fwmark_range. Default 0:
 	// the lowest mark of the range no other group takes, in file order.
@@ -36,7 +36,7 @@ type Group struct {
 	// hashes like algd's own sh.
 	Scheduler string `toml:"scheduler"`
 	// Persistence is the IPVS persistence timeout, whole seconds; "0s"
-	// (the default) is off.
+	// (the default) is off. Timeout gives it in seconds.
 	Persistence Duration `toml:"persistence"`
 	// Forward is the IPVS forwarding method: masq, dr or tunnel. Default
 	// "masq".
@@ -54,15 +54,13 @@ type Group struct {
 	// pool's.
 	Health GroupHealth `toml:"health"`
 
-	// VIPAddr is VIP, parsed.
-	VIPAddr netip.Addr `toml:"-"`
-	// PortSet is Ports, parsed, in file order.
-	PortSet []GroupPort `toml:"-"`
-	// Mark is the fwmark in use: FWMark, or the one allocated.
+	// Mark is the fwmark in use: FWMark, or the one Validate allocated.
 	Mark uint32 `toml:"-"`
-	// Timeout is Persistence in whole seconds, 0 when off.
-	Timeout uint32 `toml:"-"`
 }
+
+// Timeout is Persistence in whole seconds, 0 when off, as IPVS counts it.
+// Validate refuses a persistence that is not whole seconds or does not fit.
+func (g *Group) Timeout() uint32 { return uint32(g.Persistence.Duration / time.Second) }
 
 // GroupHealth is how a group's realservers are checked.
 type GroupHealth struct {
@@ -75,7 +73,8 @@ type GroupHealth struct {
 	Port int `toml:"port"`
 }
 
-// GroupPort is one "proto/ports" entry of a group.
+// GroupPort is one "proto/ports" entry of a group: "tcp/554" or
+// "udp/6970-7170".
 type GroupPort struct {
 	// Proto is "tcp" or "udp".
 	Proto string
@@ -91,13 +90,41 @@ func (g GroupPort) String() string {
 	return g.Proto + "/" + g.Ports.String()
 }
 
+// MarshalText formats the entry as written in the file.
+func (g GroupPort) MarshalText() ([]byte, error) { return []byte(g.String()), nil }
+
+// UnmarshalText parses "tcp/554" or "udp/6970-7170". An inverted range or
+// port 0 is left for Validate to refuse.
+func (g *GroupPort) UnmarshalText(b []byte) error {
+	s := string(b)
+	*g = GroupPort{}
+	proto, ports, ok := strings.Cut(s, "/")
+	if !ok || (proto != "tcp" && proto != "udp") {
+		return fmt.Errorf("%q: want \"tcp/PORT\", \"udp/PORT\" or a range such as \"udp/6970-7170\"", s)
+	}
+	if !strings.Contains(ports, "-") {
+		n, err := strconv.ParseUint(ports, 10, 16)
+		if err != nil {
+			return fmt.Errorf("%q: %q is not a port 1-65535", s, ports)
+		}
+		*g = GroupPort{Proto: proto, Ports: PortRange{uint16(n), uint16(n)}}
+		return nil
+	}
+	var r PortRange
+	if err := r.UnmarshalText([]byte(ports)); err != nil {
+		return fmt.Errorf("%q: %w", s, err)
+	}
+	*g = GroupPort{Proto: proto, Ports: r}
+	return nil
+}
+
 // IPVS configures how algd programs kernel IPVS and nftables for the
 // [[group]]s.
 type IPVS struct {
-	// FWMarkRange is the range of fwmarks algd owns, "first-last" in
-	// decimal or 0x hex: it creates, changes and deletes IPVS fwmark
-	// services in it only. Default "10000-10999".
-	FWMarkRange string `toml:"fwmark_range"`
+	// Marks is the range of fwmarks algd owns, "first-last" in decimal or
+	// 0x hex: it creates, changes and deletes IPVS fwmark services in it
+	// only. Default "10000-10999".
+	Marks MarkRange `toml:"fwmark_range"`
 	// NFTTable is the name of the nftables table (family inet) that algd
 	// owns and replaces as a whole. Default "algd".
 	NFTTable string `toml:"nft_table"`
@@ -108,14 +135,36 @@ type IPVS struct {
 	// CleanupOnExit deletes algd's services and table when algd stops.
 	// Default false: the kernel keeps forwarding while algd restarts.
 	CleanupOnExit bool `toml:"cleanup_on_exit"`
-
-	// Marks is FWMarkRange, parsed.
-	Marks MarkRange `toml:"-"`
 }
 
-// MarkRange is an inclusive range of fwmarks.
+// MarkRange is an inclusive range of fwmarks, written "first-last", each
+// decimal or 0x hex. The zero MarkRange means unset.
 type MarkRange struct {
 	First, Last uint32
+}
+
+// MarshalText formats the range as "first-last", in decimal.
+func (r MarkRange) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+
+// UnmarshalText parses "first-last", each decimal or 0x hex, 1 to
+// 0xffffffff; "" is the zero range.
+func (r *MarkRange) UnmarshalText(b []byte) error {
+	f, l, err := parseRange(string(b), 0, 32,
+		`want "first-last" such as "10000-10999" or "0x100-0x1ff"`, "is not a range of 32-bit marks")
+	*r = MarkRange{First: uint32(f), Last: uint32(l)}
+	return err
+}
+
+// check says what is wrong with a range: mark 0, or inverted; "" when
+// nothing is.
+func (r MarkRange) check() string {
+	switch {
+	case r.First == 0:
+		return fmt.Sprintf("%q contains mark 0, which means \"no mark\"", r)
+	case r.First > r.Last:
+		return fmt.Sprintf("%q is inverted", r)
+	}
+	return ""
 }
 
 // Contains reports whether m lies in the range.
@@ -139,7 +188,8 @@ func (c *Config) Group(name string) *Group {
 
 // Defaults of [[group]] and [ipvs].
 const (
-	defaultFWMarkRange       = "10000-10999"
+	defaultFirstMark         = 10000
+	defaultLastMark          = 10999
 	defaultNFTTable          = "algd"
 	defaultReconcileInterval = 30 * time.Second
 	defaultGroupScheduler    = "wlc"
@@ -157,8 +207,8 @@ var (
 
 // setGroupDefaults fills the defaults of [[group]] and [ipvs].
 func (c *Config) setGroupDefaults() {
-	if c.IPVS.FWMarkRange == "" {
-		c.IPVS.FWMarkRange = defaultFWMarkRange
+	if c.IPVS.Marks == (MarkRange{}) {
+		c.IPVS.Marks = MarkRange{First: defaultFirstMark, Last: defaultLastMark}
 	}
 	if c.IPVS.NFTTable == "" {
 		c.IPVS.NFTTable = defaultNFTTable
@@ -185,11 +235,10 @@ func (c *Config) setGroupDefaults() {
 // fwmarks and refuses a VIP port claimed twice.
 func (c *Config) validateGroups(p *problems) {
 	x := &c.IPVS
-	x.Marks = MarkRange{}
-	if r, msg := parseMarkRange(x.FWMarkRange); msg != "" {
+	marksOK := true
+	if msg := x.Marks.check(); msg != "" {
 		p.add("ipvs.fwmark_range", "%s", msg)
-	} else {
-		x.Marks = r
+		marksOK = false
 	}
 	if !validNFTName(x.NFTTable) {
 		p.add("ipvs.nft_table", "%q is not a table name: want letters, digits and _ (at most 64), starting with a letter", x.NFTTable)
@@ -211,29 +260,20 @@ func (c *Config) validateGroups(p *problems) {
 		default:
 			names[g.Name] = i
 		}
-		g.VIPAddr = netip.Addr{}
-		if a, msg := parseVIP(g.VIP); msg != "" {
-			p.add(at+".vip", "%s", msg)
-		} else {
-			g.VIPAddr = a
-		}
-		g.PortSet = g.PortSet[:0]
-		if len(g.Ports) == 0 {
+		validateVIP(p, &g.VIPAddr, at+".vip")
+		if len(g.PortSet) == 0 {
 			p.add(at+".ports", "missing: want entries such as \"tcp/554\" or \"udp/6970-7170\"")
 		}
-		for j, s := range g.Ports {
-			gp, msg := parseGroupPort(s)
-			if msg != "" {
+		for j, gp := range g.PortSet {
+			if msg := gp.check(); msg != "" {
 				p.add(fmt.Sprintf("%s.ports[%d]", at, j), "%s", msg)
-				continue
 			}
-			g.PortSet = append(g.PortSet, gp)
 		}
 		g.Mark = 0
 		switch {
 		case g.FWMark < 0 || int64(g.FWMark) > 0xffffffff:
 			p.add(at+".fwmark", "%d is not a 32-bit mark", g.FWMark)
-		case g.FWMark > 0 && x.Marks.Last > 0 && !x.Marks.Contains(uint32(g.FWMark)):
+		case g.FWMark > 0 && marksOK && !x.Marks.Contains(uint32(g.FWMark)):
 			p.add(at+".fwmark", "%d lies outside ipvs.fwmark_range %s: algd only touches marks it owns", g.FWMark, x.Marks)
 		case g.FWMark > 0:
 			if j, dup := marks[uint32(g.FWMark)]; dup {
@@ -247,7 +287,6 @@ func (c *Config) validateGroups(p *problems) {
 		if !slices.Contains(IPVSSchedulers, g.Scheduler) {
 			p.add(at+".scheduler", "unknown IPVS scheduler %q: want one of %q", g.Scheduler, IPVSSchedulers)
 		}
-		g.Timeout = 0
 		switch d := g.Persistence.Duration; {
 		case d < 0:
 			p.add(at+".persistence", "negative duration %q", g.Persistence.String())
@@ -255,8 +294,6 @@ func (c *Config) validateGroups(p *problems) {
 			p.add(at+".persistence", "%q is not whole seconds: IPVS counts persistence in seconds", g.Persistence.String())
 		case d/time.Second > 0xffffffff:
 			p.add(at+".persistence", "%q is too long", g.Persistence.String())
-		default:
-			g.Timeout = uint32(d / time.Second)
 		}
 		if !slices.Contains(forwards, g.Forward) {
 			p.add(at+".forward", "unknown forwarding method %q: want one of %q", g.Forward, forwards)
@@ -273,7 +310,7 @@ func (c *Config) validateGroups(p *problems) {
 	next := uint64(x.Marks.First)
 	for i := range c.Groups {
 		g := &c.Groups[i]
-		if g.FWMark != 0 || x.Marks.Last == 0 {
+		if g.FWMark != 0 || !marksOK {
 			continue
 		}
 		for next <= uint64(x.Marks.Last) {
@@ -301,6 +338,20 @@ func (g *Group) hasProto(proto string) bool {
 	return false
 }
 
+// check says what is wrong with an entry; "" when nothing is.
+func (g GroupPort) check() string {
+	if g.Proto != "tcp" && g.Proto != "udp" {
+		return fmt.Sprintf("%q: want \"tcp/PORT\", \"udp/PORT\" or a range such as \"udp/6970-7170\"", g)
+	}
+	if g.Ports.First == g.Ports.Last && g.Ports.First == 0 {
+		return fmt.Sprintf("%q: \"0\" is not a port 1-65535", g)
+	}
+	if msg := g.Ports.check(); msg != "" {
+		return fmt.Sprintf("%q: %s", g, msg)
+	}
+	return ""
+}
+
 // validateGroupPool checks the group's pool and that its realservers can
 // be destinations of a service on the VIP's family.
 func (c *Config) validateGroupPool(p *problems, g *Group, at string) {
@@ -317,7 +368,7 @@ func (c *Config) validateGroupPool(p *problems, g *Group, at string) {
 	}
 	for _, rs := range c.Pool(g.Pool).Realservers {
 		if a := rs.AddrPort.Addr(); a.IsValid() && a.Is4() != g.VIPAddr.Is4() {
-			p.add(at+".pool", "realserver %q of pool %q is not of the VIP's address family: IPVS %s forwards within one family (tunnel can cross)", rs.Address, g.Pool, g.Forward)
+			p.add(at+".pool", "realserver %q of pool %q is not of the VIP's address family: IPVS %s forwards within one family (tunnel can cross)", rs.AddrPort, g.Pool, g.Forward)
 			return
 		}
 	}
@@ -348,61 +399,20 @@ func validateGroupHealth(p *problems, g *Group, at string) {
 	}
 }
 
-// parseVIP parses a group's VIP: an IP literal, not a wildcard, no zone.
-func parseVIP(s string) (netip.Addr, string) {
-	if s == "" {
-		return netip.Addr{}, "missing: want the virtual IP address such as \"203.0.113.20\""
-	}
-	a, err := netip.ParseAddr(s)
+// validateVIP refuses a missing VIP, a wildcard and a zone, and unmaps an
+// IPv4-mapped address.
+func validateVIP(p *problems, v *VIP, path string) {
+	a := v.Addr
 	switch {
-	case err != nil:
-		return a, fmt.Sprintf("%q is not an IP address literal (no port, no name)", s)
+	case !a.IsValid():
+		p.add(path, "missing: want the virtual IP address such as \"203.0.113.20\"")
 	case a.IsUnspecified():
-		return a, fmt.Sprintf("%q is a wildcard: a group needs its VIP", s)
+		p.add(path, "%q is a wildcard: a group needs its VIP", a)
 	case a.Zone() != "":
-		return a, fmt.Sprintf("%q has a zone", s)
+		p.add(path, "%q has a zone", a)
+	default:
+		v.Addr = a.Unmap()
 	}
-	return a.Unmap(), ""
-}
-
-// parseGroupPort parses "tcp/554" or "udp/6970-7170".
-func parseGroupPort(s string) (GroupPort, string) {
-	proto, ports, ok := strings.Cut(s, "/")
-	if !ok || (proto != "tcp" && proto != "udp") {
-		return GroupPort{}, fmt.Sprintf("%q: want \"tcp/PORT\", \"udp/PORT\" or a range such as \"udp/6970-7170\"", s)
-	}
-	if !strings.Contains(ports, "-") {
-		n, err := strconv.ParseUint(ports, 10, 16)
-		if err != nil || n == 0 {
-			return GroupPort{}, fmt.Sprintf("%q: %q is not a port 1-65535", s, ports)
-		}
-		return GroupPort{Proto: proto, Ports: PortRange{uint16(n), uint16(n)}}, ""
-	}
-	r, msg := parsePortRange(ports)
-	if msg != "" {
-		return GroupPort{}, fmt.Sprintf("%q: %s", s, msg)
-	}
-	return GroupPort{Proto: proto, Ports: r}, ""
-}
-
-// parseMarkRange parses "first-last", each decimal or 0x hex, 1 to
-// 0xffffffff.
-func parseMarkRange(s string) (MarkRange, string) {
-	first, last, ok := strings.Cut(s, "-")
-	if !ok {
-		return MarkRange{}, fmt.Sprintf("%q is not a range: want \"first-last\" such as \"10000-10999\" or \"0x100-0x1ff\"", s)
-	}
-	f, errF := strconv.ParseUint(strings.TrimSpace(first), 0, 32)
-	l, errL := strconv.ParseUint(strings.TrimSpace(last), 0, 32)
-	switch {
-	case errF != nil || errL != nil:
-		return MarkRange{}, fmt.Sprintf("%q is not a range of 32-bit marks", s)
-	case f == 0:
-		return MarkRange{}, fmt.Sprintf("%q contains mark 0, which means \"no mark\"", s)
-	case f > l:
-		return MarkRange{}, fmt.Sprintf("%q is inverted", s)
-	}
-	return MarkRange{First: uint32(f), Last: uint32(l)}, ""
 }
 
 // validNFTName reports whether s is a usable nftables table name.

@@ -122,8 +122,8 @@ func TestGroupResolved(t *testing.T) {
 			if g == nil {
 				t.Fatalf("no group %q", tt.group)
 			}
-			if g.Mark != tt.mark || g.Timeout != tt.timeout || g.Health.Port != tt.healthPort {
-				t.Errorf("mark %d timeout %d health port %d, want %d %d %d", g.Mark, g.Timeout, g.Health.Port, tt.mark, tt.timeout, tt.healthPort)
+			if g.Mark != tt.mark || g.Timeout() != tt.timeout || g.Health.Port != tt.healthPort {
+				t.Errorf("mark %d timeout %d health port %d, want %d %d %d", g.Mark, g.Timeout(), g.Health.Port, tt.mark, tt.timeout, tt.healthPort)
 			}
 			var ports []string
 			for _, gp := range g.PortSet {

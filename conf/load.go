@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"reflect"
-	"strings"
 
 	"github.com/BurntSushi/toml"
 )
@@ -33,41 +32,27 @@ func Parse(data []byte, name string) (*Config, error) {
 	}
 	idx := indexLines(src)
 
-	// Schema: every unknown key and every mistyped value, with indices.
-	var p problems
-	checkSchema(&p, raw, reflect.TypeFor[Config](), "")
-	for _, e := range p.list {
-		if !strings.HasPrefix(e.Msg, msgUnknownKey) {
-			// A value of the wrong type stops the decoder: report what
-			// the schema walk found and nothing more.
-			return nil, &Errors{List: finish(p.list, name, idx)}
-		}
-	}
-
+	// Decoding: every unknown key, mistyped value and refused string.
+	d := decoder{refused: map[string]bool{}}
 	var c Config
-	md, err := toml.Decode(src, &c)
-	if err != nil {
-		// The schema walk should have caught it; keep the decoder's word.
-		p.list = append(p.list, decodeError(err))
-		return nil, &Errors{List: finish(p.list, name, idx)}
-	}
-	reported := map[string]bool{}
-	for _, e := range p.list {
-		reported[stripIndices(e.Path)] = true
-	}
-	for _, k := range md.Undecoded() {
-		if path := k.String(); !reported[path] && !underReported(path, reported) {
-			p.add(path, msgUnknownKey+" %q", k[len(k)-1])
-		}
+	d.decode(raw, reflect.ValueOf(&c).Elem(), "")
+	if d.mistyped {
+		// A value of the wrong type: report what the decoding found
+		// and nothing more.
+		return nil, &Errors{List: finish(d.list, name, idx)}
 	}
 
 	c.SetDefaults()
 	var verr *Errors
 	if err := c.Validate(); errors.As(err, &verr) {
-		p.list = append(p.list, verr.List...)
+		for _, e := range verr.List {
+			if !d.covered(e.Path) {
+				d.list = append(d.list, e)
+			}
+		}
 	}
-	if len(p.list) > 0 {
-		return nil, &Errors{List: finish(p.list, name, idx)}
+	if len(d.list) > 0 {
+		return nil, &Errors{List: finish(d.list, name, idx)}
 	}
 	return &c, nil
 }
@@ -83,48 +68,4 @@ func syntaxError(err error, name string) *Error {
 		return &Error{File: name, Line: pe.Position.Line, Msg: msg, err: err}
 	}
 	return &Error{File: name, Msg: "syntax: " + err.Error(), err: err}
-}
-
-// decodeError turns a decoder failure into an Error, with its line when
-// the decoder gave one.
-func decodeError(err error) *Error {
-	e := &Error{Msg: "decode: " + err.Error(), err: err}
-	var pe toml.ParseError
-	if errors.As(err, &pe) {
-		e.Line, e.Path, e.Msg = pe.Position.Line, pe.LastKey, pe.Message
-	}
-	return e
-}
-
-// stripIndices removes array indices from a key path: "ftp[1].x" -> "ftp.x",
-// the form in which the decoder names keys.
-func stripIndices(path string) string {
-	var b strings.Builder
-	depth := 0
-	for _, r := range path {
-		switch {
-		case r == '[':
-			depth++
-		case r == ']':
-			depth--
-		case depth == 0:
-			b.WriteRune(r)
-		}
-	}
-	return b.String()
-}
-
-// underReported reports whether path lies under a key already reported
-// (the decoder lists the sub-keys of an unknown table too).
-func underReported(path string, reported map[string]bool) bool {
-	for {
-		i := strings.LastIndexByte(path, '.')
-		if i < 0 {
-			return false
-		}
-		path = path[:i]
-		if reported[path] {
-			return true
-		}
-	}
 }

@@ -157,7 +157,7 @@ func schemaKeys(t reflect.Type, prefix string) []string {
 	if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct {
 		t = t.Elem()
 	}
-	if t.Kind() != reflect.Struct || t == durationType {
+	if t.Kind() != reflect.Struct || isText(t) {
 		return []string{prefix}
 	}
 	var keys []string
@@ -249,8 +249,8 @@ func TestErrorString(t *testing.T) {
 // it fills the resolved fields and reports without file or line.
 func TestValidateInCode(t *testing.T) {
 	c := &Config{
-		Pools: []Pool{{Name: "ftp", Realservers: []Realserver{{Address: "10.0.0.11:21"}}}},
-		FTP:   []FTP{{Listen: []string{"127.0.0.1:2121"}, Pool: "ftp", PassivePorts: "62000-62009"}},
+		Pools: []Pool{{Name: "ftp", Realservers: []Realserver{{AddrPort: netip.MustParseAddrPort("10.0.0.11:21")}}}},
+		FTP:   []FTP{{ListenAddrs: []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:2121")}, Pool: "ftp", Passive: PortRange{62000, 62009}}},
 	}
 	c.SetDefaults()
 	if err := c.Validate(); err != nil {

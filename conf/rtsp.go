@@ -18,43 +18,34 @@ type RTSP struct {
 	// Name labels the listener in logs and metrics. Default: the first
 	// listen address.
 	Name string `toml:"name"`
-	// Listen is one or more ip:port to accept RTSP control connections on
-	// (port 554 by convention). Required; no two listeners of the whole
-	// file may share an address and port.
-	Listen []string `toml:"listen"`
-	// Advertise is the address announced to clients in Transport
+	// ListenAddrs are one or more ip:port to accept RTSP control
+	// connections on (port 554 by convention). Required; no two listeners
+	// of the whole file may share an address and port.
+	ListenAddrs []netip.AddrPort `toml:"listen"`
+	// AdvertiseAddr is the address announced to clients in Transport
 	// server_port/source and in rewritten URLs, and bound by the
-	// client-side media sockets: an IP literal, not a wildcard. Default:
-	// the control connection's local address.
-	Advertise string `toml:"advertise"`
+	// client-side media sockets: an IP literal, not a wildcard. Default
+	// (the zero Addr): the control connection's local address.
+	AdvertiseAddr netip.Addr `toml:"advertise"`
 	// Pool names the realserver pool. Required.
 	Pool string `toml:"pool"`
-	// MediaPorts is the client-side UDP range, "first-last" with an even
-	// first port and an odd last one: each stream takes a pair (RTP on the
-	// even port, RTCP on the next). Required.
-	MediaPorts string `toml:"media_ports"`
-	// BackendSource is the local address of connections to the realservers
-	// and of the backend-side media sockets (servers accept media only from
-	// the address of the RTSP connection). Default: what the kernel picks
-	// for each realserver connection.
-	BackendSource string `toml:"backend_source"`
-	// BackendMediaPorts is the backend-side UDP range, pairs as in
-	// MediaPorts, bound on BackendSource. Required; when both ranges may
-	// be bound on one address they must not overlap.
-	BackendMediaPorts string `toml:"backend_media_ports"`
+	// Media is the client-side UDP range, "first-last" with an even first
+	// port and an odd last one: each stream takes a pair (RTP on the even
+	// port, RTCP on the next). Required.
+	Media PortRange `toml:"media_ports"`
+	// BackendSourceAddr is the local address of connections to the
+	// realservers and of the backend-side media sockets (servers accept
+	// media only from the address of the RTSP connection). Default (the
+	// zero Addr): what the kernel picks for each realserver connection.
+	BackendSourceAddr netip.Addr `toml:"backend_source"`
+	// BackendMedia is the backend-side UDP range, pairs as in Media,
+	// bound on BackendSourceAddr. Required; when both ranges may be bound
+	// on one address they must not overlap.
+	BackendMedia PortRange `toml:"backend_media_ports"`
 	// SessionTimeout ends a media session that shows no sign of life
 	// (no request, no RTCP from the client) for this long, when the
 	// realserver's Session header states no timeout. Default 60s.
 	SessionTimeout Duration `toml:"session_timeout"`
-
-	// ListenAddrs is Listen, parsed.
-	ListenAddrs []netip.AddrPort `toml:"-"`
-	// AdvertiseAddr is Advertise, parsed; invalid when unset.
-	AdvertiseAddr netip.Addr `toml:"-"`
-	// BackendSourceAddr is BackendSource, parsed; invalid when unset.
-	BackendSourceAddr netip.Addr `toml:"-"`
-	// Media and BackendMedia are the two ranges, parsed.
-	Media, BackendMedia PortRange `toml:"-"`
 }
 
 // setRTSPDefaults names RTSP listeners and makes "rtsp" (an OPTIONS
@@ -62,8 +53,8 @@ type RTSP struct {
 func (c *Config) setRTSPDefaults() {
 	for i := range c.RTSP {
 		r := &c.RTSP[i]
-		if r.Name == "" && len(r.Listen) > 0 {
-			r.Name = r.Listen[0]
+		if r.Name == "" && len(r.ListenAddrs) > 0 {
+			r.Name = r.ListenAddrs[0].String()
 		}
 		setDuration(&r.SessionTimeout, defaultRTSPSessionTimeout)
 		for j := range c.Pools {
@@ -84,69 +75,41 @@ func (c *Config) validateRTSP(p *problems) {
 		} else {
 			names[r.Name] = i
 		}
-		r.ListenAddrs = r.ListenAddrs[:0]
-		if len(r.Listen) == 0 {
+		if len(r.ListenAddrs) == 0 {
 			p.add(at+".listen", "missing: want at least one ip:port such as \"203.0.113.10:554\"")
 		}
-		for j, s := range r.Listen {
-			path := fmt.Sprintf("%s.listen[%d]", at, j)
-			ap, msg := parseHostPort(s)
-			if msg != "" {
-				p.add(path, "%s", msg)
-				continue
-			}
-			r.ListenAddrs = append(r.ListenAddrs, ap)
-		}
-		r.AdvertiseAddr = parseOptionalAddr(p, r.Advertise, at+".advertise")
-		r.BackendSourceAddr = parseOptionalAddr(p, r.BackendSource, at+".backend_source")
+		checkListens(p, r.ListenAddrs, at+".listen")
+		checkLocalAddr(p, &r.AdvertiseAddr, at+".advertise")
+		checkLocalAddr(p, &r.BackendSourceAddr, at+".backend_source")
 		switch {
 		case r.Pool == "":
 			p.add(at+".pool", "missing: name the [[pool]] that serves this listener")
 		case c.Pool(r.Pool) == nil:
 			p.add(at+".pool", "unknown pool %q%s", r.Pool, knownPools(c))
 		}
-		r.Media = parsePairRange(p, r.MediaPorts, at+".media_ports")
-		r.BackendMedia = parsePairRange(p, r.BackendMediaPorts, at+".backend_media_ports")
+		checkPairRange(p, r.Media, at+".media_ports")
+		checkPairRange(p, r.BackendMedia, at+".backend_media_ports")
 		if r.SessionTimeout.Duration < 0 {
 			p.add(at+".session_timeout", "negative duration %q", r.SessionTimeout.String())
 		}
 	}
 }
 
-// parseOptionalAddr parses an optional IP literal (advertise,
-// backend_source); the zero Addr when s is empty or wrong.
-func parseOptionalAddr(p *problems, s, path string) netip.Addr {
-	if s == "" {
-		return netip.Addr{}
-	}
-	a, msg := parseAdvertise(s)
-	if msg != "" {
-		p.add(path, "%s", msg)
-		return netip.Addr{}
-	}
-	return a
-}
-
-// parsePairRange parses a required range of RTP/RTCP pairs: an even first
+// checkPairRange checks a required range of RTP/RTCP pairs: an even first
 // port and an odd last one (RFC 3550 §11).
-func parsePairRange(p *problems, s, path string) PortRange {
-	if s == "" {
+func checkPairRange(p *problems, r PortRange, path string) {
+	if r == (PortRange{}) {
 		p.add(path, "missing: want a range of port pairs such as \"63400-63499\"")
-		return PortRange{}
+		return
 	}
-	r, msg := parsePortRange(s)
-	switch {
+	switch msg := r.check(); {
 	case msg != "":
 		p.add(path, "%s", msg)
-		return PortRange{}
 	case r.First%2 != 0:
-		p.add(path, "%q starts on an odd port: RTP takes the even port of each pair, RTCP the next (RFC 3550 §11); start at %d", s, r.First+1)
-		return PortRange{}
+		p.add(path, "%q starts on an odd port: RTP takes the even port of each pair, RTCP the next (RFC 3550 §11); start at %d", r, r.First+1)
 	case r.Last%2 != 1:
-		p.add(path, "%q ends on an even port: each stream takes a whole pair; end at %s", s, strconv.Itoa(int(r.Last)-1))
-		return PortRange{}
+		p.add(path, "%q ends on an even port: each stream takes a whole pair; end at %s", r, strconv.Itoa(int(r.Last)-1))
 	}
-	return r
 }
 
 // udpMark prefixes the UDP entries of a firewall, which lines() prints as

@@ -1,55 +1,99 @@
 package conf
 
 import (
+	"encoding"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 )
 
-var durationType = reflect.TypeFor[Duration]()
+var (
+	durationType      = reflect.TypeFor[Duration]()
+	textUnmarshalType = reflect.TypeFor[encoding.TextUnmarshaler]()
+)
 
-// msgUnknownKey starts the message of an unknown key; other schema
-// problems (wrong types) stop the decoding.
+// msgUnknownKey starts the message of an unknown key.
 const msgUnknownKey = "unknown key"
 
-// checkSchema compares a generically decoded document with the Go type it
-// is meant for, and reports every unknown key and every value of the wrong
-// type with its full path, array indices included. The TOML decoder stops
-// at the first mismatch and names keys without indices, so this walk is
-// what gives the user the whole list at once.
-func checkSchema(p *problems, v any, t reflect.Type, path string) {
+// netipParsers decode the netip types of the schema in place of their
+// own UnmarshalText (see text.go).
+var netipParsers = map[reflect.Type]func(string) (any, error){
+	reflect.TypeFor[netip.AddrPort](): func(s string) (any, error) { return parseHostPort(s) },
+	reflect.TypeFor[netip.Addr]():     func(s string) (any, error) { return parseAddr(s) },
+	reflect.TypeFor[netip.Prefix]():   func(s string) (any, error) { return parsePrefix(s) },
+}
+
+// isText reports whether values of type t are written as one TOML string
+// that the type decodes.
+func isText(t reflect.Type) bool {
+	_, ok := netipParsers[t]
+	return ok || reflect.PointerTo(t).Implements(textUnmarshalType)
+}
+
+// decoder fills a Config from a generically decoded document and reports
+// every unknown key, every value of the wrong type and every string its
+// type refuses, with its full path, array indices included. The TOML
+// decoder would stop at the first problem and name keys without indices,
+// so this walk is what gives the user the whole list at once.
+type decoder struct {
+	problems
+	// mistyped is set when a value has the wrong TOML type: the document
+	// is then too far from the schema for Validate to say anything useful.
+	mistyped bool
+	// refused holds the paths of the strings their type refused; the
+	// setting keeps its zero value, and Validate's word on it (a zero
+	// value is "missing") is not reported.
+	refused map[string]bool
+}
+
+// decode stores v, found at path, into rv.
+func (d *decoder) decode(v any, rv reflect.Value, path string) {
+	t := rv.Type()
 	if t.Kind() == reflect.Pointer {
-		t = t.Elem()
+		if rv.IsNil() {
+			rv.Set(reflect.New(t.Elem()))
+		}
+		d.decode(v, rv.Elem(), path)
+		return
 	}
-	if t == durationType {
+	if isText(t) {
 		s, ok := v.(string)
 		if !ok {
-			p.add(path, "want a duration string such as \"30s\", got %s", describe(v))
+			d.wrongType(path, t, v)
 			return
 		}
-		if _, err := time.ParseDuration(s); err != nil {
-			p.add(path, "invalid duration %q: want a number and a unit such as \"500ms\", \"30s\" or \"5m\"", s)
+		if err := decodeText(rv, s); err != nil {
+			d.add(path, "%s", err.Error())
+			d.refused[path] = true
 		}
 		return
 	}
 	switch t.Kind() {
 	case reflect.String:
-		if _, ok := v.(string); !ok {
-			p.add(path, "want a string, got %s", describe(v))
+		if s, ok := v.(string); ok {
+			rv.SetString(s)
+		} else {
+			d.wrongType(path, t, v)
 		}
 	case reflect.Bool:
-		if _, ok := v.(bool); !ok {
-			p.add(path, "want true or false, got %s", describe(v))
+		if b, ok := v.(bool); ok {
+			rv.SetBool(b)
+		} else {
+			d.wrongType(path, t, v)
 		}
 	case reflect.Int:
 		n, ok := v.(int64)
-		if !ok {
-			p.add(path, "want an integer, got %s", describe(v))
-		} else if int64(int(n)) != n {
-			p.add(path, "integer %d is out of range", n)
+		switch {
+		case !ok:
+			d.wrongType(path, t, v)
+		case rv.OverflowInt(n):
+			d.add(path, "integer %d is out of range", n)
+			d.mistyped = true
+		default:
+			rv.SetInt(n)
 		}
 	case reflect.Slice:
 		var elems []any
@@ -61,16 +105,18 @@ func checkSchema(p *problems, v any, t reflect.Type, path string) {
 				elems = append(elems, m)
 			}
 		default:
-			p.add(path, "want %s, got %s", typeName(t), describe(v))
+			d.wrongType(path, t, v)
 			return
 		}
+		list := reflect.MakeSlice(t, len(elems), len(elems))
 		for i, e := range elems {
-			checkSchema(p, e, t.Elem(), path+"["+strconv.Itoa(i)+"]")
+			d.decode(e, list.Index(i), path+"["+strconv.Itoa(i)+"]")
 		}
+		rv.Set(list)
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {
-			p.add(path, "want %s, got %s", typeName(t), describe(v))
+			d.wrongType(path, t, v)
 			return
 		}
 		fields := tomlFields(t)
@@ -86,15 +132,49 @@ func checkSchema(p *problems, v any, t reflect.Type, path string) {
 			}
 			f, ok := fields[k]
 			if !ok {
-				p.add(sub, msgUnknownKey+" %q%s", k, suggest(k, fields))
+				d.add(sub, msgUnknownKey+" %q%s", k, suggest(k, fields))
 				continue
 			}
-			checkSchema(p, m[k], f.Type, sub)
+			d.decode(m[k], rv.FieldByIndex(f.Index), sub)
 		}
 	default:
-		// Only reached if conf.go grows a field of a kind this walk does
-		// not know; the decoder then has the last word.
+		// Only reached if the schema grows a field of a kind this walk
+		// does not know.
+		d.add(path, "conf cannot decode a %s", t)
+		d.mistyped = true
 	}
+}
+
+// decodeText decodes s into rv, a value of a text type.
+func decodeText(rv reflect.Value, s string) error {
+	if parse, ok := netipParsers[rv.Type()]; ok {
+		x, err := parse(s)
+		if err == nil {
+			rv.Set(reflect.ValueOf(x))
+		}
+		return err
+	}
+	return rv.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(s))
+}
+
+// wrongType reports a value of the wrong TOML type.
+func (d *decoder) wrongType(path string, t reflect.Type, v any) {
+	d.mistyped = true
+	want := typeName(t)
+	if t == durationType {
+		want += ` such as "30s"`
+	}
+	d.add(path, "want %s, got %s", want, describe(v))
+}
+
+// covered reports whether path is a refused setting or lies under one.
+func (d *decoder) covered(path string) bool {
+	for ; path != ""; path = parentPath(path) {
+		if d.refused[path] {
+			return true
+		}
+	}
+	return false
 }
 
 // tomlFields maps the toml key of each decodable field of struct type t to
@@ -137,7 +217,7 @@ func typeName(t reflect.Type) string {
 	switch {
 	case t == durationType:
 		return "a duration string"
-	case t.Kind() == reflect.String:
+	case t.Kind() == reflect.String, isText(t):
 		return "a string"
 	case t.Kind() == reflect.Bool:
 		return "true or false"
@@ -145,7 +225,7 @@ func typeName(t reflect.Type) string {
 		return "an integer"
 	case t.Kind() == reflect.Struct:
 		return "a table"
-	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && !isText(t.Elem()):
 		return "an array of tables"
 	case t.Kind() == reflect.Slice:
 		return "an array of " + strings.TrimPrefix(strings.TrimPrefix(typeName(t.Elem()), "a "), "an ") + "s"

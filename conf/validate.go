@@ -15,8 +15,10 @@ var (
 )
 
 // Validate checks the whole configuration, which SetDefaults should have
-// completed, and fills the resolved fields (those tagged `toml:"-"`). It
-// returns nil or an *Errors holding every problem, each with its key path.
+// completed, whether decoded from a file or built in Go. It unmaps
+// IPv4-mapped addresses in place, loads the TLS files and allocates
+// fwmarks (the fields tagged `toml:"-"`). It returns nil or an *Errors
+// holding every problem, each with its key path.
 func (c *Config) Validate() error {
 	var p problems
 	c.validatePools(&p)
@@ -64,32 +66,24 @@ func (c *Config) validatePools(p *problems) {
 		for j := range pl.Realservers {
 			rs := &pl.Realservers[j]
 			rat := fmt.Sprintf("%s.realservers[%d]", at, j)
-			ap, msg := parseHostPort(rs.Address)
-			switch k, dup := seen[ap]; {
-			case msg != "":
-				p.add(rat+".address", "%s", msg)
-			case ap.Addr().IsUnspecified():
-				p.add(rat+".address", "%q is a wildcard: a realserver needs the address algd connects to", rs.Address)
-			case dup:
-				p.add(rat+".address", "duplicate realserver %q, also realservers[%d]", rs.Address, k)
-			default:
-				seen[ap] = j
-				rs.AddrPort = ap
+			written := rs.AddrPort
+			if checkHostPort(p, &rs.AddrPort, rat+".address") {
+				switch k, dup := seen[rs.AddrPort]; {
+				case rs.AddrPort.Addr().IsUnspecified():
+					p.add(rat+".address", "%q is a wildcard: a realserver needs the address algd connects to", written)
+				case dup:
+					p.add(rat+".address", "duplicate realserver %q, also realservers[%d]", written, k)
+				default:
+					seen[rs.AddrPort] = j
+				}
 			}
 			if rs.W() < 0 {
 				p.add(rat+".weight", "negative weight %d: 0 drains, 1 is the default", rs.W())
 			}
 		}
-		pl.MediaSourceNets = pl.MediaSourceNets[:0]
-		for j, s := range pl.MediaSources {
-			at := fmt.Sprintf("%s.media_sources[%d]", at, j)
-			switch pf, err := parsePrefix(s); {
-			case err != nil:
-				p.add(at, "%q: want an address or a CIDR such as \"192.0.2.0/24\"", s)
-			case pf.Bits() == 0:
-				p.add(at, "%q would accept media from anywhere: name the realservers' networks", s)
-			default:
-				pl.MediaSourceNets = append(pl.MediaSourceNets, pf)
+		for j, pf := range pl.MediaSourceNets {
+			if pf.IsValid() && pf.Bits() == 0 {
+				p.add(fmt.Sprintf("%s.media_sources[%d]", at, j), "%q would accept media from anywhere: name the realservers' networks", pf)
 			}
 		}
 	}

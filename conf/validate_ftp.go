@@ -2,7 +2,6 @@ package conf
 
 import (
 	"fmt"
-	"net/netip"
 	"strconv"
 )
 
@@ -21,28 +20,12 @@ func (c *Config) validateFTP(p *problems) {
 			names[f.Name] = i
 		}
 
-		f.ListenAddrs = f.ListenAddrs[:0]
-		if len(f.Listen) == 0 {
+		if len(f.ListenAddrs) == 0 {
 			p.add(at+".listen", "missing: want at least one ip:port such as \"203.0.113.10:21\"")
 		}
-		for j, s := range f.Listen {
-			ap, msg := parseHostPort(s)
-			if msg != "" {
-				p.add(fmt.Sprintf("%s.listen[%d]", at, j), "%s", msg)
-				continue
-			}
-			f.ListenAddrs = append(f.ListenAddrs, ap)
-		}
-
-		f.AdvertiseAddr = netip.Addr{}
-		if f.Advertise != "" {
-			a, msg := parseAdvertise(f.Advertise)
-			if msg != "" {
-				p.add(at+".advertise", "%s", msg)
-			} else {
-				f.AdvertiseAddr = a
-				checkFamily(p, f, at)
-			}
+		checkListens(p, f.ListenAddrs, at+".listen")
+		if checkLocalAddr(p, &f.AdvertiseAddr, at+".advertise") {
+			checkFamily(p, f, at)
 		}
 
 		switch {
@@ -54,64 +37,38 @@ func (c *Config) validateFTP(p *problems) {
 
 		validateTLS(p, &f.TLS, at)
 
-		f.Active = ActiveSource{}
-		switch f.ActiveSourcePort {
-		case "control-1", "":
-			f.Active.ControlMinusOne = true
+		switch a := f.Active; {
+		case a.ControlMinusOne:
 			for _, ap := range f.ListenAddrs {
-				if ap.Port() < 2 {
+				if ap.Port() == 1 { // port 0 is the listen address's problem
 					p.add(at+".active_source_port", "\"control-1\" needs listen ports above 1, %q has %d", ap, ap.Port())
 				}
 			}
-		case "any":
+		case a.Any:
 		default:
-			r, msg := parsePortRange(f.ActiveSourcePort)
-			if msg != "" {
-				if n, err := strconv.ParseUint(f.ActiveSourcePort, 10, 16); err == nil && n > 0 {
-					r, msg = PortRange{uint16(n), uint16(n)}, ""
-				}
-			}
-			if msg != "" {
-				p.add(at+".active_source_port", "%q: want \"control-1\", \"any\", a port such as \"20\" or a range such as \"60000-60999\"", f.ActiveSourcePort)
-			} else {
-				f.Active.Range = r
+			if msg := a.Range.check(); msg != "" {
+				p.add(at+".active_source_port", "%s", msg)
 			}
 		}
 
-		f.BackendRange, f.BackendSourceAddr = PortRange{}, netip.Addr{}
-		if f.BackendSource != "" {
-			a, msg := parseAdvertise(f.BackendSource)
-			if msg != "" {
-				p.add(at+".backend_source", "%s", msg)
-			} else {
-				f.BackendSourceAddr = a
-			}
-		}
+		checkLocalAddr(p, &f.BackendSourceAddr, at+".backend_source")
 		switch f.BackendDataMode {
 		case "passive":
 		case "active":
-			if f.BackendPorts == "" {
+			if f.BackendRange == (PortRange{}) {
 				p.add(at+".backend_ports", "missing: backend_data_mode \"active\" needs a range such as \"60000-60999\" on algd's backend-side address")
-			} else if r, msg := parsePortRange(f.BackendPorts); msg != "" {
+			} else if msg := f.BackendRange.check(); msg != "" {
 				p.add(at+".backend_ports", "%s", msg)
-			} else {
-				f.BackendRange = r
 			}
 		default:
 			p.add(at+".backend_data_mode", "unknown mode %q: want \"passive\" or \"active\"", f.BackendDataMode)
 		}
 
-		f.Passive = PortRange{}
-		if f.PassivePorts == "" {
+		if f.Passive == (PortRange{}) {
 			p.add(at+".passive_ports", "missing: want a range such as \"61000-61999\"")
-			continue
-		}
-		r, msg := parsePortRange(f.PassivePorts)
-		if msg != "" {
+		} else if msg := f.Passive.check(); msg != "" {
 			p.add(at+".passive_ports", "%s", msg)
-			continue
 		}
-		f.Passive = r
 	}
 }
 
@@ -120,20 +77,25 @@ func (c *Config) validateFTP(p *problems) {
 // to it over the family of its control connection (229 carries only a
 // port, 227 only IPv4).
 func checkFamily(p *problems, f *FTP, at string) {
-	if len(f.ListenAddrs) == 0 {
-		return
-	}
 	a := f.AdvertiseAddr
+	listens := 0
 	for _, l := range f.ListenAddrs {
+		if !l.IsValid() {
+			continue
+		}
+		listens++
 		if l.Addr().Is4() == a.Is4() || (a.Is4() && l.Addr().IsUnspecified()) {
 			return
 		}
+	}
+	if listens == 0 {
+		return
 	}
 	fam, other := "IPv4", "IPv6"
 	if a.Is6() {
 		fam, other = other, fam
 	}
-	p.add(at+".advertise", "%s address %q but every listen address is %s: clients of this listener can never reach it", fam, f.Advertise, other)
+	p.add(at+".advertise", "%s address %q but every listen address is %s: clients of this listener can never reach it", fam, a, other)
 }
 
 // knownPools lists the pool names for an "unknown pool" message.

@@ -3,27 +3,18 @@ package conf
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"fmt"
 	"os"
 )
-
-// tlsVersions maps min_version values to crypto/tls constants.
-var tlsVersions = map[string]uint16{
-	"1.0": tls.VersionTLS10, "1.1": tls.VersionTLS11,
-	"1.2": tls.VersionTLS12, "1.3": tls.VersionTLS13,
-}
 
 // validateTLS checks one listener's [ftp.tls] and loads its files, so that
 // an unreadable or mismatched certificate is a configuration error (and, on
 // reload, keeps the running configuration).
 func validateTLS(p *problems, t *TLS, at string) {
 	at += ".tls"
-	t.Pair, t.CAPool, t.ImplicitAddrs = nil, nil, t.ImplicitAddrs[:0]
-	v, ok := tlsVersions[t.MinVersion]
-	if !ok {
-		p.add(at+".min_version", "unknown TLS version %q: want \"1.0\", \"1.1\", \"1.2\" or \"1.3\"", t.MinVersion)
+	t.Pair, t.CAPool = nil, nil
+	if t.Min < tls.VersionTLS10 || t.Min > tls.VersionTLS13 {
+		p.add(at+".min_version", "unknown TLS version %q: want \"1.0\", \"1.1\", \"1.2\" or \"1.3\"", t.Min)
 	}
-	t.Min = v
 	switch {
 	case t.Cert == "" && t.Key == "":
 		if t.Required {
@@ -32,7 +23,7 @@ func validateTLS(p *problems, t *TLS, at string) {
 		if t.RequireProtP {
 			p.add(at+".require_prot_p", "needs tls.cert and tls.key: without a certificate no data connection can ever be protected")
 		}
-		if len(t.ImplicitListen) > 0 {
+		if len(t.ImplicitAddrs) > 0 {
 			p.add(at+".implicit_listen", "needs tls.cert and tls.key")
 		}
 	case t.Cert == "":
@@ -47,14 +38,7 @@ func validateTLS(p *problems, t *TLS, at string) {
 			t.Pair = &pair
 		}
 	}
-	for j, s := range t.ImplicitListen {
-		ap, msg := parseHostPort(s)
-		if msg != "" {
-			p.add(fmt.Sprintf("%s.implicit_listen[%d]", at, j), "%s", msg)
-			continue
-		}
-		t.ImplicitAddrs = append(t.ImplicitAddrs, ap)
-	}
+	checkListens(p, t.ImplicitAddrs, at+".implicit_listen")
 	switch t.Backend {
 	case "plain", "explicit", "implicit":
 	default:

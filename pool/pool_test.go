@@ -23,7 +23,6 @@ func testConf(sched string, weights []int, persistence time.Duration) conf.Pool 
 	for i, w := range weights {
 		addr := fmt.Sprintf("192.0.2.%d:21", 10+i)
 		c.Realservers = append(c.Realservers, conf.Realserver{
-			Address:  addr,
 			Weight:   &w,
 			AddrPort: netip.MustParseAddrPort(addr),
 		})

@@ -89,7 +89,7 @@ func (f *fakeServer) last(method string) *Message {
 func testHandler(t *testing.T, backend netip.AddrPort) (*Handler, netip.AddrPort) {
 	t.Helper()
 	pc := conf.Pool{Name: "p", Scheduler: "rr", Health: conf.Health{Kind: "none"},
-		Realservers: []conf.Realserver{{Address: backend.String(), AddrPort: backend}}}
+		Realservers: []conf.Realserver{{AddrPort: backend}}}
 	h := &Handler{
 		Pool:          pool.New(pc, pool.NoChecker{}),
 		Sessions:      limits.NewSessions(10, 10),

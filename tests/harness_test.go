@@ -147,19 +147,25 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 	}
 	var rss []conf.Realserver
 	for _, a := range addrs {
-		rss = append(rss, conf.Realserver{Address: a.String()})
+		rss = append(rss, conf.Realserver{AddrPort: a})
 	}
-	fc := conf.FTP{Name: "vip", Listen: []string{listen.String()}, Pool: "p",
-		PassivePorts: fmt.Sprintf("%d-%d", o.first, o.last), ActiveSourcePort: o.active,
-		BackendSource: o.backendSource}
+	var active conf.ActiveSource
+	if err := active.UnmarshalText([]byte(o.active)); err != nil {
+		t.Fatal(err)
+	}
+	fc := conf.FTP{Name: "vip", ListenAddrs: []netip.AddrPort{listen}, Pool: "p",
+		Passive: conf.PortRange{First: o.first, Last: o.last}, Active: active}
+	if o.backendSource != "" {
+		fc.BackendSourceAddr = netip.MustParseAddr(o.backendSource)
+	}
 	if o.backendPorts[0] != 0 {
 		fc.BackendDataMode = "active"
-		fc.BackendPorts = fmt.Sprintf("%d-%d", o.backendPorts[0], o.backendPorts[1])
+		fc.BackendRange = conf.PortRange{First: o.backendPorts[0], Last: o.backendPorts[1]}
 	}
 	if o.tls != nil {
 		fc.TLS = *o.tls
 		if fc.TLS.Cert != "" {
-			fc.TLS.ImplicitListen = []string{freePort(t, o.vip).String()}
+			fc.TLS.ImplicitAddrs = []netip.AddrPort{freePort(t, o.vip)}
 		}
 	}
 	cfg := &conf.Config{

@@ -75,7 +75,7 @@ func tlsSettings(t *testing.T, cert tls.Certificate, backend string) *conf.TLS {
 			t.Fatal(err)
 		}
 	}
-	return &conf.TLS{Cert: certFile, Key: keyFile, MinVersion: "1.2",
+	return &conf.TLS{Cert: certFile, Key: keyFile, Min: tls.VersionTLS12,
 		HandshakeTimeout: conf.Duration{Duration: 2 * time.Second}, Backend: backend, BackendCA: certFile}
 }
 

@@ -17,8 +17,10 @@ import (
 // visible: a client can only follow the 227 reply to the VIP.
 func cmdDemo(args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:2121", "the VIP: where algd listens")
-	passive := fs.String("passive-ports", "61000-61099", "algd's passive range on the VIP")
+	var vip netip.AddrPort
+	var passive conf.PortRange
+	fs.TextVar(&vip, "listen", netip.MustParseAddrPort("127.0.0.1:2121"), "the VIP: where algd listens")
+	fs.TextVar(&passive, "passive-ports", conf.PortRange{First: 61000, Last: 61099}, "algd's passive range on the VIP")
 	verbose := fs.Bool("v", false, "log every command")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -55,20 +57,16 @@ func cmdDemo(args []string) error {
 			return fmt.Errorf("demo server on %s: %w", ip, err)
 		}
 		servers = append(servers, s)
-		rss = append(rss, conf.Realserver{Address: s.Addr().String()})
+		rss = append(rss, conf.Realserver{AddrPort: s.Addr()})
 		log.Info("demo ftpd", "addr", s.Addr().String(), "root", s.Root())
 	}
 	cfg := &conf.Config{
 		Pools: []conf.Pool{{Name: "demo", Scheduler: "rr", Realservers: rss,
 			Health: conf.Health{Kind: "ftp"}}},
-		FTP: []conf.FTP{{Name: "demo", Listen: []string{*listen}, Pool: "demo", PassivePorts: *passive}},
+		FTP: []conf.FTP{{Name: "demo", ListenAddrs: []netip.AddrPort{vip}, Pool: "demo", Passive: passive}},
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	vip, err := netip.ParseAddrPort(*listen)
-	if err != nil {
 		return err
 	}
 	printDemo(vip, root)

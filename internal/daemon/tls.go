@@ -41,7 +41,7 @@ func newTLS(t conf.TLS, store *certStore) *ftp.TLS {
 		store.cert.Store(t.Pair)
 		out.Server = &tls.Config{
 			GetCertificate: store.get,
-			MinVersion:     t.Min,
+			MinVersion:     uint16(t.Min),
 		}
 	}
 	return out

@@ -184,9 +184,9 @@ func Desired(c *conf.Config, members Members) State {
 			Mark:      g.Mark,
 			IPv6:      g.VIPAddr.Is6(),
 			Scheduler: g.Scheduler,
-			Timeout:   g.Timeout,
+			Timeout:   g.Timeout(),
 		}
-		if g.Timeout > 0 {
+		if g.Timeout() > 0 {
 			svc.Flags |= Persistent
 		}
 		if g.OnePacket {
@@ -207,7 +207,7 @@ func Desired(c *conf.Config, members Members) State {
 		}
 		st.Services = append(st.Services, svc)
 		for _, gp := range g.PortSet {
-			st.Marks = append(st.Marks, Mark{Group: g.Name, VIP: g.VIPAddr, Proto: gp.Proto, Ports: gp.Ports, Mark: g.Mark})
+			st.Marks = append(st.Marks, Mark{Group: g.Name, VIP: g.VIPAddr.Addr, Proto: gp.Proto, Ports: gp.Ports, Mark: g.Mark})
 		}
 	}
 	return st

@@ -61,7 +61,7 @@ func TestConfigTOML(t *testing.T) {
 				}
 				var rs []string
 				for _, r := range got.Pools[i].Realservers {
-					rs = append(rs, r.Address)
+					rs = append(rs, r.AddrPort.String())
 				}
 				var want []string
 				for _, r := range l.Realservers {

@@ -307,7 +307,7 @@ func gatewayHandler(o gatewayOpts, backends ...*realserver) (*rtsp.Handler, *poo
 	pc := conf.Pool{Name: "media", Scheduler: o.scheduler, Persistence: conf.Duration{Duration: o.persistence},
 		Health: conf.Health{Kind: "none"}}
 	for _, b := range backends {
-		pc.Realservers = append(pc.Realservers, conf.Realserver{Address: b.addr.String(), AddrPort: b.addr})
+		pc.Realservers = append(pc.Realservers, conf.Realserver{AddrPort: b.addr})
 	}
 	if o.pool != nil {
 		o.pool(&pc)

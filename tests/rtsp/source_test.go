@@ -55,7 +55,7 @@ func TestMediaSource(t *testing.T) {
 	const rsIP, mediaIP = "127.0.0.47", "127.0.0.48"
 	media := netip.MustParseAddr(mediaIP)
 	member := func(pc *conf.Pool) { // drained: a member that gets no session
-		pc.Realservers = append(pc.Realservers, conf.Realserver{Address: mediaIP + ":554",
+		pc.Realservers = append(pc.Realservers, conf.Realserver{
 			AddrPort: netip.AddrPortFrom(media, 554), Weight: new(int)})
 	}
 	allow := func(pc *conf.Pool) { pc.MediaSourceNets = []netip.Prefix{netip.PrefixFrom(media, 32)} }

@@ -32,7 +32,7 @@ var vip = netip.MustParseAddr("127.0.0.10")
 func startGateway(t *testing.T, rs netip.AddrPort, sources ...netip.Prefix) (*rtsp.Handler, netip.AddrPort) {
 	t.Helper()
 	pc := conf.Pool{Name: "media", Scheduler: "rr", Health: conf.Health{Kind: "none"},
-		Realservers: []conf.Realserver{{Address: rs.String(), AddrPort: rs}}, MediaSourceNets: sources}
+		Realservers: []conf.Realserver{{AddrPort: rs}}, MediaSourceNets: sources}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	h := &rtsp.Handler{
 		Stats:         &rtsp.Stats{},
