@@ -1,7 +1,9 @@
 // Package doclinks checks the Markdown documentation of the repository:
 // every relative link in README.md, docs/*.md and the other .md files
 // names a file that exists (and, for a link with #anchor into a .md file,
-// a heading of that file), and README.md links every page of docs/.
+// a heading of that file), README.md links every page of docs/, and every
+// test a document cites (`dir/x_test.go:TestName`, as SECURITY.md does for
+// each defence) exists.
 package doclinks
 
 import (
@@ -83,6 +85,31 @@ func TestReadmeLinksEveryPage(t *testing.T) {
 	}
 }
 
+// TestCitedTests checks every test file the documents cite as
+// `dir/x_test.go` or `dir/x_test.go:TestName`: the file exists, and so does
+// the function when one is named.
+func TestCitedTests(t *testing.T) {
+	n := 0
+	for _, f := range markdownFiles(t) {
+		for i, line := range prose(t, f) {
+			for _, m := range citedTest.FindAllStringSubmatch(line, -1) {
+				n++
+				src, err := os.ReadFile(filepath.Join(root, m[1]))
+				if err != nil {
+					t.Errorf("%s:%d: cites %s: %v", f, i+1, m[1], err)
+					continue
+				}
+				if m[2] != "" && !regexp.MustCompile(`(?m)^func `+m[2]+`\(`).Match(src) {
+					t.Errorf("%s:%d: cites %s:%s, which has no func %s", f, i+1, m[1], m[2], m[2])
+				}
+			}
+		}
+	}
+	if n < 10 {
+		t.Errorf("found %d cited tests: SECURITY.md alone cites more; the pattern is broken", n)
+	}
+}
+
 // TestHeadingAnchor pins the anchor rule against headings of these docs.
 func TestHeadingAnchor(t *testing.T) {
 	for in, want := range map[string]string{
@@ -137,6 +164,7 @@ var (
 	inlineLink = regexp.MustCompile(`\]\(([^)\s]+)(?:\s+"[^"]*")?\)`)
 	codeSpan   = regexp.MustCompile("`[^`]*`")
 	scheme     = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9+.-]*:`)
+	citedTest  = regexp.MustCompile("`([a-zA-Z0-9_.-]+/[a-zA-Z0-9_./-]*_test\\.go)(?::([A-Z][A-Za-z0-9_]*))?`")
 )
 
 // prose returns the lines of file (relative to root), each line of a
