@@ -163,7 +163,7 @@ func (s *conn) connect(ctx context.Context, first *Message) error {
 		}
 	}
 	var tried []*pool.Realserver
-	pl := s.h.currentPool()
+	pl := s.h.Pool
 	for {
 		l, err := pl.Pick(s.peer.Addr(), tried...)
 		if err != nil {

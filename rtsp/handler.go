@@ -71,20 +71,7 @@ type Handler struct {
 	ids       atomic.Uint64 // numbers connections when there is no Registry
 	once      sync.Once
 	statsOnce sync.Once
-	media     *Media                    // Media, or the handler's own
-	swapped   atomic.Pointer[pool.Pool] // set by SetPool; nil: Pool
-}
-
-// SetPool replaces the pool new control connections pick from (a reload
-// rebuilt it); connections in flight keep their realserver.
-func (h *Handler) SetPool(p *pool.Pool) { h.swapped.Store(p) }
-
-// currentPool is the pool new control connections pick from.
-func (h *Handler) currentPool() *pool.Pool {
-	if p := h.swapped.Load(); p != nil {
-		return p
-	}
-	return h.Pool
+	media     *Media // Media, or the handler's own
 }
 
 // Stats are a listener's counters, safe for concurrent use.

@@ -129,7 +129,7 @@ func (s *conn) setupResponse(m *Message, st *setupState) {
 		return
 	}
 	announced, hasSource := sp.Get("source")
-	ms := mediaSources(s.rs.Addr().Unmap(), s.h.currentPool(), announced, hasSource)
+	ms := mediaSources(s.rs.Addr().Unmap(), s.h.Pool, announced, hasSource)
 	var back [2]netip.AddrPort
 	if rtp, rtcp, ok := sp.Ports("server_port"); ok {
 		back = [2]netip.AddrPort{netip.AddrPortFrom(ms.peer, rtp), netip.AddrPortFrom(ms.peer, rtcp)}

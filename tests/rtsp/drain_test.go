@@ -345,7 +345,7 @@ func (g *generations) count(h *rtsp.Handler) int {
 }
 
 // TestGenerations: two handlers of one listener share the media table,
-// the port ranges and the registry, as a reload makes them, each with its
+// the counters, the port ranges and the registry, as a reload makes them, each with its
 // own pool of two realservers scheduled round robin. A session set up
 // and played through the first, whose connection then closed, is found
 // through the second on new connections (any other realserver would
@@ -356,7 +356,7 @@ func TestGenerations(t *testing.T) {
 	rs1 := startRealserver(t, "127.0.0.41", 63830)
 	rs2 := startRealserver(t, "127.0.0.42", 63840)
 	media := rtsp.NewMedia()
-	o := gatewayOpts{registry: alg.NewRegistry(), media: media,
+	o := gatewayOpts{registry: alg.NewRegistry(), media: media, stats: &rtsp.Stats{},
 		mediaPorts: alg.NewUDPPorts(mediaFirst, mediaLast), backendPorts: alg.NewUDPPorts(backendFirst, backendLast)}
 	h1, _ := gatewayHandler(o, rs1, rs2)
 	h2, _ := gatewayHandler(o, rs1, rs2)
@@ -437,5 +437,11 @@ func TestGenerations(t *testing.T) {
 	}
 	if g.count(h1) != 1 || g.count(h2) != 5 {
 		t.Errorf("generation 1 served %d connections, generation 2 %d: want 1 and 5", g.count(h1), g.count(h2))
+	}
+	// One set of counters: the session set up through generation 1 and
+	// torn down through generation 2 is counted once, where both count.
+	c := h2.Status().Counters
+	if c["sessions"] != 6 || c["streams.udp"] != 2 || c["sessions_ended"] != 1 || c["media_sessions"] != 1 {
+		t.Errorf("shared counters %v: want 6 sessions, 2 udp streams, 1 ended, 1 media session", c)
 	}
 }

@@ -265,11 +265,12 @@ type gatewayOpts struct {
 	pool func(*conf.Pool)
 	// logs, when set, also receives the gateway's log lines.
 	logs io.Writer
-	// registry, media, mediaPorts and backendPorts, when set, are given
-	// to the handler (shared with another one); otherwise it has none
-	// (registry) or its own.
+	// registry, media, stats, mediaPorts and backendPorts, when set, are
+	// given to the handler (shared with another one); otherwise it has
+	// none (registry) or its own.
 	registry                 *alg.Registry
 	media                    *rtsp.Media
+	stats                    *rtsp.Stats
 	mediaPorts, backendPorts *alg.UDPPorts
 }
 
@@ -324,6 +325,9 @@ func gatewayHandler(o gatewayOpts, backends ...*realserver) (*rtsp.Handler, *poo
 	p := pool.New(pc, pool.NoChecker{})
 	lim := conf.Limits{MaxLineBytes: 4096, ControlIdleTimeout: conf.Duration{Duration: time.Minute},
 		BackendConnectTimeout: conf.Duration{Duration: 5 * time.Second}}
+	if o.stats == nil {
+		o.stats = &rtsp.Stats{}
+	}
 	if o.mediaPorts == nil {
 		o.mediaPorts = alg.NewUDPPorts(mediaFirst, o.mediaLast)
 	}
@@ -332,7 +336,7 @@ func gatewayHandler(o gatewayOpts, backends ...*realserver) (*rtsp.Handler, *poo
 	}
 	h := &rtsp.Handler{
 		Name:          "test",
-		Stats:         &rtsp.Stats{},
+		Stats:         o.stats,
 		Pool:          p,
 		Sessions:      limits.NewSessions(100, 20),
 		MediaPorts:    o.mediaPorts,
