@@ -18,10 +18,12 @@ import (
 
 // fakeServer is a scripted realserver: it answers SETUP with a UDP
 // transport (server_port 63690-63691, a 1 s session timeout), unless hang
-// is set, and everything else with 200. It records the requests.
+// is set, and everything else with 200. It records the requests. With a
+// gate, it answers nothing before the gate closes.
 type fakeServer struct {
 	addr netip.AddrPort
 	hang bool
+	gate chan struct{}
 
 	mu   sync.Mutex
 	reqs []*Message
@@ -29,11 +31,17 @@ type fakeServer struct {
 
 func startFake(t *testing.T, hang bool) *fakeServer {
 	t.Helper()
+	return startFakeServer(t, &fakeServer{hang: hang})
+}
+
+// startFakeServer serves f, as configured, on 127.0.0.41.
+func startFakeServer(t *testing.T, f *fakeServer) *fakeServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.41:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeServer{addr: ln.Addr().(*net.TCPAddr).AddrPort(), hang: hang}
+	f.addr = ln.Addr().(*net.TCPAddr).AddrPort()
 	var wg sync.WaitGroup
 	t.Cleanup(func() { ln.Close(); wg.Wait() })
 	wg.Go(func() {
@@ -62,6 +70,9 @@ func (f *fakeServer) serve(c net.Conn) {
 		f.mu.Lock()
 		f.reqs = append(f.reqs, m)
 		f.mu.Unlock()
+		if f.gate != nil {
+			<-f.gate
+		}
 		resp := NewResponse(m, 200, "OK")
 		if m.Method == "SETUP" {
 			if f.hang {
@@ -86,7 +97,9 @@ func (f *fakeServer) last(method string) *Message {
 	return nil
 }
 
-func testHandler(t *testing.T, backend netip.AddrPort) (*Handler, netip.AddrPort) {
+// testHandler serves a handler in front of backend on 127.0.0.81; opts
+// edit it before it serves.
+func testHandler(t *testing.T, backend netip.AddrPort, opts ...func(*Handler)) (*Handler, netip.AddrPort) {
 	t.Helper()
 	pc := conf.Pool{Name: "p", Scheduler: "rr", Health: conf.Health{Kind: "none"},
 		Realservers: []conf.Realserver{{AddrPort: backend}}}
@@ -98,6 +111,9 @@ func testHandler(t *testing.T, backend netip.AddrPort) (*Handler, netip.AddrPort
 		Advertise:     netip.MustParseAddr("127.0.0.81"),
 		BackendSource: netip.MustParseAddr("127.0.0.81"),
 		Limits:        conf.Limits{MaxLineBytes: 4096},
+	}
+	for _, o := range opts {
+		o(h)
 	}
 	ln, err := alg.Listen(context.Background(), netip.MustParseAddrPort("127.0.0.81:0"))
 	if err != nil {
