@@ -103,12 +103,14 @@ func (p *problems) err() error {
 
 // finish names the file, finds lines for paths through idx (may be nil)
 // and orders the problems: those without a line first, in the order found,
-// then by line.
+// then in the order of the file (by line, and within a line by the place
+// of the key).
 func finish(list []*Error, file string, idx *lineIndex) []*Error {
+	offsets := make(map[*Error]int, len(list))
 	for _, e := range list {
 		e.File = file
 		if e.Line == 0 && idx != nil {
-			e.Line = idx.find(e.Path)
+			e.Line, offsets[e] = idx.pos(e.Path)
 		}
 		if e.ref != "" && idx != nil {
 			if n := idx.find(e.ref); n > 0 {
@@ -117,6 +119,8 @@ func finish(list []*Error, file string, idx *lineIndex) []*Error {
 			e.ref = ""
 		}
 	}
-	slices.SortStableFunc(list, func(a, b *Error) int { return cmp.Compare(a.Line, b.Line) })
+	slices.SortStableFunc(list, func(a, b *Error) int {
+		return cmp.Or(cmp.Compare(a.Line, b.Line), cmp.Compare(offsets[a], offsets[b]))
+	})
 	return list
 }

@@ -143,15 +143,26 @@ type MarkRange struct {
 	First, Last uint32
 }
 
-// MarshalText formats the range as "first-last", in decimal.
-func (r MarkRange) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+// MarshalText formats the range as "first-last", in decimal, and the zero
+// range (unset) as "".
+func (r MarkRange) MarshalText() ([]byte, error) {
+	if r == (MarkRange{}) {
+		return nil, nil
+	}
+	return []byte(r.String()), nil
+}
 
 // UnmarshalText parses "first-last", each decimal or 0x hex, 1 to
-// 0xffffffff; "" is the zero range.
+// 0xffffffff; "" is the zero range. Mark 0 is refused here, since the zero
+// range means unset; an inverted range is left for Validate to refuse.
 func (r *MarkRange) UnmarshalText(b []byte) error {
 	f, l, err := parseRange(string(b), 0, 32,
 		`want "first-last" such as "10000-10999" or "0x100-0x1ff"`, "is not a range of 32-bit marks")
 	*r = MarkRange{First: uint32(f), Last: uint32(l)}
+	if err == nil && len(b) > 0 && f == 0 {
+		*r = MarkRange{}
+		return fmt.Errorf("%q contains mark 0, which means \"no mark\"", b)
+	}
 	return err
 }
 

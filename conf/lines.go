@@ -12,19 +12,27 @@ import (
 // the source. It only runs on documents the TOML parser accepted, is best
 // effort, and a path it does not know simply has no line.
 type lineIndex struct {
-	lines map[string]int
+	lines   map[string]int
+	offsets map[string]int // byte offset of the first mention
 }
 
 // find returns the line of path, or of its closest ancestor that has one
 // ("ftp[0].listen[1]", then "ftp[0].listen", then "ftp[0]"), or 0.
 func (x *lineIndex) find(path string) int {
+	line, _ := x.pos(path)
+	return line
+}
+
+// pos is find with the byte offset of the same mention, which orders the
+// keys of one line.
+func (x *lineIndex) pos(path string) (line, offset int) {
 	for path != "" {
 		if n, ok := x.lines[path]; ok {
-			return n
+			return n, x.offsets[path]
 		}
 		path = parentPath(path)
 	}
-	return 0
+	return 0, 0
 }
 
 // parentPath strips the last element of a key path: "a[1].b" -> "a[1]",
@@ -52,7 +60,7 @@ func indexLines(src string) *lineIndex {
 			nl = append(nl, i)
 		}
 	}
-	x := &lineIndex{lines: make(map[string]int, len(s.offsets))}
+	x := &lineIndex{lines: make(map[string]int, len(s.offsets)), offsets: s.offsets}
 	for p, off := range s.offsets {
 		x.lines[p] = 1 + sort.SearchInts(nl, off)
 	}

@@ -28,15 +28,26 @@ func (r PortRange) String() string {
 	return strconv.Itoa(int(r.First)) + "-" + strconv.Itoa(int(r.Last))
 }
 
-// MarshalText formats the range as "first-last".
-func (r PortRange) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
+// MarshalText formats the range as "first-last", and the zero range
+// (unset) as "".
+func (r PortRange) MarshalText() ([]byte, error) {
+	if r == (PortRange{}) {
+		return nil, nil
+	}
+	return []byte(r.String()), nil
+}
 
-// UnmarshalText parses "first-last", two numbers 0-65535; "" is the zero
-// range. An inverted range or port 0 is left for Validate to refuse.
+// UnmarshalText parses "first-last", two ports 1-65535; "" is the zero
+// range. Port 0 is refused here, since the zero range means unset; an
+// inverted range is left for Validate to refuse.
 func (r *PortRange) UnmarshalText(b []byte) error {
 	f, l, err := parseRange(string(b), 10, 16,
 		`want "first-last" such as "61000-61999"`, `is not a range of ports 1-65535: want "first-last" such as "61000-61999"`)
 	*r = PortRange{First: uint16(f), Last: uint16(l)}
+	if err == nil && len(b) > 0 && (f == 0 || l == 0) {
+		*r = PortRange{}
+		return fmt.Errorf("%q contains port 0", b)
+	}
 	return err
 }
 
@@ -134,7 +145,7 @@ func (a *ActiveSource) UnmarshalText(b []byte) error {
 	case "any":
 		a.Any = true
 	default:
-		if n, err := strconv.ParseUint(s, 10, 16); err == nil {
+		if n, err := strconv.ParseUint(s, 10, 16); err == nil && n > 0 {
 			a.Range = PortRange{uint16(n), uint16(n)}
 		} else if err := a.Range.UnmarshalText(b); err != nil {
 			return fmt.Errorf("%q: want \"control-1\", \"any\", a port such as \"20\" or a range such as \"60000-60999\"", s)

@@ -21,12 +21,13 @@ func TestTextTypes(t *testing.T) {
 		name string
 		new  func() text
 		in   string
-		out  string // written back; "" when in is refused
-		err  string // substring of the refusal
+		out  string // written back
+		err  string // substring of the refusal; "" when in decodes
 	}{
 		{"range", func() text { return new(PortRange) }, "61000-61999", "61000-61999", ""},
 		{"range with spaces", func() text { return new(PortRange) }, "61000 - 61999", "61000-61999", ""},
-		{"range unset", func() text { return new(PortRange) }, "", "0-0", ""},
+		{"range unset", func() text { return new(PortRange) }, "", "", ""},
+		{"range of port 0", func() text { return new(PortRange) }, "0-0", "", `"0-0" contains port 0`},
 		{"inverted range left to Validate", func() text { return new(PortRange) }, "2-1", "2-1", ""},
 		{"range of one port", func() text { return new(PortRange) }, "61000", "", `"61000" is not a range`},
 		{"range above 65535", func() text { return new(PortRange) }, "1-65536", "", `"1-65536" is not a range of ports`},
@@ -35,10 +36,14 @@ func TestTextTypes(t *testing.T) {
 		{"fixed active port", func() text { return new(ActiveSource) }, "20", "20", ""},
 		{"active range", func() text { return new(ActiveSource) }, "60000-60999", "60000-60999", ""},
 		{"active garbage", func() text { return new(ActiveSource) }, "twenty", "", `"twenty": want "control-1"`},
+		{"active port 0", func() text { return new(ActiveSource) }, "0", "", `"0": want "control-1"`},
+		{"inverted active range left to Validate", func() text { return new(ActiveSource) }, "2-1", "2-1", ""},
 		{"TLS 1.3", func() text { return new(TLSVersion) }, "1.3", "1.3", ""},
 		{"TLS 1.4", func() text { return new(TLSVersion) }, "1.4", "", `unknown TLS version "1.4"`},
 		{"decimal marks", func() text { return new(MarkRange) }, "10000-10999", "10000-10999", ""},
 		{"hex marks", func() text { return new(MarkRange) }, "0x10-0x1f", "16-31", ""},
+		{"marks unset", func() text { return new(MarkRange) }, "", "", ""},
+		{"mark 0", func() text { return new(MarkRange) }, "0-5", "", `"0-5" contains mark 0`},
 		{"marks beyond 32 bits", func() text { return new(MarkRange) }, "1-0x100000000", "", "is not a range of 32-bit marks"},
 		{"group port", func() text { return new(GroupPort) }, "tcp/554", "tcp/554", ""},
 		{"group range", func() text { return new(GroupPort) }, "udp/6970-7170", "udp/6970-7170", ""},
@@ -75,10 +80,11 @@ func TestTextTypes(t *testing.T) {
 }
 
 // TestRefusedValueOnce checks that a string its type refuses is reported
-// once, at its own index, and that Validate does not add "missing" for the
-// setting it left unset.
+// once, at its own index, that Validate does not add "missing" for the
+// setting it left unset, and that the problems of one line come in the
+// order of the line (Validate's listen[0] before the decoder's listen[1]).
 func TestRefusedValueOnce(t *testing.T) {
-	doc := okPool + ftpWith(`listen = ["ftp.example.com:21", "203.0.113.10:0"]`, `pool = "ftp"`, `passive_ports = "low-high"`,
+	doc := okPool + ftpWith(`listen = ["203.0.113.10:0", "ftp.example.com:21"]`, `pool = "ftp"`, `passive_ports = "low-high"`,
 		`advertise = "vip.example.com"`, `tls = { min_version = "1.4" }`)
 	_, err := Parse([]byte(doc), "bad.toml")
 	var errs *Errors
@@ -86,8 +92,8 @@ func TestRefusedValueOnce(t *testing.T) {
 		t.Fatalf("error %T %v is not an *Errors", err, err)
 	}
 	want := []string{
-		`bad.toml:7: ftp[0].listen[0]: "ftp.example.com:21" names host "ftp.example.com"`,
-		`bad.toml:7: ftp[0].listen[1]: "203.0.113.10:0" has port 0`,
+		`bad.toml:7: ftp[0].listen[0]: "203.0.113.10:0" has port 0`,
+		`bad.toml:7: ftp[0].listen[1]: "ftp.example.com:21" names host "ftp.example.com"`,
 		`bad.toml:9: ftp[0].passive_ports: "low-high" is not a range of ports`,
 		`bad.toml:10: ftp[0].advertise: "vip.example.com" is a host name`,
 		`bad.toml:11: ftp[0].tls.min_version: unknown TLS version "1.4"`,
