@@ -10,23 +10,28 @@ import (
 )
 
 // DialFrom connects to remote from local (a port of 0 lets the kernel
-// choose, at connect time: IP_BIND_ADDRESS_NO_PORT). The socket is marked SO_REUSEADDR before bind, so that several
-// connections may leave from one fixed port at once (active FTP data from
-// port 20 to many clients): they differ in the remote end of their 4-tuple.
+// choose, at connect time: IP_BIND_ADDRESS_NO_PORT, so that a fixed source
+// address does not reserve a port per connection at bind time). An
+// invalid local address leaves the choice of address to the kernel as
+// well. With a fixed port, the socket is marked SO_REUSEADDR before bind,
+// so that several connections may leave from one fixed port at once
+// (active FTP data from port 20 to many clients): they differ in the
+// remote end of their 4-tuple.
 func DialFrom(ctx context.Context, local, remote netip.AddrPort, timeout time.Duration) (*net.TCPConn, error) {
-	d := net.Dialer{
-		LocalAddr: net.TCPAddrFromAddrPort(local),
-		Timeout:   timeout,
+	d := net.Dialer{Timeout: timeout}
+	if !local.Addr().IsValid() {
+		c, err := d.DialContext(ctx, "tcp", remote.String())
+		if err != nil {
+			return nil, err // net's error says "dial tcp remote"
+		}
+		return c.(*net.TCPConn), nil
 	}
+	d.LocalAddr = net.TCPAddrFromAddrPort(local)
+	ctl := controlNoPort
 	if local.Port() != 0 {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			return controlReuseAddr(rc)
-		}
-	} else if local.Addr().IsValid() {
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			return controlNoPort(rc)
-		}
+		ctl = controlReuseAddr
 	}
+	d.Control = func(_, _ string, rc syscall.RawConn) error { return ctl(rc) }
 	c, err := d.DialContext(ctx, "tcp", remote.String())
 	if err != nil {
 		return nil, fmt.Errorf("dial %s from %s: %w", remote, local, err)

@@ -243,7 +243,8 @@ type Limits struct {
 	// DataConnectTimeout is how long a passive port waits for the client's
 	// data connection. Default 30s.
 	DataConnectTimeout Duration `toml:"data_connect_timeout"`
-	// BackendConnectTimeout bounds each connect to a realserver. Default 5s.
+	// BackendConnectTimeout bounds each connect to a realserver. Default
+	// DefaultBackendConnectTimeout (5s).
 	BackendConnectTimeout Duration `toml:"backend_connect_timeout"`
 	// MaxLineBytes is the longest control line accepted, CRLF included.
 	// Default 4096; 512 to 65536.

@@ -17,13 +17,16 @@ const (
 	defaultControlIdleTimeout     = 5 * time.Minute
 	defaultDataConnectTimeout     = 30 * time.Second
 	defaultDataIdleTimeout        = 5 * time.Minute
-	defaultBackendConnectTimeout  = 5 * time.Second
 	defaultMaxLineBytes           = 4096
 	defaultLogLevel               = "info"
 	defaultLogFormat              = "text"
 	defaultMaxDataPortsPerClient  = 8
 	defaultMaxMediaPairsPerClient = 8
 )
+
+// DefaultBackendConnectTimeout is the default of
+// Limits.BackendConnectTimeout, for FTP and RTSP alike.
+const DefaultBackendConnectTimeout = 5 * time.Second
 
 // SetDefaults replaces every zero value that has a documented default with
 // that default. It leaves invalid values (negative numbers, unknown names)
@@ -90,7 +93,7 @@ func (c *Config) SetDefaults() {
 	setDuration(&l.ControlIdleTimeout, defaultControlIdleTimeout)
 	setDuration(&l.DataConnectTimeout, defaultDataConnectTimeout)
 	setDuration(&l.DataIdleTimeout, defaultDataIdleTimeout)
-	setDuration(&l.BackendConnectTimeout, defaultBackendConnectTimeout)
+	setDuration(&l.BackendConnectTimeout, DefaultBackendConnectTimeout)
 	if c.Log.Level == "" {
 		c.Log.Level = defaultLogLevel
 	}

@@ -6,14 +6,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/algd/algd/alg"
@@ -65,10 +62,12 @@ type Handler struct {
 	Limits conf.Limits
 	// Logger is the base logger; nil means slog.Default().
 	Logger *slog.Logger
-	// Dialer connects to realservers; nil means a plain net.Dialer.
-	Dialer *net.Dialer
-	// Dial, when set, connects to realservers instead of Dialer (a seam
-	// for tests); the connection it returns must be a *net.TCPConn.
+	// BackendSource is the local address of connections to realservers
+	// (backend_source); when invalid, the kernel chooses.
+	BackendSource netip.Addr
+	// Dial, when set, connects to realservers instead of a dial from
+	// BackendSource (a seam for tests); the connection it returns must be
+	// a *net.TCPConn.
 	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 	// Local counts the times algd itself ran out of descriptors, memory
 	// or source ports; it may be shared by every listener. Such an error
@@ -224,7 +223,7 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	bk, refusal, err := h.openBackend(ctx, client, local, log)
 	if err != nil {
 		h.stats().Refused.Add(1)
-		if errors.Is(err, errOverload) {
+		if errors.Is(err, alg.ErrOverload) {
 			h.stats().Overloaded.Add(1)
 			log.Warn("session refused: algd is out of a local resource", "err", err)
 			refusal = &overloadReply
@@ -238,8 +237,8 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		refuse(conn, *refusal)
 		return
 	}
-	defer bk.lease.Release()
-	lease, backend, raw, bkTLS, greeting := bk.lease, bk.conn, bk.raw, bk.tls, bk.greeting
+	defer bk.Release()
+	backend, raw, bkTLS, greeting := bk.conn, bk.Conn, bk.tls, bk.greeting
 	mode := ""
 	if bkTLS != nil {
 		mode = h.TLS.Backend
@@ -256,7 +255,7 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		id:         id,
 		clientAddr: client,
 		started:    time.Now(),
-		log:        log.With("realserver", lease.Realserver().Addr().String()),
+		log:        log.With("realserver", bk.Addr.String()),
 		client:     conn,
 		backend:    backend,
 		bkTLS:      bkTLS,
@@ -265,7 +264,7 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		peer:       client.Addr(),
 		adv:        adv,
 		ctlPort:    local.Port(),
-		rsAddr:     lease.Realserver().Addr(),
+		rsAddr:     bk.Addr,
 		bkLocal:    alg.AddrPortOf(raw.LocalAddr()).Addr(),
 		maxLine:    h.Limits.MaxLineBytes,
 		maxReply:   cmp.Or(h.Limits.MaxReplyBytes, conf.DefaultMaxReplyBytes),
@@ -289,42 +288,15 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 // backendConn is a realserver control connection, greeted (and under TLS
 // when configured), ready for a session.
 type backendConn struct {
-	lease    *pool.Lease
-	raw      *net.TCPConn // the TCP connection under conn
-	conn     net.Conn     // raw, or TLS over raw
-	tls      *tls.Config  // the realserver leg's TLS for data connections; nil: plain
-	greeting Reply        // the realserver's 220, relayed to the client
+	*alg.Backend             // the TCP connection and the lease
+	conn         net.Conn    // Conn, or TLS over Conn
+	tls          *tls.Config // the realserver leg's TLS for data connections; nil: plain
+	greeting     Reply       // the realserver's 220, relayed to the client
 }
-
-// errOverload marks an openBackend error that is algd's own: it ran out of
-// descriptors, memory or source ports. The client is told so, and no
-// realserver is blamed.
-var errOverload = errors.New("algd out of a local resource")
 
 // overloadReply answers a client whose session algd could not open for
 // want of its own resources (RFC 959 §4.2: 421, service not available).
 var overloadReply = NewReply(421, "Service not available, proxy overloaded, try again later.")
-
-// dial connects to a realserver through Dial, or Dialer.
-func (h *Handler) dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	if h.Dial != nil {
-		return h.Dial(ctx, addr)
-	}
-	d := h.Dialer
-	if d == nil {
-		d = &net.Dialer{}
-	}
-	return d.DialContext(ctx, "tcp", addr.String())
-}
-
-// retryPause is the first pause before a session tries its busy
-// realservers again; it doubles for each further pass. A session makes at
-// most retryPasses passes after the first (HAProxy's retries default to
-// 3), so that a storm of resets is not answered with a storm of connects.
-const (
-	retryPause  = 100 * time.Millisecond
-	retryPasses = 3
-)
 
 // openBackend picks a realserver, connects and waits for its greeting,
 // failing over to the others when a realserver does not accept, does not
@@ -335,123 +307,50 @@ const (
 // the last member left gets control_idle_timeout for its greeting, as for
 // any reply: under load an ftpd is slow to greet, not dead.
 //
-// A realserver that failed this way is marked (pool.MarkFailed: other
-// members are preferred for a while) but stays in the pool: only health
-// checks take it down. One that was merely busy — it reset or closed the
-// connection before its greeting, as an ftpd whose listen backlog
-// overflows does — is tried again, after a pause, up to retryPasses times
-// while the connect timeout since the session began lasts: a busy pool makes clients
-// wait, as HAProxy's queue does, rather than answering 421 at once. A
-// refused connection or a timeout is not retried, so a pool that is
-// really gone answers at once. An error that is algd's own (no
-// descriptor for the socket, no source port) ends the attempt at once
-// with errOverload, counted in Local and blamed on no realserver.
+// alg.Backends.Open does the picking, marking and failing over: a
+// realserver that reset or closed the connection before its greeting (an
+// ftpd whose listen backlog overflows) is tried again after a pause, one
+// that refused the connection is not; an error that is algd's own ends
+// the attempt at once with alg.ErrOverload, blamed on no realserver.
 func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort, log *slog.Logger) (bk *backendConn, refusal *Reply, err error) {
-	timeout := h.Limits.BackendConnectTimeout.Duration
-	deadline := time.Now().Add(timeout)
-	pause, passes := retryPause, 0
-	var tried, final []*pool.Realserver // final: not retried by this session
-	for {
-		lease, err := h.Pool.Pick(client.Addr(), tried...)
-		if err != nil {
-			if len(tried) == len(final) || passes == retryPasses || time.Until(deadline) < pause {
-				return nil, refusal, err
-			}
-			passes++
-			select {
-			case <-time.After(pause):
-			case <-ctx.Done():
-				return nil, refusal, ctx.Err()
-			}
-			pause *= 2
-			tried = slices.Clone(final)
-			continue
+	bk = &backendConn{}
+	hello := func(ctx context.Context, b *alg.Backend, wait time.Duration) error {
+		cfg := h.backendTLS(b.Addr)
+		mode := ""
+		if cfg != nil {
+			mode = h.TLS.Backend
 		}
-		rs := lease.Realserver()
-		tried = append(tried, rs)
-		wait := timeout
-		if !h.Pool.Others(tried...) {
-			// The last chance: a realserver that accepted is alive, and
-			// gets as long for its greeting as for any reply.
-			wait = max(timeout, h.Limits.ControlIdleTimeout.Duration)
+		if err := h.sendProxy(b.Conn, client, local); err != nil {
+			return err
 		}
-		bk, r, err := h.attempt(ctx, lease, client, local, timeout, wait, log)
+		conn, greeting, err := greet(ctx, b.Conn, cfg, mode, wait)
 		switch {
-		case err == nil && r == nil:
-			return bk, nil, nil
-		case errors.Is(err, errOverload):
-			return nil, nil, err
-		case ctx.Err() != nil: // the client or algd gave up, not the realserver
-			return nil, refusal, ctx.Err()
-		case r != nil:
-			refusal = r
-			final = append(final, rs)
-		case !busy(err):
-			final = append(final, rs)
+		case err != nil:
+			return err
+		case greeting.Code != 220:
+			refusal = &greeting
+			return fmt.Errorf("%w: %q", alg.ErrRefused, greeting.Text())
 		}
+		bk.conn, bk.tls, bk.greeting = conn, cfg, greeting
+		return nil
 	}
-}
-
-// attempt connects a session to the realserver of lease within timeout
-// and reads its greeting within wait. It returns the connection, or the
-// realserver's refusal, or the error; on either of the latter the lease
-// is released. A failure is marked on the realserver unless it is algd's
-// own (then the error is errOverload) or ctx ended.
-func (h *Handler) attempt(ctx context.Context, lease *pool.Lease, client, local netip.AddrPort, timeout, wait time.Duration, log *slog.Logger) (*backendConn, *Reply, error) {
-	rs := lease.Realserver()
-	dctx, cancel := context.WithTimeout(ctx, timeout)
-	c, err := h.dial(dctx, rs.Addr())
-	cancel()
-	if err != nil {
-		lease.Release()
-		switch {
-		case h.Local.Record("connect to realserver "+rs.Addr().String(), err):
-			return nil, nil, fmt.Errorf("%w: %w", errOverload, err)
-		case ctx.Err() == nil:
-			h.Pool.MarkFailed(rs, err)
-			log.Warn("realserver connect failed", "realserver", rs.Addr().String(), "err", err)
-		}
-		return nil, nil, err
+	b := alg.Backends{
+		Pool:     h.Pool,
+		Source:   h.BackendSource,
+		Timeout:  h.Limits.BackendConnectTimeout.Duration,
+		LastWait: h.Limits.ControlIdleTimeout.Duration,
+		Dial:     h.Dial,
+		Local:    h.Local,
+		Logger:   log,
 	}
-	raw := c.(*net.TCPConn)
-	cfg := h.backendTLS(rs.Addr())
-	mode := ""
-	if cfg != nil {
-		mode = h.TLS.Backend
-	}
-	var (
-		conn     net.Conn
-		greeting Reply
-	)
-	if err = h.sendProxy(raw, client, local); err == nil {
-		conn, greeting, err = greet(ctx, raw, cfg, mode, wait)
-	}
-	if err == nil && greeting.Code == 220 {
-		h.Pool.MarkOK(rs)
-		return &backendConn{lease: lease, raw: raw, conn: conn, tls: cfg, greeting: greeting}, nil, nil
-	}
-	raw.Close()
-	lease.Release()
+	bk.Backend, err = b.Open(ctx, client.Addr(), netip.AddrPort{}, hello)
 	switch {
-	case err != nil && ctx.Err() != nil:
-		return nil, nil, err // the client left or algd is stopping: nothing to blame
-	case err != nil && h.Local.Record("greeting of realserver "+rs.Addr().String(), err):
-		return nil, nil, fmt.Errorf("%w: %w", errOverload, err)
-	case err != nil:
-		h.Pool.MarkFailed(rs, err)
-		log.Warn("realserver greeting failed", "realserver", rs.Addr().String(), "err", err)
+	case errors.Is(err, alg.ErrOverload):
 		return nil, nil, err
+	case err != nil:
+		return nil, refusal, err
 	}
-	log.Warn("realserver refused the session", "realserver", rs.Addr().String(), "reply", greeting.Text())
-	return nil, &greeting, nil
-}
-
-// busy reports whether err says the realserver was there but too busy to
-// take the session now: it reset or closed the connection before its
-// greeting. A refused connection, an unreachable host or a timeout says
-// otherwise.
-func busy(err error) bool {
-	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	return bk, nil, nil
 }
 
 // refuse answers r on a connection that gets no session, and closes it.

@@ -3,7 +3,6 @@ package rtsp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -147,70 +146,34 @@ func (s *conn) readFailed(side string, err error) {
 	}
 }
 
-// connect picks the realserver (the one of the request's session, if
-// algd knows it) and connects to it, failing over to other realservers.
-// A realserver that does not accept is marked (pool.MarkFailed) but stays
-// in the pool: only health checks take one down. An error that is algd's
-// own (no descriptor, no source port) ends the attempt at once, counted
-// in Local and blamed on no realserver.
+// connect connects to a realserver through alg.Backends: the one of the
+// request's session, if algd knows it, else one picked from the pool,
+// failing over to the others and retrying busy ones, with the timeouts
+// and marking FTP has.
 func (s *conn) connect(ctx context.Context, first *Message) error {
+	var prefer netip.AddrPort
 	if v, ok := first.Get("Session"); ok {
 		id, _ := parseSession(v)
 		if m := s.h.table().get(id); m != nil {
-			err := s.dial(ctx, m.rs)
-			s.h.Local.Record("connect to realserver "+m.rs.String(), err)
-			return err
+			prefer = m.rs
 		}
 	}
-	var tried []*pool.Realserver
-	pl := s.h.Pool
-	for {
-		l, err := pl.Pick(s.peer.Addr(), tried...)
-		if err != nil {
-			return fmt.Errorf("pick: %w", err)
-		}
-		r := l.Realserver()
-		if err := s.dial(ctx, r.Addr()); err != nil {
-			l.Release()
-			if s.h.Local.Record("connect to realserver "+r.Addr().String(), err) || ctx.Err() != nil {
-				return err
-			}
-			pl.MarkFailed(r, err)
-			tried = append(tried, r)
-			s.log.Warn("realserver connect failed", "backend", r.Addr().String(), "err", err)
-			continue
-		}
-		pl.MarkOK(r)
-		s.lease = l
-		return nil
+	b := alg.Backends{
+		Pool:    s.h.Pool,
+		Source:  s.h.BackendSource,
+		Timeout: s.h.Limits.BackendConnectTimeout.Duration,
+		Dial:    s.h.Dial,
+		Local:   s.h.Local,
+		Logger:  s.log,
 	}
-}
-
-// dial connects to rs from BackendSource.
-func (s *conn) dial(ctx context.Context, rs netip.AddrPort) error {
-	timeout := s.h.Limits.BackendConnectTimeout.Duration
-	if timeout <= 0 {
-		timeout = 5 * time.Second
+	bk, err := b.Open(ctx, s.peer.Addr(), prefer, nil)
+	if err != nil {
+		return err
 	}
-	var c *net.TCPConn
-	if s.h.BackendSource.IsValid() {
-		var err error
-		c, err = alg.DialFrom(ctx, netip.AddrPortFrom(s.h.BackendSource, 0), rs, timeout)
-		if err != nil {
-			return err
-		}
-	} else {
-		d := net.Dialer{Timeout: timeout}
-		nc, err := d.DialContext(ctx, "tcp", rs.String())
-		if err != nil {
-			return fmt.Errorf("dial %s: %w", rs, err)
-		}
-		c = nc.(*net.TCPConn)
-	}
-	s.backend, s.rs = c, rs
-	s.backLocal = alg.AddrPortOf(c.LocalAddr())
-	s.urls = URLMap{Back: rs, VIP: s.vip, Front: authority(netip.AddrPortFrom(s.vip, s.local.Port()))}
-	s.log = s.log.With("backend", rs.String())
+	s.backend, s.rs, s.lease = bk.Conn, bk.Addr, bk.Lease
+	s.backLocal = alg.AddrPortOf(bk.Conn.LocalAddr())
+	s.urls = URLMap{Back: s.rs, VIP: s.vip, Front: authority(netip.AddrPortFrom(s.vip, s.local.Port()))}
+	s.log = s.log.With("backend", s.rs.String())
 	return nil
 }
 

@@ -42,6 +42,10 @@ type Handler struct {
 	// BackendSource is the local address of connections to realservers;
 	// when invalid, the kernel chooses.
 	BackendSource netip.Addr
+	// Dial, when set, connects to realservers instead of a dial from
+	// BackendSource (a seam for tests); the connection it returns must be
+	// a *net.TCPConn.
+	Dial func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 	// SessionTimeout applies to sessions whose Session header states no
 	// timeout; zero means 60s.
 	SessionTimeout time.Duration

@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -92,9 +91,7 @@ func (b *ftpBuilder) build(cfg *conf.Config, pools map[string]*pool.Pool) []*uni
 		if fc.BackendDataMode == "active" {
 			h.BackendPorts = s.dataPorts("backend", fc.BackendRange)
 		}
-		if fc.BackendSourceAddr.IsValid() {
-			h.Dialer = &net.Dialer{LocalAddr: &net.TCPAddr{IP: fc.BackendSourceAddr.AsSlice()}}
-		}
+		h.BackendSource = fc.BackendSourceAddr
 		u := &unit{proto: "ftp", collect: h.Collect}
 		for _, a := range fc.ListenAddrs {
 			u.binds = append(u.binds, bind{a, alg.ProxyHandler{Proxy: px, Next: h, Logger: d.log}})

@@ -76,6 +76,7 @@ func (b *rtspBuilder) build(cfg *conf.Config, pools map[string]*pool.Pool) []*un
 			Limits:         cfg.Limits,
 			Logger:         d.log.With("listener", rc.Name),
 			Local:          d.local,
+			Dial:           d.opts.Dial,
 			Stats:          &s.stats,
 			Media:          s.media,
 			Registry:       d.registry,
