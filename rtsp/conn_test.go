@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,6 +256,51 @@ func TestMalformedClient(t *testing.T) {
 	m := rc.do(t, "OPTIONS * RTSP/1.0\r\nX: "+strings.Repeat("a", 5000)+"\r\n\r\n")
 	if m.Status != 400 {
 		t.Errorf("overlong line answered %d, want 400", m.Status)
+	}
+}
+
+// TestConnectFailsOver: a control connection whose first realserver
+// refuses the connection goes to the next one, through the Dial seam; the
+// refusing one is marked and holds no lease; with no realserver left the
+// client gets 503.
+func TestConnectFailsOver(t *testing.T) {
+	f := startFake(t, false)
+	ln, err := net.Listen("tcp", "127.0.0.42:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := alg.AddrPortOf(ln.Addr())
+	ln.Close()
+	var dials atomic.Int64
+	h, addr := testHandler(t, f.addr, func(h *Handler) {
+		pc := conf.Pool{Name: "p", Scheduler: "lc", Health: conf.Health{Kind: "none"},
+			Realservers: []conf.Realserver{{AddrPort: dead}, {AddrPort: f.addr}}}
+		h.Pool = pool.New(pc, pool.NoChecker{})
+		h.Dial = func(ctx context.Context, a netip.AddrPort) (net.Conn, error) {
+			dials.Add(1)
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.0.81")}}
+			return d.DialContext(ctx, "tcp", a.String())
+		}
+	})
+	rc := dialClient(t, addr)
+	if m := rc.do(t, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"); m.Status != 200 {
+		t.Fatalf("OPTIONS answered %d, want 200 from the live realserver", m.Status)
+	}
+	if n := dials.Load(); n != 2 {
+		t.Errorf("%d dials, want 2 (the dead member, then the live one)", n)
+	}
+	rs := h.Pool.Realservers()
+	if rs[0].SessionFailures() != 1 || !rs[0].Suspect() || rs[0].Active() != 0 || rs[1].Active() != 1 {
+		t.Errorf("dead member: %d failures, suspect %v, %d active; live one %d active; want 1, true, 0, 1",
+			rs[0].SessionFailures(), rs[0].Suspect(), rs[0].Active(), rs[1].Active())
+	}
+
+	h.Pool.SetWeight(rs[1], 0) // drained: only the dead member is left
+	if m := dialClient(t, addr).do(t, "OPTIONS * RTSP/1.0\r\nCSeq: 1\r\n\r\n"); m.Status != 503 {
+		t.Errorf("with no realserver left: %d, want 503", m.Status)
+	}
+	if rs[0].Active() != 0 {
+		t.Errorf("dead member holds %d leases after the refusal", rs[0].Active())
 	}
 }
 
