@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/algd/algd/tests/algdrun"
 	"github.com/algd/algd/tests/peers"
 )
 
@@ -25,7 +26,7 @@ type contender struct {
 	wrap []string
 	// proxy is the user-space proxy process whose CPU and memory are
 	// measured, nil when there is none.
-	proxy *proc
+	proxy *algdrun.Proc
 	// vs is the ftpd behind it.
 	vs *peers.Server
 }
@@ -68,15 +69,9 @@ passive_ports = "%d-%d"
 }
 
 // startAlgd runs algd with the config and waits for a banner on listen.
-func startAlgd(t testing.TB, bin, name string, listen, backend netip.AddrPort, first, last uint16) *proc {
+func startAlgd(t testing.TB, bin string, listen, backend netip.AddrPort, first, last uint16) *algdrun.Proc {
 	t.Helper()
-	cfg := filepath.Join(t.TempDir(), "algd.toml")
-	if err := os.WriteFile(cfg, []byte(algdConfig(listen, backend, first, last)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	p := startProc(t, name, []string{bin, "run", "-c", cfg})
-	waitBanner(t, p, listen, nil)
-	return p
+	return algdrun.StartTOML(t, bin, algdConfig(listen, backend, first, last), []netip.AddrPort{listen}, algdrun.Options{})
 }
 
 // haproxyConfig renders a TCP-mode HAProxy in front of backend: the
@@ -109,7 +104,7 @@ func haproxyConfig(vip netip.Addr, port uint16, backend netip.Addr, first, last 
 
 // startHAProxy runs haproxy in the foreground with cfg and waits for a
 // banner on vip:port.
-func startHAProxy(t testing.TB, name, cfg string, ctl netip.AddrPort) *proc {
+func startHAProxy(t testing.TB, name, cfg string, ctl netip.AddrPort) *algdrun.Proc {
 	t.Helper()
 	f := filepath.Join(t.TempDir(), "haproxy.cfg")
 	if err := os.WriteFile(f, []byte(cfg), 0o644); err != nil {
@@ -119,20 +114,20 @@ func startHAProxy(t testing.TB, name, cfg string, ctl netip.AddrPort) *proc {
 	if err != nil {
 		t.Fatalf("haproxy -c: %v\n%s\n%s", err, out, cfg)
 	}
-	p := startProc(t, name, []string{"haproxy", "-db", "-f", f})
+	p := algdrun.Run(t, name, []string{"haproxy", "-db", "-f", f})
 	waitBanner(t, p, ctl, nil)
 	return p
 }
 
 // waitBanner polls addr (from namespace ns when wrap is set) until it
 // answers 220, for 20s; p, when not nil, must stay alive.
-func waitBanner(t testing.TB, p *proc, addr netip.AddrPort, wrap []string) {
+func waitBanner(t testing.TB, p *algdrun.Proc, addr netip.AddrPort, wrap []string) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	var last error
 	for time.Now().Before(deadline) {
 		if p != nil {
-			p.alive(t)
+			p.Alive(t)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		last = bannerFrom(ctx, wrap, addr)
@@ -144,7 +139,7 @@ func waitBanner(t testing.TB, p *proc, addr netip.AddrPort, wrap []string) {
 	}
 	log := ""
 	if p != nil {
-		log = p.log()
+		log = p.Tail(50)
 	}
 	t.Fatalf("no 220 from %s: %v\n%s", addr, last, log)
 }

@@ -131,7 +131,7 @@ func (e *env) setupData(t *testing.T) {
 		}
 	}
 
-	algd := startAlgd(t, e.algd, "algd", algdVIP, vsftpdAddr, 63000, 63999)
+	algd := startAlgd(t, e.algd, algdVIP, vsftpdAddr, 63000, 63999)
 	hap := startHAProxy(t, "haproxy", haproxyConfig(haproxyVIP, vsftpdAddr.Port(), vsftpdAddr.Addr(), vsftpdPasvLo, vsftpdPasvHi, false),
 		netip.AddrPortFrom(haproxyVIP, vsftpdAddr.Port()))
 	spl := startHAProxy(t, "haproxy-splice", haproxyConfig(spliceVIP, vsftpdAddr.Port(), vsftpdAddr.Addr(), vsftpdPasvLo, vsftpdPasvHi, true),

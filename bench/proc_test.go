@@ -7,81 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
-
-// proc is a child process in its own process group, stopped by its id.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	logf string
-	done chan struct{}
-	err  error
-}
-
-// startProc runs argv with output to a log file and stops it in
-// t.Cleanup.
-func startProc(t testing.TB, name string, argv []string) *proc {
-	t.Helper()
-	logf := filepath.Join(t.TempDir(), name+".log")
-	f, err := os.Create(logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdout, cmd.Stderr = f, f
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, logf: logf, done: make(chan struct{})}
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(p.stop)
-	return p
-}
-
-// pid is the process id.
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-// alive fails t when the process has exited.
-func (p *proc) alive(t testing.TB) {
-	t.Helper()
-	select {
-	case <-p.done:
-		t.Fatalf("%s exited: %v\n%s", p.name, p.err, p.log())
-	default:
-	}
-}
-
-// log returns the end of the process's output.
-func (p *proc) log() string {
-	b, _ := os.ReadFile(p.logf)
-	if len(b) > 4000 {
-		b = b[len(b)-4000:]
-	}
-	return string(b)
-}
-
-// stop sends SIGTERM to the process group, then SIGKILL after 5s.
-func (p *proc) stop() {
-	pid := p.pid()
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-pid, syscall.SIGKILL)
-		<-p.done
-	}
-}
 
 // cpuSeconds returns the user+system CPU time of process pid and its
 // threads, from /proc/PID/stat.

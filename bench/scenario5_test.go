@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/algd/algd/rtsp"
+	"github.com/algd/algd/tests/algdrun"
 )
 
 // Scenario 5 plan, on 127.77.0.0/24 outside the kernel's ephemeral range:
@@ -188,15 +189,15 @@ func setupStreams(t *testing.T, n int) []netip.AddrPort {
 }
 
 // waitTCP waits until something accepts on ap.
-func waitTCP(t *testing.T, p *proc, ap netip.AddrPort) {
+func waitTCP(t *testing.T, p *algdrun.Proc, ap netip.AddrPort) {
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		p.alive(t)
+		p.Alive(t)
 		if c, err := net.DialTimeout("tcp", ap.String(), time.Second); err == nil {
 			c.Close()
 			return
 		}
 	}
-	t.Fatalf("%s: nothing accepts on %s\n%s", p.name, ap, p.log())
+	t.Fatalf("%s: nothing accepts on %s\n%s", p.Name(), ap, p.Tail(50))
 }
 
 // scenario5 relays RTP through algd and through the naive relay, both
@@ -211,11 +212,11 @@ func (e *env) scenario5(t *testing.T) {
 		t.Fatal(err)
 	}
 	fakeRTSPServer(t)
-	algd := startProc(t, "algd-rtsp", pinned(1, e.algd, "run", "-c", cfg))
+	algd := algdrun.Run(t, "algd-rtsp", pinned(1, e.algd, "run", "-c", cfg))
 	waitTCP(t, algd, netip.AddrPortFrom(rtpVIP, rtspPort))
 	algdPorts := setupStreams(t, maxStreams)
 
-	naive := startProc(t, "naiverelay", pinned(1, e.naive, "-listen", rtpNaive.String(),
+	naive := algdrun.Run(t, "naiverelay", pinned(1, e.naive, "-listen", rtpNaive.String(),
 		"-front", strconv.Itoa(frontFirst), "-back", strconv.Itoa(backFirst),
 		"-peer", rtpSrc.String(), "-peer-port", strconv.Itoa(srcFirst),
 		"-to", rtpSink.String(), "-to-port", strconv.Itoa(sinkFirst), "-streams", strconv.Itoa(maxStreams)))
@@ -223,23 +224,23 @@ func (e *env) scenario5(t *testing.T) {
 	for i := range maxStreams {
 		naivePorts = append(naivePorts, netip.AddrPortFrom(rtpNaive, uint16(frontFirst+2*i)))
 	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(naive.log(), "ready"); time.Sleep(20 * time.Millisecond) {
-		naive.alive(t)
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(naive.Tail(50), "ready"); time.Sleep(20 * time.Millisecond) {
+		naive.Alive(t)
 		if time.Now().After(deadline) {
-			t.Fatalf("naiverelay not ready\n%s", naive.log())
+			t.Fatalf("naiverelay not ready\n%s", naive.Tail(50))
 		}
 	}
 
 	relays := []struct {
 		name  string
-		p     *proc
+		p     *algdrun.Proc
 		ports []netip.AddrPort
 	}{{"algd", algd, algdPorts}, {"naive", naive, naivePorts}}
 	for round := range *flagRounds {
 		for _, n := range streamSteps {
 			for _, r := range relays {
 				l := e.udpload(t, r.p, r.ports[:n])
-				r.p.alive(t)
+				r.p.Alive(t)
 				m := fmt.Sprintf("%d streams", n)
 				e.results.add("5", m+": kpkt/s", r.name, l.pkts/l.secs/1000)
 				if l.pkts > 0 {
@@ -262,14 +263,14 @@ type load struct {
 
 // udpload runs the generator and sinks against ports, the load pinned to
 // core 0.
-func (e *env) udpload(t *testing.T, relay *proc, ports []netip.AddrPort) load {
+func (e *env) udpload(t *testing.T, relay *algdrun.Proc, ports []netip.AddrPort) load {
 	dst := make([]string, len(ports))
 	for i, p := range ports {
 		dst[i] = p.String()
 	}
 	argv := pinned(0, e.udpgen, "-src", rtpSrc.String(), "-src-port", strconv.Itoa(srcFirst),
 		"-sink", rtpSink.String(), "-sink-port", strconv.Itoa(sinkFirst), "-dst", strings.Join(dst, ","),
-		"-duration", flagRTPDur.String(), "-cpu-pid", strconv.Itoa(relay.pid()), "-rate", strconv.Itoa(*flagRTPRate))
+		"-duration", flagRTPDur.String(), "-cpu-pid", strconv.Itoa(relay.PID()), "-rate", strconv.Itoa(*flagRTPRate))
 	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("udpload: %v\n%s", err, out)

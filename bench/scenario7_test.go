@@ -4,13 +4,13 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/algd/algd/bench/ftpload"
+	"github.com/algd/algd/tests/algdrun"
 )
 
 // scenario7: a burst of logins (-logins, -logins-c in flight) held idle,
@@ -34,7 +34,7 @@ func (e *env) scenario7(t *testing.T) {
 			e.results.add("7", "logins/s", c.name, r.PerSecond)
 			e.results.add("7", "slowest login s", c.name, r.SlowestSeconds)
 			if c.proxy != nil {
-				c.proxy.alive(t)
+				c.proxy.Alive(t)
 			}
 			if c.name == "algd" {
 				t.Logf("s7 algd log so far: %s", logCounts(c.proxy, "realserver down", "realserver up",
@@ -46,11 +46,11 @@ func (e *env) scenario7(t *testing.T) {
 }
 
 // logCounts counts the lines of p's whole log that contain each of msgs.
-func logCounts(p *proc, msgs ...string) string {
-	b, _ := os.ReadFile(p.logf)
+func logCounts(p *algdrun.Proc, msgs ...string) string {
+	log := p.Log()
 	var out []string
 	for _, m := range msgs {
-		out = append(out, fmt.Sprintf("%q ×%d", m, strings.Count(string(b), m)))
+		out = append(out, fmt.Sprintf("%q ×%d", m, strings.Count(log, m)))
 	}
 	return strings.Join(out, ", ")
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/algd/algd/bench/ftpload"
 	"github.com/algd/algd/bench/stats"
+	"github.com/algd/algd/tests/algdrun"
 )
 
 // usage is what one measured run cost.
@@ -30,7 +31,7 @@ func measure(t testing.TB, c *contender, fn func()) usage {
 	t.Helper()
 	var p0, p1 float64
 	if c.proxy != nil {
-		p0 = must(t)(cpuSeconds(c.proxy.pid()))
+		p0 = must(t)(cpuSeconds(c.proxy.PID()))
 	}
 	b0 := must(t)(busySeconds())
 	start := time.Now()
@@ -38,9 +39,9 @@ func measure(t testing.TB, c *contender, fn func()) usage {
 	u := usage{wall: time.Since(start).Seconds()}
 	u.allCPU = must(t)(busySeconds()) - b0
 	if c.proxy != nil {
-		p1 = must(t)(cpuSeconds(c.proxy.pid()))
+		p1 = must(t)(cpuSeconds(c.proxy.PID()))
 		u.proxyCPU = p1 - p0
-		c.proxy.alive(t)
+		c.proxy.Alive(t)
 	}
 	return u
 }
@@ -64,7 +65,7 @@ func perfRecord(t testing.TB, c *contender, round int, name string) func() {
 		return func() {}
 	}
 	out := filepath.Join(*flagPerf, name+".perf.data")
-	cmd := exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(c.proxy.pid()), "-o", out)
+	cmd := exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(c.proxy.PID()), "-o", out)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Logf("perf: %v", err)
@@ -174,7 +175,7 @@ func (e *env) scenario4(t *testing.T) {
 // scenario3: idle logged-in sessions through a fresh proxy in front of
 // ftpserverlib; the proxy's resident memory at each step and the slope.
 func (e *env) scenario3(t *testing.T) {
-	backend := startProc(t, "ftpserverlib", []string{e.ftpload, "serve", "-addr", demoAddr.String(), "-passive", "65000-65099"})
+	backend := algdrun.Run(t, "ftpserverlib", []string{e.ftpload, "serve", "-addr", demoAddr.String(), "-passive", "65000-65099"})
 	waitBanner(t, backend, demoAddr, nil)
 	var steps []float64
 	for _, f := range strings.Split(*flagSteps, ",") {
@@ -186,16 +187,16 @@ func (e *env) scenario3(t *testing.T) {
 	}
 	for round := range *flagRounds {
 		for _, name := range []string{"algd", "haproxy"} {
-			var p *proc
+			var p *algdrun.Proc
 			var vip = algdIdleVIP
 			if name == "algd" {
-				p = startAlgd(t, e.algd, "algd-idle", algdIdleVIP, demoAddr, 65100, 65199)
+				p = startAlgd(t, e.algd, algdIdleVIP, demoAddr, 65100, 65199)
 			} else {
 				vip = haproxyIdle
 				p = startHAProxy(t, "haproxy-idle", haproxyConfig(haproxyIdle.Addr(), haproxyIdle.Port(), demoAddr.Addr(), 0, 0, false), haproxyIdle)
 			}
 			rss := e.idleRun(t, p, vip, *flagSteps)
-			p.stop()
+			p.Stop()
 			for i, r := range rss {
 				e.results.add("3", fmt.Sprintf("RSS MiB at %.0f", steps[i]), name, r/(1<<20))
 			}
@@ -211,7 +212,7 @@ func (e *env) scenario3(t *testing.T) {
 
 // idleRun holds idle sessions through p at each step and returns p's
 // resident memory at each.
-func (e *env) idleRun(t *testing.T, p *proc, vip interface{ String() string }, steps string) []float64 {
+func (e *env) idleRun(t *testing.T, p *algdrun.Proc, vip interface{ String() string }, steps string) []float64 {
 	t.Helper()
 	cmd := exec.Command(e.ftpload, "idle", "-addr", vip.String(), "-user", "demo", "-pass", "demo", "-steps", steps)
 	stdin, err := cmd.StdinPipe()
@@ -242,18 +243,18 @@ func (e *env) idleRun(t *testing.T, p *proc, vip interface{ String() string }, s
 		}
 		if bad, done := m["bad"]; done {
 			if bad != 0 {
-				t.Errorf("idle via %s: %d of %d sessions dead at the end", p.name, bad, m["held"])
+				t.Errorf("idle via %s: %d of %d sessions dead at the end", p.Name(), bad, m["held"])
 			}
 			return rss
 		}
 		// Let the proxy settle (GC, lazily freed buffers) before reading.
 		time.Sleep(2 * time.Second)
-		p.alive(t)
-		rss = append(rss, must(t)(rssBytes(p.pid())))
+		p.Alive(t)
+		rss = append(rss, must(t)(rssBytes(p.PID())))
 		if _, err := stdin.Write([]byte("next\n")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	t.Fatalf("idle via %s ended early: %v\n%s\n%s", p.name, sc.Err(), stderr.String(), p.log())
+	t.Fatalf("idle via %s ended early: %v\n%s\n%s", p.Name(), sc.Err(), stderr.String(), p.Tail(50))
 	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
-	"sync"
 )
 
 // Transfer is one "data done" log line: the bytes one data connection
@@ -85,26 +84,6 @@ func findString(m map[string]any, key string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// logBuffer collects a child's stderr; safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-// Write appends p.
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-// Bytes returns a copy of everything written so far.
-func (l *logBuffer) Bytes() []byte {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return bytes.Clone(l.buf.Bytes())
 }
 
 // Entry is one decoded JSON log line.

@@ -8,63 +8,10 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
-	"time"
-
-	"github.com/algd/algd/tests/peers"
 )
-
-// StartTOML is Start for a configuration written by hand (limits, admin,
-// several listeners): it writes text, runs bin with it, stops it in
-// t.Cleanup and waits until every address of vips answers a 220.
-func StartTOML(t testing.TB, bin, text string, vips []netip.AddrPort, o Options) *Proc {
-	t.Helper()
-	dir := t.TempDir()
-	p := &Proc{Config: filepath.Join(dir, "algd.toml"), done: make(chan struct{})}
-	if err := os.WriteFile(p.Config, []byte(text), 0o644); err != nil {
-		t.Fatalf("algd config: %v", err)
-	}
-	argv := append(append([]string(nil), o.Wrap...), bin, "run", "-c", p.Config)
-	p.cmd = exec.Command(argv[0], argv[1:]...)
-	p.cmd.Stdout = &p.log
-	p.cmd.Stderr = &p.log
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start algd: %v", err)
-	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		p.stop()
-		if t.Failed() {
-			t.Logf("algd log (last 200 lines):\n%s", tail(p.Log(), 200))
-		}
-	})
-	ready := o.Ready
-	if ready == nil {
-		ready = func(ctx context.Context, vip netip.AddrPort) error {
-			_, err := peers.Banner(ctx, vip)
-			return err
-		}
-	}
-	timeout := o.StartTimeout
-	if timeout == 0 {
-		timeout = 20 * time.Second
-	}
-	for _, vip := range vips {
-		if err := p.wait(ready, vip, timeout); err != nil {
-			t.Fatalf("algd: VIP %s: %v\nconfig:\n%s\nlog:\n%s", vip, err, text, p.Log())
-		}
-	}
-	return p
-}
 
 // tail returns the last n lines of s.
 func tail(s string, n int) string {

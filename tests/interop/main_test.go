@@ -24,11 +24,7 @@
 package interop
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/algd/algd/tests/algdrun"
 )
@@ -37,32 +33,5 @@ import (
 var algdBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "algd-interop-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "interop:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	algdBin, err = algdrun.FromEnv(ctx, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "interop:", err)
-		return 1
-	}
-	if algdBin == "" {
-		fmt.Fprintln(os.Stderr, "interop: ALGD_INTEROP_DIRECT=1: algd is not run, only the direct cases")
-	}
-	code := m.Run()
-	if err := writeReport(); err != nil {
-		fmt.Fprintln(os.Stderr, "interop:", err)
-		if code == 0 {
-			code = 1
-		}
-	}
-	return code
+	algdrun.Main(m, &algdBin, algdrun.Suite{Name: "interop", Direct: true, After: writeReport})
 }

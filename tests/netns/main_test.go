@@ -20,11 +20,7 @@
 package netns
 
 import (
-	"context"
-	"fmt"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/algd/algd/tests/algdrun"
 )
@@ -33,25 +29,5 @@ import (
 var algdBin string
 
 func TestMain(m *testing.M) {
-	os.Exit(run(m))
-}
-
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "algd-netns-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "netns:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	algdBin, err = algdrun.FromEnv(ctx, dir)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "netns:", err)
-		return 1
-	}
-	if algdBin == "" {
-		fmt.Fprintln(os.Stderr, "netns: ALGD_INTEROP_DIRECT=1: algd is not run, only the direct cases")
-	}
-	return m.Run()
+	algdrun.Main(m, &algdBin, algdrun.Suite{Name: "netns", Direct: true})
 }
