@@ -1,7 +1,6 @@
 package pool
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,13 +10,12 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/internal/logbuf"
 	"github.com/algd/algd/limits"
 )
 
@@ -63,25 +61,11 @@ func (s *scripted) step(addr netip.AddrPort, err error) {
 	<-s.started[addr]
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger and a test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
 // records returns the JSON log records written so far.
-func (b *syncBuffer) records(t *testing.T) []map[string]any {
+func records(t *testing.T, b *logbuf.Buffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.Lines(b.b.String()) {
+	for _, line := range b.Lines() {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
@@ -93,7 +77,7 @@ func (b *syncBuffer) records(t *testing.T) []map[string]any {
 
 // healthPool is a one-realserver pool checked by a scripted checker every
 // millisecond, with a timeout no test step can hit.
-func healthPool(rise, fall int) (*Pool, *scripted, *syncBuffer) {
+func healthPool(rise, fall int) (*Pool, *scripted, *logbuf.Buffer) {
 	c := testConf("rr", []int{1}, 0)
 	c.Health = conf.Health{
 		Kind:     "tcp",
@@ -104,7 +88,7 @@ func healthPool(rise, fall int) (*Pool, *scripted, *syncBuffer) {
 	}
 	s := newScripted(c.Realservers[0].AddrPort)
 	p := New(c, s)
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	p.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	return p, s, logs
 }
@@ -194,7 +178,7 @@ func TestHealthLogs(t *testing.T) {
 		{"WARN", "realserver down", "connection refused"},
 		{"INFO", "realserver up", ""},
 	}
-	recs := logs.records(t)
+	recs := records(t, logs)
 	if len(recs) != len(want) {
 		t.Fatalf("%d log records, want %d: %v", len(recs), len(want), recs)
 	}
@@ -266,7 +250,7 @@ func TestMarkFailed(t *testing.T) {
 			if want := tt.clear == ""; r.Suspect() != want {
 				t.Errorf("Suspect = %v after %q, want %v", r.Suspect(), tt.clear, want)
 			}
-			for _, rec := range logs.records(t) {
+			for _, rec := range records(t, logs) {
 				if rec["msg"] == "realserver down" {
 					t.Errorf("a session failure was logged as a realserver down: %v", rec)
 				}

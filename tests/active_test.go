@@ -22,15 +22,7 @@ func dialC(t *testing.T, addr netip.AddrPort) *ftpc.Client {
 	if addr.Addr().Is6() {
 		from = netip.IPv6Loopback()
 	}
-	c, err := ftpc.Dial(addr, from, 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	if err := c.Login("demo", "demo"); err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return ftpc.MustLogin(t, addr, from, 30*time.Second, "demo", "demo")
 }
 
 // TestAllModes moves 0 B, 1 B and 3 MiB up and down and lists, in PASV,

@@ -45,14 +45,7 @@ func resetOrEOF(c net.Conn) bool {
 func TestPassivePortsSameAddress(t *testing.T) {
 	servers := startFTPServers(t, 1)
 	px := startProxy(t, servers, proxyOpts{first: 61700, last: 61799})
-	s := rawDial(t, clientIP, px.addr)
-	if r := s.reply(); !strings.HasPrefix(r, "220") {
-		t.Fatalf("banner %q", r)
-	}
-	s.cmd("USER demo")
-	if r := s.cmd("PASS demo"); !strings.HasPrefix(r, "230") {
-		t.Fatalf("login: %q", r)
-	}
+	s := rawLogin(t, clientIP, px.addr)
 	var ports []uint16
 	for range 20 {
 		r := s.cmd("PASV")
@@ -204,12 +197,7 @@ func TestBackendActiveWindow(t *testing.T) {
 		t.Fatalf("upload: %v", err)
 	}
 
-	s := rawDial(t, clientIP, px.addr)
-	s.reply()
-	s.cmd("USER demo")
-	if r := s.cmd("PASS demo"); !strings.HasPrefix(r, "230") {
-		t.Fatalf("login: %q", r)
-	}
+	s := rawLogin(t, clientIP, px.addr)
 	s.cmd("TYPE I")
 	ln, err := net.Listen("tcp", clientIP+":0")
 	if err != nil {

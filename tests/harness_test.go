@@ -17,7 +17,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -210,6 +210,15 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 // dialogue is written to log.
 func dialFTP(t *testing.T, addr netip.AddrPort, epsv bool, log io.Writer) (*ftp.ServerConn, error) {
 	t.Helper()
+	if log == nil {
+		return dialFTPWith(t, addr, epsv)
+	}
+	return dialFTPWith(t, addr, epsv, ftp.DialWithDebugOutput(log))
+}
+
+// dialFTPWith is dialFTP with more options (TLS) instead of a log.
+func dialFTPWith(t *testing.T, addr netip.AddrPort, epsv bool, more ...ftp.DialOption) (*ftp.ServerConn, error) {
+	t.Helper()
 	from := clientIP
 	if addr.Addr().Is6() {
 		from = "::1"
@@ -219,10 +228,7 @@ func dialFTP(t *testing.T, addr netip.AddrPort, epsv bool, log io.Writer) (*ftp.
 	if !epsv {
 		opts = append(opts, ftp.DialWithDisabledEPSV(true), ftp.DialWithTrustPasvIP(true))
 	}
-	if log != nil {
-		opts = append(opts, ftp.DialWithDebugOutput(log))
-	}
-	c, err := ftp.Dial(addr.String(), opts...)
+	c, err := ftp.Dial(addr.String(), append(opts, more...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -237,24 +243,6 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
-}
-
-// syncBuffer is a bytes.Buffer safe for the client's debug writer.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // roundTrip uploads data as name, lists it, downloads it and compares
@@ -345,6 +333,20 @@ func (s *rawSession) reply() string {
 			return l
 		}
 	}
+}
+
+// rawLogin is rawDial past the 220 greeting and a demo login (230).
+func rawLogin(t *testing.T, from string, addr netip.AddrPort) *rawSession {
+	t.Helper()
+	s := rawDial(t, from, addr)
+	if r := s.reply(); !strings.HasPrefix(r, "220") {
+		t.Fatalf("banner %q", r)
+	}
+	s.cmd("USER demo")
+	if r := s.cmd("PASS demo"); !strings.HasPrefix(r, "230") {
+		t.Fatalf("login: %q", r)
+	}
+	return s
 }
 
 func (s *rawSession) cmd(line string) string {

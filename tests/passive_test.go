@@ -15,6 +15,7 @@ import (
 	"github.com/jlaffaye/ftp"
 
 	algftp "github.com/algd/algd/ftp"
+	"github.com/algd/algd/internal/logbuf"
 )
 
 // TestPassiveRoundTrip uploads, lists and downloads 0 B, 1 B and 50 MiB
@@ -37,7 +38,7 @@ func TestPassiveRoundTrip(t *testing.T) {
 		{"PASV", false, "227 Entering Passive Mode (127,0,0,10,"},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
-			var dialog syncBuffer
+			var dialog logbuf.Buffer
 			c, err := dialFTP(t, px.addr, mode.epsv, &dialog)
 			if err != nil {
 				t.Fatal(err)
@@ -70,14 +71,7 @@ func TestPassiveRoundTrip(t *testing.T) {
 func TestAnnouncedAddress(t *testing.T) {
 	servers := startFTPServers(t, 1)
 	px := startProxy(t, servers, proxyOpts{first: 61200, last: 61209})
-	s := rawDial(t, clientIP, px.addr)
-	if r := s.reply(); !strings.HasPrefix(r, "220") {
-		t.Fatalf("banner %q", r)
-	}
-	s.cmd("USER demo")
-	if r := s.cmd("PASS demo"); !strings.HasPrefix(r, "230") {
-		t.Fatalf("login: %q", r)
-	}
+	s := rawLogin(t, clientIP, px.addr)
 	r := s.cmd("PASV")
 	ap, err := algftp.ParsePASV(r)
 	if err != nil || !strings.HasPrefix(r, "227 ") {
@@ -272,7 +266,7 @@ func TestSessionCap(t *testing.T) {
 func TestIPv6ClientIPv4Realserver(t *testing.T) {
 	servers := startFTPServers(t, 1)
 	px := startProxy(t, servers, proxyOpts{vip: "::1", first: 61400, last: 61409})
-	var dialog syncBuffer
+	var dialog logbuf.Buffer
 	c, err := dialFTP(t, px.addr, true, &dialog)
 	if err != nil {
 		t.Fatal(err)
@@ -284,10 +278,7 @@ func TestIPv6ClientIPv4Realserver(t *testing.T) {
 	if !strings.Contains(dialog.String(), "229 Entering Extended Passive Mode (|||614") {
 		t.Fatalf("no 229 with a port of the range; dialogue:\n%s", dialog.String())
 	}
-	s := rawDial(t, "::1", px.addr)
-	s.reply()
-	s.cmd("USER demo")
-	s.cmd("PASS demo")
+	s := rawLogin(t, "::1", px.addr)
 	if r := s.cmd("PASV"); !strings.HasPrefix(r, "425 ") {
 		t.Fatalf("PASV over IPv6: %q, want 425", r)
 	}

@@ -97,25 +97,10 @@ func tls12(roots *x509.CertPool, cache tls.ClientSessionCache) *tls.Config {
 // dialTLSWith is dialTLS with the client's TLS settings cfg.
 func dialTLSWith(t *testing.T, addr netip.AddrPort, implicit, epsv bool, cfg *tls.Config) (*ftp.ServerConn, error) {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(clientIP)}, Timeout: 10 * time.Second}
-	opts := []ftp.DialOption{ftp.DialWithDialer(d), ftp.DialWithTimeout(30 * time.Second)}
 	if implicit {
-		opts = append(opts, ftp.DialWithTLS(cfg))
-	} else {
-		opts = append(opts, ftp.DialWithExplicitTLS(cfg))
+		return dialFTPWith(t, addr, epsv, ftp.DialWithTLS(cfg))
 	}
-	if !epsv {
-		opts = append(opts, ftp.DialWithDisabledEPSV(true), ftp.DialWithTrustPasvIP(true))
-	}
-	c, err := ftp.Dial(addr.String(), opts...)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.Login("demo", "demo"); err != nil {
-		c.Quit()
-		return nil, err
-	}
-	return c, nil
+	return dialFTPWith(t, addr, epsv, ftp.DialWithExplicitTLS(cfg))
 }
 
 // TestFTPS runs sha256 round trips over FTPS in every combination of the

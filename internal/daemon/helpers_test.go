@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,6 +19,7 @@ import (
 	"github.com/algd/algd/admin"
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/internal/demo"
+	"github.com/algd/algd/internal/logbuf"
 	ftpc "github.com/jlaffaye/ftp"
 )
 
@@ -72,25 +72,7 @@ type daemonRun struct {
 	sig   chan os.Signal
 	done  chan struct{} // closed when runDaemon returned, with err
 	err   error
-	logs  *syncBuffer
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs  *logbuf.Buffer
 }
 
 // startDaemon writes text (with ADMIN replaced by a free admin address) and
@@ -98,7 +80,7 @@ func (s *syncBuffer) String() string {
 func startDaemon(t *testing.T, text string) *daemonRun {
 	t.Helper()
 	r := &daemonRun{t: t, path: filepath.Join(t.TempDir(), "algd.toml"), sig: make(chan os.Signal, 1),
-		done: make(chan struct{}), logs: &syncBuffer{}}
+		done: make(chan struct{}), logs: &logbuf.Buffer{}}
 	r.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
 	r.write(text)
 	cfg, err := conf.Load(r.path)

@@ -50,15 +50,7 @@ listen = "ADMIN"
 	hog, other := netip.MustParseAddr("127.0.0.41"), netip.MustParseAddr("127.0.0.42")
 	login := func(from netip.Addr) *ftpc.Client {
 		t.Helper()
-		c, err := ftpc.Dial(addr, from, 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := c.Login("demo", "demo"); err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return ftpc.MustLogin(t, addr, from, 10*time.Second, "demo", "demo")
 	}
 	const metric = `algd_passive_ports_refused_total{listener="one"}`
 	if v := scrape(t, r.admin)[metric]; v != 0 {

@@ -11,10 +11,10 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/algd/algd/internal/logbuf"
 	"github.com/algd/algd/tests/ftpc"
 )
 
@@ -43,24 +43,6 @@ persistence = "300s"
 forward = "dr"
 health = { kind = "none" }
 `
-
-// lockedBuffer collects a child's output.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // bridgePort connects namespace ns to the bridge br of the root
 // namespace with a veth pair carrying addrs on the namespace side.
@@ -101,7 +83,7 @@ func startNode(t *testing.T, ns string, vip netip.Addr) {
 	if err := os.WriteFile(cfg, []byte(nodeConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	out := &lockedBuffer{}
+	out := &logbuf.Buffer{}
 	for _, args := range [][]string{
 		{"demo", "-listen", "127.0.0.1:2121", "-passive-ports", "62500-62599"},
 		{"run", "-c", cfg},
@@ -186,13 +168,10 @@ func ftpSession(t *testing.T, ns string, from netip.Addr, vip netip.Addr, name s
 	var err error
 	inNetns(t, ns, func() {
 		var c *ftpc.Client
-		if c, err = ftpc.Dial(netip.AddrPortFrom(vip, 21), from, 10*time.Second); err != nil {
+		if c, err = ftpc.DialLogin(netip.AddrPortFrom(vip, 21), from, 10*time.Second, "demo", "demo"); err != nil {
 			return
 		}
 		defer c.Close()
-		if err = c.Login("demo", "demo"); err != nil {
-			return
-		}
 		var tr ftpc.Transfer
 		if tr, err = c.Stor(ftpc.PASV, name, data); err != nil {
 			err = fmt.Errorf("STOR (PASV): %w", err)
@@ -226,13 +205,10 @@ func activeRetr(t *testing.T, ns string, from, vip netip.Addr, name string, time
 	var err error
 	inNetns(t, ns, func() {
 		var c *ftpc.Client
-		if c, err = ftpc.Dial(netip.AddrPortFrom(vip, 21), from, timeout); err != nil {
+		if c, err = ftpc.DialLogin(netip.AddrPortFrom(vip, 21), from, timeout, "demo", "demo"); err != nil {
 			return
 		}
 		defer c.Close()
-		if err = c.Login("demo", "demo"); err != nil {
-			return
-		}
 		got, tr, err = c.Retr(ftpc.PORT, name)
 	})
 	return got, tr, err

@@ -3,14 +3,12 @@
 package interop
 
 import (
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/algd/algd/tests/algdrun"
 	"github.com/algd/algd/tests/peers"
@@ -251,18 +249,7 @@ func (e *ftpsEnv) runCase(t *testing.T, l ftpsLeg, c ftpsClient, op peers.Op, si
 	case peers.List:
 		req.Remote, req.Local = peers.UploadDir+"/", filepath.Join(e.dir, "list-"+tag)
 	}
-	before := 0
-	if l.via != direct {
-		before = len(e.algd.Transfers())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res := peers.Run(ctx, req)
-	defer func() {
-		if t.Failed() {
-			t.Logf("%s transcript:\n%s", c.client, res.Transcript)
-		}
-	}()
+	res, before := runClient(t, req, l.via != direct, e.algd)
 
 	if l.via == direct && c.client == peers.Ftplib && e.directFailed != "" {
 		// The peer's limitation, recorded: it must fail on the data
@@ -369,53 +356,9 @@ func (e *ftpsEnv) runCase(t *testing.T, l ftpsLeg, c ftpsClient, op peers.Op, si
 		}
 	}
 	if l.via != direct {
-		e.checkBytes(t, before, opened, c.mode, op, size, first, last)
+		checkBytes(t, e.algd, before, opened, c.mode, op, size, first, last)
 	}
 	return out
-}
-
-// checkBytes asserts algd's "data done" lines for the case that just ran:
-// one per transfer the server opened, the plaintext bytes of the file in
-// the right direction, at algd's passive port on the VIP or, in active
-// mode, at the client's address.
-func (e *ftpsEnv) checkBytes(t *testing.T, before, opened int, m peers.Mode, op peers.Op, size peers.Size, first, last uint16) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	all, err := e.algd.WaitTransfers(ctx, before+opened)
-	if err != nil {
-		t.Errorf("algd data done lines: %v", err)
-		return
-	}
-	got := all[before:]
-	if len(got) != opened {
-		t.Errorf("algd logged %d data done lines, want %d (one per 150/125)", len(got), opened)
-	}
-	var down, up int64
-	for _, tr := range got {
-		down += tr.Down
-		up += tr.Up
-		if m.Active() && tr.At.Addr() != clientIP {
-			t.Errorf("algd connected active data to %v, want %v", tr.At, clientIP)
-		}
-		if !m.Active() && (tr.At.Addr() != vip || tr.At.Port() < first || tr.At.Port() > last) {
-			t.Errorf("algd logged passive data at %v, want %v port %d-%d", tr.At, vip, first, last)
-		}
-	}
-	switch op {
-	case peers.Upload:
-		if up != size.Bytes || down != 0 {
-			t.Errorf("algd counted up=%d down=%d, want up=%d down=0", up, down, size.Bytes)
-		}
-	case peers.Download:
-		if down != size.Bytes || up != 0 {
-			t.Errorf("algd counted down=%d up=%d, want down=%d up=0", down, up, size.Bytes)
-		}
-	case peers.List:
-		if down == 0 || up != 0 {
-			t.Errorf("algd counted down=%d up=%d for a listing, want down>0 up=0", down, up)
-		}
-	}
 }
 
 // compare checks that the algd leg did what the direct path did; it

@@ -153,18 +153,7 @@ func (x xfer6) run(t *testing.T, v via, c peers.Client, m peers.Mode, op peers.O
 	case peers.List:
 		req.Remote, req.Local = peers.UploadDir+"/", filepath.Join(x.dir, "list-"+tag)
 	}
-	before := 0
-	if v == through {
-		before = len(x.proc.Transfers())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res := peers.Run(ctx, req)
-	defer func() {
-		if t.Failed() {
-			t.Logf("%s transcript:\n%s", c, res.Transcript)
-		}
-	}()
+	res, before := runClient(t, req, v == through, x.proc)
 	if res.Err != nil {
 		t.Fatalf("%v", res.Err)
 	}
@@ -216,7 +205,7 @@ func (x xfer6) run(t *testing.T, v via, c peers.Client, m peers.Mode, op peers.O
 	if v != through {
 		return
 	}
-	ctx, cancel = context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	all, err := x.proc.WaitTransfers(ctx, before+opened)
 	if err != nil {

@@ -187,6 +187,25 @@ func (b backend) run(t *testing.T, masq bool, tab *table) {
 	}
 }
 
+// runClient runs req with a limit of 2 minutes and logs the client's
+// transcript when the test fails; before is the number of "data done"
+// lines proc had logged when the case went through it (0 direct).
+func runClient(t *testing.T, req peers.Request, through bool, proc *algdrun.Proc) (res peers.Result, before int) {
+	t.Helper()
+	if through {
+		before = len(proc.Transfers())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	res = peers.Run(ctx, req)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("%s transcript:\n%s", req.Client, res.Transcript)
+		}
+	})
+	return res, before
+}
+
 // outcome is what a case produced, for the direct/algd comparison.
 type outcome struct {
 	ok       bool     // the transfer succeeded and was checked
@@ -216,18 +235,7 @@ func (e *env) runCase(t *testing.T, v via, c peers.Client, m peers.Mode, op peer
 		req.Remote, req.Local = peers.UploadDir+"/", filepath.Join(e.dir, "list-"+tag)
 	}
 
-	before := 0
-	if v == through {
-		before = len(e.algd.Transfers())
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	res := peers.Run(ctx, req)
-	defer func() {
-		if t.Failed() {
-			t.Logf("%s transcript:\n%s", c, res.Transcript)
-		}
-	}()
+	res, before := runClient(t, req, v == through, e.algd)
 
 	// A backend announcing a wrong 227 address must break a direct PASV
 	// client that trusts the address: that proves the client really uses
@@ -358,9 +366,18 @@ func portText(p uint16) string {
 // right direction.
 func (e *env) checkBytes(t *testing.T, before, opened int, m peers.Mode, op peers.Op, s peers.Size) {
 	t.Helper()
+	checkBytes(t, e.algd, before, opened, m, op, s, e.algdFirst, e.algdLast)
+}
+
+// checkBytes asserts proc's "data done" lines since the first before:
+// one per transfer the server opened (opened), the plaintext bytes of the
+// file in the right direction, at algd's passive port on the VIP (first
+// to last) or, in active mode, at the client's address.
+func checkBytes(t *testing.T, proc *algdrun.Proc, before, opened int, m peers.Mode, op peers.Op, size peers.Size, first, last uint16) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	all, err := e.algd.WaitTransfers(ctx, before+opened)
+	all, err := proc.WaitTransfers(ctx, before+opened)
 	if err != nil {
 		t.Errorf("algd data done lines: %v", err)
 		return
@@ -378,18 +395,18 @@ func (e *env) checkBytes(t *testing.T, before, opened int, m peers.Mode, op peer
 		if m.Active() && tr.At.Addr() != clientIP {
 			t.Errorf("algd connected active data to %v, want %v", tr.At, clientIP)
 		}
-		if !m.Active() && (tr.At.Addr() != vip || tr.At.Port() < e.algdFirst || tr.At.Port() > e.algdLast) {
-			t.Errorf("algd logged passive data at %v, want %v port %d-%d", tr.At, vip, e.algdFirst, e.algdLast)
+		if !m.Active() && (tr.At.Addr() != vip || tr.At.Port() < first || tr.At.Port() > last) {
+			t.Errorf("algd logged passive data at %v, want %v port %d-%d", tr.At, vip, first, last)
 		}
 	}
 	switch op {
 	case peers.Upload:
-		if up != s.Bytes || down != 0 {
-			t.Errorf("algd counted up=%d down=%d, want up=%d down=0", up, down, s.Bytes)
+		if up != size.Bytes || down != 0 {
+			t.Errorf("algd counted up=%d down=%d, want up=%d down=0", up, down, size.Bytes)
 		}
 	case peers.Download:
-		if down != s.Bytes || up != 0 {
-			t.Errorf("algd counted down=%d up=%d, want down=%d up=0", down, up, s.Bytes)
+		if down != size.Bytes || up != 0 {
+			t.Errorf("algd counted down=%d up=%d, want down=%d up=0", down, up, size.Bytes)
 		}
 	case peers.List:
 		if down == 0 || up != 0 {

@@ -1,10 +1,8 @@
 package rtsptests
 
 import (
-	"bytes"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,37 +10,8 @@ import (
 
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/internal/logbuf"
 )
-
-// logBuffer collects log lines for a test to count; safe for concurrent
-// use.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// lines returns the lines containing every one of subs.
-func (l *logBuffer) lines(subs ...string) []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for line := range strings.Lines(l.b.String()) {
-		ok := true
-		for _, s := range subs {
-			ok = ok && strings.Contains(line, s)
-		}
-		if ok {
-			out = append(out, line)
-		}
-	}
-	return out
-}
 
 // TestMediaSource plays a realserver whose RTSP is on 127.0.0.47 and
 // whose media sockets are on 127.0.0.48, through algd, over UDP forced:
@@ -78,7 +47,7 @@ func TestMediaSource(t *testing.T) {
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := startRealserverOpts(t, realserverOpts{ip: rsIP, mediaIP: mediaIP, udpPort: 63740 + 10*i, source: tc.source})
-			logs := &logBuffer{}
+			logs := &logbuf.Buffer{}
 			gw := startGateway(t, gatewayOpts{pool: tc.pool, logs: logs}, rs)
 			c := newClient(gw.addr, gortsplib.ProtocolUDP)
 			switched := false
@@ -103,7 +72,7 @@ func TestMediaSource(t *testing.T) {
 				if d, r := st.Media.DroppedBy[alg.DropSource].Load(), st.SourcesRefused.Load(); d != 0 || r != 0 {
 					t.Errorf("dropped for their source %d, sources refused %d: want 0 and 0", d, r)
 				}
-				if l := logs.lines("media dropped"); len(l) != 0 {
+				if l := logs.Lines("media dropped"); len(l) != 0 {
 					t.Errorf("log lines about drops: %q", l)
 				}
 				return
@@ -127,7 +96,7 @@ func TestMediaSource(t *testing.T) {
 				t.Errorf("sources refused %d, want %d", r, wantRefused)
 			}
 			id := p.id()
-			about := logs.lines("session="+id, "level=WARN")
+			about := logs.Lines("session="+id, "level=WARN")
 			if len(about) != 1 {
 				t.Fatalf("%d warnings about session %s, want exactly 1:\n%s", len(about), id, strings.Join(about, ""))
 			}

@@ -100,15 +100,7 @@ func TestHostileClients(t *testing.T) {
 	}
 	login := func(vip netip.AddrPort, from netip.Addr) *ftpc.Client {
 		t.Helper()
-		c, err := ftpc.Dial(vip, from, 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
-		if err := c.Login(srv.User, srv.Password); err != nil {
-			t.Fatal(err)
-		}
-		return c
+		return ftpc.MustLogin(t, vip, from, 10*time.Second, srv.User, srv.Password)
 	}
 
 	// 20 honest clients: download (sha256) in a loop, PASV and EPRT.
@@ -127,15 +119,12 @@ func TestHostileClients(t *testing.T) {
 					return
 				default:
 				}
-				c, err := ftpc.Dial(hostVIP, honestIP, 10*time.Second)
+				c, err := ftpc.DialLogin(hostVIP, honestIP, 10*time.Second, srv.User, srv.Password)
 				if err == nil {
-					err = c.Login(srv.User, srv.Password)
-					if err == nil {
-						var data []byte
-						data, _, err = c.Retr(mode, srv.Remote("honest.bin"))
-						if err == nil && fmt.Sprintf("%x", sha256.Sum256(data)) != sum {
-							err = fmt.Errorf("sha256 differs (%d bytes)", len(data))
-						}
+					var data []byte
+					data, _, err = c.Retr(mode, srv.Remote("honest.bin"))
+					if err == nil && fmt.Sprintf("%x", sha256.Sum256(data)) != sum {
+						err = fmt.Errorf("sha256 differs (%d bytes)", len(data))
 					}
 					c.Close()
 				}

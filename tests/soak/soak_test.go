@@ -451,16 +451,10 @@ func (w *soakWorker) session() {
 		return
 	}
 	m := map[string]ftpc.Mode{"PASV": ftpc.PASV, "EPSV": ftpc.EPSV, "PORT": ftpc.PORT, "EPRT": ftpc.EPRT}[mode]
-	c, err := ftpc.Dial(soakVIP, w.from, clientTimeout)
-	if err == nil {
-		err = c.Login(w.user, w.pass)
-	}
+	c, err := ftpc.DialLogin(soakVIP, w.from, clientTimeout, w.user, w.pass)
 	if err != nil {
 		w.st.ops.Add(1)
 		w.st.record(mode, classify(err), err)
-		if c != nil {
-			c.Close()
-		}
 		time.Sleep(200 * time.Millisecond)
 		return
 	}
