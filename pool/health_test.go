@@ -308,12 +308,15 @@ func TestSuspectAvoided(t *testing.T) {
 	}
 }
 
-func TestTCPChecker(t *testing.T) {
+// openAndClosed returns a port that accepts (and closes) connections
+// until the test ends, and one nothing listens on.
+func openAndClosed(t *testing.T) (open, closed netip.AddrPort) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -323,19 +326,23 @@ func TestTCPChecker(t *testing.T) {
 			c.Close()
 		}
 	}()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	gone, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	closedAddr := closed.Addr().(*net.TCPAddr).AddrPort()
-	closed.Close()
+	gone.Close()
+	return ln.Addr().(*net.TCPAddr).AddrPort(), gone.Addr().(*net.TCPAddr).AddrPort()
+}
+
+func TestTCPChecker(t *testing.T) {
+	open, closedAddr := openAndClosed(t)
 
 	tests := []struct {
 		name    string
 		addr    netip.AddrPort
 		healthy bool
 	}{
-		{"listening", ln.Addr().(*net.TCPAddr).AddrPort(), true},
+		{"listening", open, true},
 		{"closed port", closedAddr, false},
 	}
 	for _, tt := range tests {
@@ -354,31 +361,13 @@ func TestTCPChecker(t *testing.T) {
 // first check decides, so the closed port goes down and the listener stays
 // up.
 func TestRunTCP(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closed.Close()
+	open, closed := openAndClosed(t)
 
 	c := testConf("rr", []int{1, 1}, 0)
 	c.Health = conf.Health{Kind: "tcp", Interval: conf.Duration{Duration: 10 * time.Millisecond},
 		Timeout: conf.Duration{Duration: 5 * time.Second}, Rise: 2, Fall: 3}
-	c.Realservers[0].AddrPort = ln.Addr().(*net.TCPAddr).AddrPort()
-	c.Realservers[1].AddrPort = closed.Addr().(*net.TCPAddr).AddrPort()
+	c.Realservers[0].AddrPort = open
+	c.Realservers[1].AddrPort = closed
 	p := New(c, nil)
 	p.Logger = slog.New(slog.DiscardHandler)
 	stop := runPool(p)

@@ -271,11 +271,7 @@ func TestWrongPASVAddress(t *testing.T) {
 // source address: hence it runs on 127.0.0.1) connects to algd. Files go
 // both ways intact, and the realserver's connections are counted.
 func TestBackendActiveMode(t *testing.T) {
-	srv, err := demo.Start(demo.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := demo.StartTest(t, demo.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
 	px := startProxyAddrs(t, []netip.AddrPort{srv.Addr()},
 		proxyOpts{first: 61590, last: 61599, backendPorts: [2]uint16{61900, 61909}})
 	c := dialC(t, px.addr)

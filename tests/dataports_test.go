@@ -184,11 +184,7 @@ func TestFTPSReuseBindsDataToSession(t *testing.T) {
 // another session would make the realserver do) is refused and counted,
 // and the session's own transfer still carries its own file, byte-exact.
 func TestBackendActiveWindow(t *testing.T) {
-	srv, err := demo.Start(demo.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := demo.StartTest(t, demo.Options{Addr: "127.0.0.1:0", Root: t.TempDir()})
 	px := startProxyAddrs(t, []netip.AddrPort{srv.Addr()},
 		proxyOpts{first: 61600, last: 61609, backendPorts: [2]uint16{61920, 61929}})
 	data := randomBytes(1<<20 + 7)

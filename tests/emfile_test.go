@@ -41,11 +41,7 @@ func TestEMFILE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := demo.Start(demo.Options{Addr: "127.0.0.38:0", PassiveFirst: 62800, PassiveLast: 62899})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { rs.Close() })
+	rs := demo.StartTest(t, demo.Options{Addr: "127.0.0.38:0", PassiveFirst: 62800, PassiveLast: 62899})
 	vip, adm := freePort(t, "127.0.0.39"), freePort(t, "127.0.0.39")
 	p := algdrun.Start(t, bin, algdrun.Config{Admin: adm, Listeners: []algdrun.Listener{{
 		Name: "emfile", Listen: vip, Realservers: []netip.AddrPort{rs.Addr()}, PassiveFirst: 61750, PassiveLast: 61759,

@@ -100,7 +100,7 @@ func startFTPServersWith(t *testing.T, n int, publicHost string, tlsCfg *tls.Con
 	root := t.TempDir()
 	var out []*demo.Server
 	for i := range n {
-		s, err := demo.Start(demo.Options{
+		s := demo.StartTest(t, demo.Options{
 			Addr:         fmt.Sprintf("127.0.0.%d:0", 21+i),
 			Root:         root,
 			PassiveFirst: uint16(62000 + 100*i),
@@ -108,10 +108,6 @@ func startFTPServersWith(t *testing.T, n int, publicHost string, tlsCfg *tls.Con
 			PublicHost:   publicHost,
 			TLS:          tlsCfg,
 		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
 		out = append(out, s)
 	}
 	return out

@@ -24,11 +24,7 @@ func startServer(t *testing.T, files map[string][]byte) Target {
 			t.Fatal(err)
 		}
 	}
-	s, err := demo.Start(demo.Options{Addr: "127.0.0.41:0", Root: root, PassiveFirst: 64400, PassiveLast: 64499})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
+	s := demo.StartTest(t, demo.Options{Addr: "127.0.0.41:0", Root: root, PassiveFirst: 64400, PassiveLast: 64499})
 	return Target{Addr: s.Addr().String(), User: demo.DefaultUser, Password: demo.DefaultPassword}
 }
 

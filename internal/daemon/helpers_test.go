@@ -42,11 +42,7 @@ func newFarm(t *testing.T, size int, ips ...string) *farm {
 		t.Fatal(err)
 	}
 	for _, ip := range ips {
-		s, err := demo.Start(demo.Options{Addr: ip + ":0", Root: f.root})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
+		s := demo.StartTest(t, demo.Options{Addr: ip + ":0", Root: f.root})
 		f.servers = append(f.servers, s)
 	}
 	return f

@@ -27,16 +27,7 @@ func startServer(t *testing.T, o Options) *Server {
 	if o.Addr == "" {
 		o.Addr = serverIP + ":0"
 	}
-	s, err := Start(o)
-	if err != nil {
-		t.Fatalf("Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-	})
-	return s
+	return StartTest(t, o)
 }
 
 // login dials s with jlaffaye/ftp from the default source and logs in.

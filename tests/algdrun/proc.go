@@ -171,6 +171,19 @@ func (p *Proc) logBytes() []byte {
 // Transfers returns every "data done" line logged so far.
 func (p *Proc) Transfers() []Transfer { return ParseTransfers(p.logBytes()) }
 
+// TransfersAfter waits up to 15 s until n "data done" lines follow the
+// first before and returns the lines after those before (all of them,
+// even more than n).
+func (p *Proc) TransfersAfter(before, n int) ([]Transfer, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	all, err := p.WaitTransfers(ctx, before+n)
+	if err != nil {
+		return nil, fmt.Errorf("algd data done lines: %w", err)
+	}
+	return all[before:], nil
+}
+
 // WaitTransfers waits until at least n "data done" lines were logged and
 // returns them all; algd may log a transfer just after the client exits.
 func (p *Proc) WaitTransfers(ctx context.Context, n int) ([]Transfer, error) {

@@ -33,30 +33,13 @@ var modes = []Mode{PASV, EPSV, PORT, EPRT}
 // directory, and closes it at cleanup.
 func startDemo(t *testing.T) *demo.Server {
 	t.Helper()
-	s, err := demo.Start(demo.Options{Addr: serverIP + ":0", Root: t.TempDir()})
-	if err != nil {
-		t.Fatalf("demo.Start: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("demo Close: %v", err)
-		}
-	})
-	return s
+	return demo.StartTest(t, demo.Options{Addr: serverIP + ":0", Root: t.TempDir()})
 }
 
 // login dials s from clientIP and logs in.
 func login(t *testing.T, s *demo.Server) *Client {
 	t.Helper()
-	c, err := Dial(s.Addr(), clientIP, ioTimeout)
-	if err != nil {
-		t.Fatalf("Dial: %v", err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	if err := c.Login(demo.DefaultUser, demo.DefaultPassword); err != nil {
-		t.Fatalf("Login: %v", err)
-	}
-	return c
+	return MustLogin(t, s.Addr(), clientIP, ioTimeout, demo.DefaultUser, demo.DefaultPassword)
 }
 
 func randomBytes(t *testing.T, n int) []byte {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -239,16 +238,7 @@ func (e *ftpsEnv) runCase(t *testing.T, l ftpsLeg, c ftpsClient, op peers.Op, si
 		req.CAFile = e.ca.File
 	}
 	tag := strings.NewReplacer("→", "-", " ", "-").Replace(fmt.Sprintf("%s-%s-%s-%s", c.client, c.label(), size.Name, l.via))
-	var uploaded string
-	switch op {
-	case peers.Upload:
-		uploaded = "up-" + tag
-		req.Remote, req.Local = e.srv.Remote(uploaded), e.local[size.Name]
-	case peers.Download:
-		req.Remote, req.Local = e.srv.Remote("dl-"+size.Name), filepath.Join(e.dir, "got-"+tag)
-	case peers.List:
-		req.Remote, req.Local = peers.UploadDir+"/", filepath.Join(e.dir, "list-"+tag)
-	}
+	uploaded := caseFiles(&req, op, e.srv, e.dir, e.local[size.Name], size.Name, tag)
 	res, before := runClient(t, req, l.via != direct, e.algd)
 
 	if l.via == direct && c.client == peers.Ftplib && e.directFailed != "" {

@@ -187,6 +187,22 @@ func (b backend) run(t *testing.T, masq bool, tab *table) {
 	}
 }
 
+// caseFiles sets the files of req for op, named after the case's tag:
+// an upload of local as "up-"+tag on srv (whose name it returns), a
+// download of "dl-"+size into dir, a listing of the upload folder.
+func caseFiles(req *peers.Request, op peers.Op, srv *peers.Server, dir, local, size, tag string) (uploaded string) {
+	switch op {
+	case peers.Upload:
+		uploaded = "up-" + tag
+		req.Remote, req.Local = srv.Remote(uploaded), local
+	case peers.Download:
+		req.Remote, req.Local = srv.Remote("dl-"+size), filepath.Join(dir, "got-"+tag)
+	case peers.List:
+		req.Remote, req.Local = peers.UploadDir+"/", filepath.Join(dir, "list-"+tag)
+	}
+	return uploaded
+}
+
 // runClient runs req with a limit of 2 minutes and logs the client's
 // transcript when the test fails; before is the number of "data done"
 // lines proc had logged when the case went through it (0 direct).
@@ -224,16 +240,7 @@ func (e *env) runCase(t *testing.T, v via, c peers.Client, m peers.Mode, op peer
 	req := peers.Request{Client: c, Mode: m, Op: op, Server: target,
 		User: e.srv.User, Password: e.srv.Password, Source: clientIP, Dir: e.dir}
 	tag := fmt.Sprintf("%s-%s-%s-%s", c, m, s.Name, v)
-	var uploaded string
-	switch op {
-	case peers.Upload:
-		uploaded = "up-" + tag
-		req.Remote, req.Local = e.srv.Remote(uploaded), e.local[s.Name]
-	case peers.Download:
-		req.Remote, req.Local = e.srv.Remote("dl-"+s.Name), filepath.Join(e.dir, "got-"+tag)
-	case peers.List:
-		req.Remote, req.Local = peers.UploadDir+"/", filepath.Join(e.dir, "list-"+tag)
-	}
+	uploaded := caseFiles(&req, op, e.srv, e.dir, e.local[s.Name], s.Name, tag)
 
 	res, before := runClient(t, req, v == through, e.algd)
 
@@ -375,14 +382,11 @@ func (e *env) checkBytes(t *testing.T, before, opened int, m peers.Mode, op peer
 // to last) or, in active mode, at the client's address.
 func checkBytes(t *testing.T, proc *algdrun.Proc, before, opened int, m peers.Mode, op peers.Op, size peers.Size, first, last uint16) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	all, err := proc.WaitTransfers(ctx, before+opened)
+	got, err := proc.TransfersAfter(before, opened)
 	if err != nil {
-		t.Errorf("algd data done lines: %v", err)
+		t.Error(err)
 		return
 	}
-	got := all[before:]
 	if len(got) != opened {
 		t.Errorf("algd logged %d data done lines, want %d (one per 150/125)", len(got), opened)
 	}
