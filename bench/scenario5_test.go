@@ -19,6 +19,7 @@ import (
 
 	"github.com/algd/algd/rtsp"
 	"github.com/algd/algd/tests/algdrun"
+	"github.com/algd/algd/tests/fakeftpd"
 )
 
 // Scenario 5 plan, on 127.77.0.0/24 outside the kernel's ephemeral range:
@@ -81,16 +82,7 @@ func fakeRTSPServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serveRTSP(c)
-		}
-	}()
+	fakeftpd.ServeFunc(t, ln, serveRTSP)
 }
 
 func serveRTSP(c net.Conn) {

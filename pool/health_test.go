@@ -17,6 +17,7 @@ import (
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/internal/logbuf"
 	"github.com/algd/algd/limits"
+	"github.com/algd/algd/tests/fakeftpd"
 )
 
 // scripted is a Checker whose results the test hands over one by one. Each
@@ -316,16 +317,7 @@ func openAndClosed(t *testing.T) (open, closed netip.AddrPort) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	fakeftpd.ServeFunc(t, ln, func(net.Conn) {}) // accepts, then closes
 	gone, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

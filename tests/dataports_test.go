@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/algd/algd/alg"
+	"github.com/algd/algd/conf"
 	algftp "github.com/algd/algd/ftp"
 	"github.com/algd/algd/internal/demo"
 	"github.com/algd/algd/tests/ftpc"
@@ -107,11 +108,9 @@ func TestPassivePortsSameAddress(t *testing.T) {
 // are sealed per control session); the refusal is counted. The client's
 // transfer fails: denial of service, not theft.
 func TestFTPSReuseBindsDataToSession(t *testing.T) {
-	cert, roots := testCert(t)
-	servers := startFTPServers(t, 1)
-	settings := tlsSettings(t, cert, "plain")
-	settings.RequireReuse = true
-	px := startProxy(t, servers, proxyOpts{first: 61820, last: 61829, tls: settings})
+	px, roots := startFTPS(t, proxyOpts{first: 61820, last: 61829}, func(s *conf.TLS) {
+		s.RequireReuse = true
+	})
 	secret := randomBytes(200000)
 
 	// The neighbour's own FTPS login: its data connections resume its

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/algd/algd/conf"
 	"github.com/algd/algd/tests/disguise"
 )
 
@@ -18,14 +19,12 @@ import (
 // there, a disguised PROT C never turns protection off. The interop
 // suite runs the same table against vsftpd, pure-ftpd and proftpd.
 func TestDisguises(t *testing.T) {
-	cert, roots := testCert(t)
-	servers := startFTPServers(t, 1)
-	settings := tlsSettings(t, cert, "plain")
-	settings.Required = true
-	settings.RequireProtP = true
 	const backendSide = "127.0.0.8"
-	px := startProxy(t, servers, proxyOpts{first: 61840, last: 61849, tls: settings,
-		backendPorts: [2]uint16{61850, 61859}, backendSource: backendSide})
+	px, roots := startFTPS(t, proxyOpts{first: 61840, last: 61849,
+		backendPorts: [2]uint16{61850, 61859}, backendSource: backendSide}, func(s *conf.TLS) {
+		s.Required = true
+		s.RequireProtP = true
+	})
 	ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.ParseIP(backendSide)})
 	if err != nil {
 		t.Fatal(err)

@@ -345,6 +345,17 @@ func rawLogin(t *testing.T, from string, addr netip.AddrPort) *rawSession {
 	return s
 }
 
+// expect sends line and fails the test unless the reply starts with
+// want; it returns the reply.
+func (s *rawSession) expect(line, want string) string {
+	s.t.Helper()
+	r := s.cmd(line)
+	if !strings.HasPrefix(r, want) {
+		s.t.Fatalf("%s: %q, want %s", line, r, want)
+	}
+	return r
+}
+
 func (s *rawSession) cmd(line string) string {
 	s.t.Helper()
 	if _, err := s.c.Write([]byte(line + "\r\n")); err != nil {

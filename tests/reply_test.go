@@ -146,9 +146,7 @@ func heapInuse() uint64 {
 // end, in the clear or under TLS, gets 500 once max_line_bytes is passed,
 // not the idle timeout's 421, and the session ends.
 func TestClientLineWithoutEnd(t *testing.T) {
-	cert, roots := testCert(t)
-	px := startProxy(t, startFTPServers(t, 1),
-		proxyOpts{first: 61910, last: 61919, tls: tlsSettings(t, cert, "plain")})
+	px, roots := startFTPS(t, proxyOpts{first: 61910, last: 61919}, nil)
 	for _, under := range []string{"plain", "TLS"} {
 		t.Run(under, func(t *testing.T) {
 			s := rawDial(t, clientIP, px.addr)

@@ -79,6 +79,19 @@ func tlsSettings(t *testing.T, cert tls.Certificate, backend string) *conf.TLS {
 		HandshakeTimeout: conf.Duration{Duration: 2 * time.Second}, Backend: backend, BackendCA: certFile}
 }
 
+// startFTPS is startProxy in front of one ftpserverlib with the test
+// certificate's [ftp.tls] (tlsSettings, a plain realserver leg) changed
+// by tune, when set; roots is what a client trusts.
+func startFTPS(t *testing.T, o proxyOpts, tune func(*conf.TLS)) (px *proxy, roots *x509.CertPool) {
+	t.Helper()
+	cert, roots := testCert(t)
+	o.tls = tlsSettings(t, cert, "plain")
+	if tune != nil {
+		tune(o.tls)
+	}
+	return startProxy(t, startFTPServers(t, 1), o), roots
+}
+
 // dialTLS logs in over FTPS: explicit (AUTH TLS) or implicit, EPSV or PASV
 // following the 227 address; with a session cache the client resumes the
 // control session on data connections.
@@ -168,11 +181,9 @@ func TestFTPSPlainClientTLSBackend(t *testing.T) {
 // control session; a client with a session cache does, one without is
 // refused and counted.
 func TestFTPSReuse(t *testing.T) {
-	cert, roots := testCert(t)
-	servers := startFTPServers(t, 1)
-	settings := tlsSettings(t, cert, "plain")
-	settings.RequireReuse = true
-	px := startProxy(t, servers, proxyOpts{first: 61810, last: 61819, tls: settings})
+	px, roots := startFTPS(t, proxyOpts{first: 61810, last: 61819}, func(s *conf.TLS) {
+		s.RequireReuse = true
+	})
 	c, err := dialTLSWith(t, px.addr, false, true, tls12(roots, tls.NewLRUClientSessionCache(8)))
 	if err != nil {
 		t.Fatal(err)
@@ -196,11 +207,9 @@ func TestFTPSReuse(t *testing.T) {
 
 // TestFTPSCommands checks the security commands' replies and tls.required.
 func TestFTPSCommands(t *testing.T) {
-	cert, roots := testCert(t)
-	servers := startFTPServers(t, 1)
-	settings := tlsSettings(t, cert, "plain")
-	settings.Required = true
-	px := startProxy(t, servers, proxyOpts{first: 61820, last: 61829, tls: settings})
+	px, roots := startFTPS(t, proxyOpts{first: 61820, last: 61829}, func(s *conf.TLS) {
+		s.Required = true
+	})
 	s := rawDial(t, clientIP, px.addr)
 	s.reply()
 	for _, tc := range []struct{ cmd, want string }{
@@ -211,9 +220,7 @@ func TestFTPSCommands(t *testing.T) {
 		{"FEAT", "211 "},
 		{"CCC", "534 "},
 	} {
-		if r := s.cmd(tc.cmd); !strings.HasPrefix(r, tc.want) {
-			t.Fatalf("%s: %q, want %s", tc.cmd, r, tc.want)
-		}
+		s.expect(tc.cmd, tc.want)
 	}
 	s.startTLS(roots)
 	for _, c := range []struct{ cmd, want string }{
@@ -224,9 +231,7 @@ func TestFTPSCommands(t *testing.T) {
 		{"USER demo", "331 "},
 		{"PASS demo", "230 "},
 	} {
-		if r := s.cmd(c.cmd); !strings.HasPrefix(r, c.want) {
-			t.Fatalf("%s under TLS: %q, want %s", c.cmd, r, c.want)
-		}
+		s.expect(c.cmd, c.want)
 	}
 }
 
@@ -234,11 +239,9 @@ func TestFTPSCommands(t *testing.T) {
 // stalls handshakes, on the implicit listener and after AUTH TLS: they are
 // dropped after the handshake timeout while a transfer goes on.
 func TestFTPSHostileHandshakes(t *testing.T) {
-	cert, roots := testCert(t)
-	servers := startFTPServers(t, 1)
-	settings := tlsSettings(t, cert, "plain")
-	settings.HandshakeTimeout = conf.Duration{Duration: 300 * time.Millisecond}
-	px := startProxy(t, servers, proxyOpts{first: 61830, last: 61839, tls: settings})
+	px, roots := startFTPS(t, proxyOpts{first: 61830, last: 61839}, func(s *conf.TLS) {
+		s.HandshakeTimeout = conf.Duration{Duration: 300 * time.Millisecond}
+	})
 
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -302,20 +305,16 @@ func TestFTPSHostileHandshakes(t *testing.T) {
 // realserver; after PROT P transfers work (sha256), and a library client
 // that sets PROT P itself never notices.
 func TestFTPSRequireProtP(t *testing.T) {
-	cert, roots := testCert(t)
-	servers := startFTPServers(t, 1)
-	settings := tlsSettings(t, cert, "plain")
-	settings.Required = true
-	settings.RequireProtP = true
-	px := startProxy(t, servers, proxyOpts{first: 61860, last: 61869, tls: settings})
+	px, roots := startFTPS(t, proxyOpts{first: 61860, last: 61869}, func(s *conf.TLS) {
+		s.Required = true
+		s.RequireProtP = true
+	})
 	s := rawDial(t, clientIP, px.addr)
 	s.reply()
 	refused := int64(0)
 	expect := func(cmd, want string, counted bool) {
 		t.Helper()
-		if r := s.cmd(cmd); !strings.HasPrefix(r, want) {
-			t.Fatalf("%s: %q, want %s", cmd, r, want)
-		}
+		s.expect(cmd, want)
 		if counted {
 			refused++
 		}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/algd/algd/tests/fakeftpd"
 )
 
 // TestRunnerFollowsHealth runs a Runner on fakes with real TCP health
@@ -35,15 +37,7 @@ func TestRunnerFollowsHealth(t *testing.T) {
 	lns[1] = ln2
 	defer ln2.Close()
 	for _, ln := range lns {
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		fakeftpd.ServeFunc(t, ln, func(net.Conn) {}) // accepts, then closes
 	}
 
 	doc := func(sched string) string {

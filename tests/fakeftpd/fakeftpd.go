@@ -3,9 +3,11 @@
 // that cannot be used, a greeting that never ends, a server that dies in
 // the middle of an upload, one that says 226 whatever happened). A test
 // writes the script; this package listens, reads the command lines,
-// counts what the server wrote and cleans up. Suites whose realserver is
-// an honest ftpd use ftpserverlib (internal/demo) or the Debian ftpds
-// (tests/peers) instead.
+// counts what the server wrote and cleans up. Serve and ServeFunc are its
+// connection loop alone, for any TCP server a test fakes (one that
+// accepts and closes, or speaks another protocol). Suites whose
+// realserver is an honest ftpd use ftpserverlib (internal/demo) or the
+// Debian ftpds (tests/peers) instead.
 package fakeftpd
 
 import (
