@@ -1,19 +1,11 @@
 package tests
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -23,58 +15,23 @@ import (
 
 	"github.com/algd/algd/conf"
 	algftp "github.com/algd/algd/ftp"
+	"github.com/algd/algd/internal/testcert"
 )
 
 // testCert makes a self-signed certificate for the test addresses (the
 // VIP, the realservers, ::1) and a pool that trusts it.
-func testCert(t *testing.T) (tls.Certificate, *x509.CertPool) {
+func testCert(t *testing.T) (*testcert.Cert, *x509.CertPool) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: "algd test"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
-		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses: []net.IP{net.ParseIP(vipIP), net.ParseIP("127.0.0.21"), net.ParseIP("127.0.0.22"),
-			net.ParseIP("::1")},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, pool
+	c := testcert.New(t, "algd test", vipIP, "127.0.0.21", "127.0.0.22", "::1")
+	return c, c.Pool()
 }
 
 // tlsSettings is algd's [ftp.tls] for tests: the test certificate (files
 // in a temporary folder) to clients, and backend to the realservers,
 // verified against the same certificate.
-func tlsSettings(t *testing.T, cert tls.Certificate, backend string) *conf.TLS {
+func tlsSettings(t *testing.T, cert *testcert.Cert, backend string) *conf.TLS {
 	t.Helper()
-	dir := t.TempDir()
-	key, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	for name, b := range map[string]*pem.Block{certFile: {Type: "CERTIFICATE", Bytes: cert.Certificate[0]},
-		keyFile: {Type: "PRIVATE KEY", Bytes: key}} {
-		if err := os.WriteFile(name, pem.EncodeToMemory(b), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	certFile, keyFile := cert.Write(t, "", "")
 	return &conf.TLS{Cert: certFile, Key: keyFile, Min: tls.VersionTLS12,
 		HandshakeTimeout: conf.Duration{Duration: 2 * time.Second}, Backend: backend, BackendCA: certFile}
 }
@@ -124,7 +81,7 @@ func TestFTPS(t *testing.T) {
 	for _, backend := range []string{"plain", "explicit"} {
 		var srvTLS *tls.Config
 		if backend != "plain" {
-			srvTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+			srvTLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
 		}
 		servers := startFTPServersWith(t, 1, "", srvTLS)
 		px := startProxy(t, servers, proxyOpts{first: 61700, last: 61799, tls: tlsSettings(t, cert, backend)})
@@ -163,7 +120,7 @@ func TestFTPS(t *testing.T) {
 // reached over TLS.
 func TestFTPSPlainClientTLSBackend(t *testing.T) {
 	cert, _ := testCert(t)
-	servers := startFTPServersWith(t, 1, "", &tls.Config{Certificates: []tls.Certificate{cert}})
+	servers := startFTPServersWith(t, 1, "", &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 	settings := tlsSettings(t, cert, "explicit")
 	settings.Cert, settings.Key = "", "" // no certificate towards clients
 	px := startProxy(t, servers, proxyOpts{first: 61800, last: 61809, tls: settings})

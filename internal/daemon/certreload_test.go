@@ -2,17 +2,10 @@ package daemon
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,34 +14,9 @@ import (
 	"time"
 
 	ftpc "github.com/jlaffaye/ftp"
-)
 
-// writeCert writes a fresh self-signed certificate named cn (IP SAN
-// 127.0.0.1) and its key to certPath and keyPath.
-func writeCert(t *testing.T, cn, certPath, keyPath string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
+	"github.com/algd/algd/internal/testcert"
+)
 
 // servedCert does AUTH TLS at addr and returns the certificate's name.
 func servedCert(t *testing.T, addr string) string {
@@ -87,7 +55,7 @@ func TestCertificateReload(t *testing.T) {
 	f := newFarm(t, 1<<20, "127.0.0.14")
 	dir := t.TempDir()
 	certPath, keyPath := filepath.Join(dir, "vip.pem"), filepath.Join(dir, "vip.key")
-	writeCert(t, "first", certPath, keyPath)
+	testcert.New(t, "first", "127.0.0.1").Write(t, certPath, keyPath)
 	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
 	text := fmt.Sprintf(`[admin]
 listen = "ADMIN"
@@ -121,7 +89,7 @@ passive_ports = "63600-63699"
 		t.Fatal(err)
 	}
 
-	writeCert(t, "second", certPath, keyPath)
+	testcert.New(t, "second", "127.0.0.1").Write(t, certPath, keyPath)
 	if st := d.reload(text); st.Reloads.Failed != 0 {
 		t.Fatalf("reload failed: %s", st.Reloads.LastError)
 	}
