@@ -453,9 +453,7 @@ func (w *soakWorker) session() {
 	m := map[string]ftpc.Mode{"PASV": ftpc.PASV, "EPSV": ftpc.EPSV, "PORT": ftpc.PORT, "EPRT": ftpc.EPRT}[mode]
 	c, err := ftpc.DialLogin(soakVIP, w.from, clientTimeout, w.user, w.pass)
 	if err != nil {
-		w.st.ops.Add(1)
-		w.st.record(mode, classify(err), err)
-		time.Sleep(200 * time.Millisecond)
+		w.notStarted(mode, err)
 		return
 	}
 	defer c.Close()
@@ -485,6 +483,14 @@ func (w *soakWorker) session() {
 	w.check(mode, sha256.Sum256(body), data, follow(tr, err))
 }
 
+// notStarted counts a session that could not log in, and pauses before
+// the next.
+func (w *soakWorker) notStarted(mode string, err error) {
+	w.st.ops.Add(1)
+	w.st.record(mode, classify(err), err)
+	time.Sleep(200 * time.Millisecond)
+}
+
 // ftpsSession is session over explicit FTPS, alternating EPSV and PASV.
 func (w *soakWorker) ftpsSession() {
 	const mode = "FTPS"
@@ -496,9 +502,7 @@ func (w *soakWorker) ftpsSession() {
 		}
 	}
 	if err != nil {
-		w.st.ops.Add(1)
-		w.st.record(mode, classify(err), err)
-		time.Sleep(200 * time.Millisecond)
+		w.notStarted(mode, err)
 		return
 	}
 	defer c.close()
