@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -20,74 +19,14 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/algd/algd/admin"
+	"github.com/algd/algd/tests/rtspsource"
 )
 
-// rtspSource is a gortsplib realserver playing "/stream", an H.264
-// medium with one RTP packet every 5 ms.
-type rtspSource struct {
-	srv    *gortsplib.Server
-	stream *gortsplib.ServerStream
-	medi   *description.Media
-}
-
+// startRTSPSource runs a tests/rtspsource realserver playing "/stream"
+// on ip and returns its RTSP address.
 func startRTSPSource(t *testing.T, ip string, udpPort int) netip.AddrPort {
 	t.Helper()
-	s := &rtspSource{medi: &description.Media{Type: description.MediaTypeVideo,
-		Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1}}}}
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: ip + ":0",
-		UDPRTPAddress:  net.JoinHostPort(ip, strconv.Itoa(udpPort)),
-		UDPRTCPAddress: net.JoinHostPort(ip, strconv.Itoa(udpPort+1))}
-	if err := s.srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.stream = &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{s.medi}}}
-	if err := s.stream.Initialize(); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(5 * time.Millisecond)
-		defer tick.Stop()
-		for i := uint16(0); ; i++ {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-			}
-			s.stream.WritePacketRTP(s.medi, &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96,
-				SequenceNumber: i, Timestamp: uint32(i) * 450, SSRC: 0x1234, Marker: true}, Payload: make([]byte, 100)})
-		}
-	}()
-	t.Cleanup(func() {
-		close(stop)
-		<-done
-		s.stream.Close()
-		s.srv.Close()
-	})
-	return s.srv.NetListener().Addr().(*net.TCPAddr).AddrPort()
-}
-
-// OnDescribe serves "/stream".
-func (s *rtspSource) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if ctx.Path != "/stream" {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, s.stream, nil
-}
-
-// OnSetup sets up "/stream".
-func (s *rtspSource) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
-	if ctx.Path != "/stream" {
-		return &base.Response{StatusCode: base.StatusNotFound}, nil, nil
-	}
-	return &base.Response{StatusCode: base.StatusOK}, s.stream, nil
-}
-
-// OnPlay says yes.
-func (s *rtspSource) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
-	return &base.Response{StatusCode: base.StatusOK}, nil
+	return rtspsource.Start(t, ip, udpPort).Addr()
 }
 
 // scrape reads /metrics and returns the value of each sample, keyed by

@@ -18,6 +18,7 @@ import (
 
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/rtsp"
+	"github.com/algd/algd/tests/rtspsource"
 )
 
 // rawConn is a control connection from the client address that the test
@@ -105,7 +106,7 @@ func listenUDPClient(t *testing.T, port int) *udpClient {
 			if err != nil {
 				return
 			}
-			if n > 12 && checkPayload(buf[12:n]) {
+			if n > 12 && rtspsource.CheckPayload(buf[12:n]) {
 				u.got.Add(1)
 			}
 		}
@@ -146,7 +147,7 @@ func TestRegistryShowsPlayers(t *testing.T) {
 		{"udp", gortsplib.ProtocolUDP, "udp"},
 		{"tcp interleaved", gortsplib.ProtocolTCP, "interleaved"},
 	}
-	rs := startRealserver(t, "127.0.0.41", 63800)
+	rs := rtspsource.Start(t, "127.0.0.41", 63800)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			reg := alg.NewRegistry()
@@ -168,8 +169,8 @@ func TestRegistryShowsPlayers(t *testing.T) {
 			if in.ID != "test-1" || in.Proto != "rtsp" || in.Listener != "test" || in.TLS {
 				t.Errorf("id %q, proto %q, listener %q, tls %v: want test-1, rtsp, test, false", in.ID, in.Proto, in.Listener, in.TLS)
 			}
-			if in.Client.Addr() != clientIP || in.Realserver != rs.addr {
-				t.Errorf("client %s, realserver %s: want %s, %s", in.Client, in.Realserver, clientIP, rs.addr)
+			if in.Client.Addr() != clientIP || in.Realserver != rs.Addr() {
+				t.Errorf("client %s, realserver %s: want %s, %s", in.Client, in.Realserver, clientIP, rs.Addr())
 			}
 			if in.Mode != tc.mode || !in.Transferring || in.Transfers != 1 {
 				t.Errorf("mode %q, transferring %v, transfers %d: want %q, true, 1", in.Mode, in.Transferring, in.Transfers, tc.mode)
@@ -198,7 +199,7 @@ func TestRegistryShowsPlayers(t *testing.T) {
 // once, lets one whose session plays go on, and closes it once a
 // TEARDOWN (over another connection) ended the stream.
 func TestDrainWaitsForStreams(t *testing.T) {
-	rs := startRealserver(t, "127.0.0.41", 63810)
+	rs := rtspsource.Start(t, "127.0.0.41", 63810)
 	reg := alg.NewRegistry()
 	gw := startGateway(t, gatewayOpts{registry: reg}, rs)
 	u := "rtsp://" + gw.addr.String() + "/stream"
@@ -269,7 +270,7 @@ func TestDrainWaitsForStreams(t *testing.T) {
 // its timeout (1 s, from the realserver's Session header) ends it, which
 // datagrams from the client put off meanwhile.
 func TestDetachedMediaKeepsDrainWaiting(t *testing.T) {
-	rs := startRealserverOpts(t, realserverOpts{ip: "127.0.0.41", udpPort: 63820, idle: 2 * time.Second})
+	rs := rtspsource.StartOpts(t, rtspsource.Options{IP: "127.0.0.41", UDPPort: 63820, Idle: 2 * time.Second})
 	reg := alg.NewRegistry()
 	gw := startGateway(t, gatewayOpts{registry: reg}, rs)
 	uc := listenUDPClient(t, 63900)
@@ -292,7 +293,7 @@ func TestDetachedMediaKeepsDrainWaiting(t *testing.T) {
 	}
 	l := reg.Sessions()
 	if len(l) != 1 || l[0].ID != conn[0].ID || l[0].Mode != "udp" || !l[0].Transferring ||
-		l[0].Realserver != rs.addr || l[0].Client.Addr() != clientIP || l[0].Transfers != 1 {
+		l[0].Realserver != rs.Addr() || l[0].Client.Addr() != clientIP || l[0].Transfers != 1 {
 		t.Fatalf("after the control connection closed: %+v, want the media session as %s", l, conn[0].ID)
 	}
 
@@ -353,8 +354,8 @@ func (g *generations) count(h *rtsp.Handler) int {
 // the ranges moved: new streams get pairs of the new range and the
 // first's keep theirs.
 func TestGenerations(t *testing.T) {
-	rs1 := startRealserver(t, "127.0.0.41", 63830)
-	rs2 := startRealserver(t, "127.0.0.42", 63840)
+	rs1 := rtspsource.Start(t, "127.0.0.41", 63830)
+	rs2 := rtspsource.Start(t, "127.0.0.42", 63840)
 	media := rtsp.NewMedia()
 	o := gatewayOpts{registry: alg.NewRegistry(), media: media, stats: &rtsp.Stats{},
 		mediaPorts: alg.NewUDPPorts(mediaFirst, mediaLast), backendPorts: alg.NewUDPPorts(backendFirst, backendLast)}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+
+	"github.com/algd/algd/tests/rtspsource"
 )
 
 // rawRTSP sends one hostile request from the client address and returns
@@ -43,7 +45,7 @@ func rawRTSP(t *testing.T, addr netip.AddrPort, req string) string {
 // Transport with 10,000 parameters: each is answered 400 (or the
 // connection closed) and closed, while an honest client keeps working.
 func TestHostileRTSP(t *testing.T) {
-	rs := startRealserver(t, "127.0.0.46", 63660)
+	rs := rtspsource.Start(t, "127.0.0.46", 63660)
 	gw := startGateway(t, gatewayOpts{}, rs)
 	url := fmt.Sprintf("rtsp://%s/stream", gw.addr)
 

@@ -11,6 +11,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
+
+	"github.com/algd/algd/tests/rtspsource"
 )
 
 // player is a gortsplib client playing a URL, counting what it gets.
@@ -54,7 +56,7 @@ func play(t *testing.T, c *gortsplib.Client, u string) (*player, error) {
 		return p, err
 	}
 	c.OnPacketRTPAny(func(_ *description.Media, _ format.Format, pkt *rtp.Packet) {
-		if checkPayload(pkt.Payload) {
+		if rtspsource.CheckPayload(pkt.Payload) {
 			p.good.Add(1)
 		} else {
 			p.bad.Add(1)
@@ -77,7 +79,7 @@ func TestPlay(t *testing.T) {
 		{"udp", gortsplib.ProtocolUDP},
 		{"tcp interleaved", gortsplib.ProtocolTCP},
 	}
-	rs := startRealserver(t, "127.0.0.41", 63610)
+	rs := rtspsource.Start(t, "127.0.0.41", 63610)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			gw := startGateway(t, gatewayOpts{}, rs)
@@ -99,7 +101,7 @@ func TestPlay(t *testing.T) {
 			if switched {
 				t.Errorf("client switched transport")
 			}
-			if cb, _ := p.contentBase.Load().(string); !strings.Contains(cb, gw.addr.String()) || strings.Contains(cb, rs.addr.String()) {
+			if cb, _ := p.contentBase.Load().(string); !strings.Contains(cb, gw.addr.String()) || strings.Contains(cb, rs.Addr().String()) {
 				t.Errorf("Content-Base %q, want the VIP %s", cb, gw.addr)
 			}
 			st := gw.h.Stats

@@ -6,7 +6,8 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/pion/rtp"
+
+	"github.com/algd/algd/tests/rtspsource"
 )
 
 // TestRecord publishes through the VIP (ANNOUNCE, SETUP mode=record,
@@ -21,10 +22,10 @@ func TestRecord(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rs := startRealserver(t, "127.0.0.41", 63630+10*i)
+			rs := rtspsource.Start(t, "127.0.0.41", 63630+10*i)
 			gw := startGateway(t, gatewayOpts{}, rs)
 			c := newClient(gw.addr, tc.proto)
-			medi := testMedia()
+			medi := rtspsource.Media()
 			desc := &description.Session{Medias: []*description.Media{medi}}
 			if err := c.StartRecording("rtsp://"+gw.addr.String()+"/publish", desc); err != nil {
 				t.Fatalf("StartRecording: %v", err)
@@ -32,11 +33,7 @@ func TestRecord(t *testing.T) {
 			defer c.Close()
 			const n = 200
 			for i := range uint32(n) {
-				err := c.WritePacketRTP(medi, &rtp.Packet{
-					Header:  rtp.Header{Version: 2, PayloadType: 96, SequenceNumber: uint16(i), Timestamp: i * 450, SSRC: 0x5678, Marker: true},
-					Payload: payload(i),
-				})
-				if err != nil {
+				if err := c.WritePacketRTP(medi, rtspsource.Packet(i, 0x5678)); err != nil {
 					t.Fatalf("write %d: %v", i, err)
 				}
 				time.Sleep(time.Millisecond) // stay under the socket buffers

@@ -12,6 +12,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+
+	"github.com/algd/algd/tests/rtspsource"
 )
 
 // rawRequest sends one request on a new connection from the client
@@ -40,8 +42,8 @@ func rawRequest(t *testing.T, addr, req string) string {
 // connections: each must reach the realserver that owns the session
 // (any other answers 454), and a TEARDOWN there frees the pairs.
 func TestSessionSticks(t *testing.T) {
-	rs1 := startRealserver(t, "127.0.0.41", 63650)
-	rs2 := startRealserver(t, "127.0.0.42", 63660)
+	rs1 := rtspsource.Start(t, "127.0.0.41", 63650)
+	rs2 := rtspsource.Start(t, "127.0.0.42", 63660)
 	gw := startGateway(t, gatewayOpts{scheduler: "rr"}, rs1, rs2)
 	u := "rtsp://" + gw.addr.String() + "/stream"
 	p, err := play(t, newClient(gw.addr, gortsplib.ProtocolUDP), u)
@@ -64,7 +66,7 @@ func TestSessionSticks(t *testing.T) {
 	for i := range 4 {
 		got := rawRequest(t, gw.addr.String(), fmt.Sprintf("GET_PARAMETER %s RTSP/1.0\r\nCSeq: %d\r\nSession: %s\r\n\r\n", u, i+1, id))
 		if got != "RTSP/1.0 200 OK" {
-			t.Fatalf("keepalive %d on a new connection: %q, want 200 from %s", i, got, owner.addr)
+			t.Fatalf("keepalive %d on a new connection: %q, want 200 from %s", i, got, owner.Addr())
 		}
 	}
 	// The session keeps streaming after its control connections closed.
@@ -88,7 +90,7 @@ func TestSessionSticks(t *testing.T) {
 // client gets 453 Not Enough Bandwidth, an interleaved one still plays,
 // and after the first TEARDOWN the pair serves a new client.
 func TestOnePairTwoClients(t *testing.T) {
-	rs := startRealserver(t, "127.0.0.41", 63670)
+	rs := rtspsource.Start(t, "127.0.0.41", 63670)
 	gw := startGateway(t, gatewayOpts{mediaLast: mediaFirst + 1}, rs)
 	u := "rtsp://" + gw.addr.String() + "/stream"
 	c1 := newClient(gw.addr, gortsplib.ProtocolUDP)
@@ -124,7 +126,7 @@ func TestOnePairTwoClients(t *testing.T) {
 // TestMulticastRefused: a SETUP asking only for multicast gets 461 from
 // algd, which never forwards it.
 func TestMulticastRefused(t *testing.T) {
-	rs := startRealserver(t, "127.0.0.41", 63680)
+	rs := rtspsource.Start(t, "127.0.0.41", 63680)
 	gw := startGateway(t, gatewayOpts{}, rs)
 	got := rawRequest(t, gw.addr.String(), "SETUP rtsp://"+gw.addr.String()+"/stream/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP;multicast;port=5000-5001\r\n\r\n")
 	if got != "RTSP/1.0 461 Unsupported Transport" {

@@ -11,6 +11,7 @@ import (
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/internal/logbuf"
+	"github.com/algd/algd/tests/rtspsource"
 )
 
 // TestMediaSource plays a realserver whose RTSP is on 127.0.0.47 and
@@ -46,7 +47,7 @@ func TestMediaSource(t *testing.T) {
 	}
 	for i, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rs := startRealserverOpts(t, realserverOpts{ip: rsIP, mediaIP: mediaIP, udpPort: 63740 + 10*i, source: tc.source})
+			rs := rtspsource.StartOpts(t, rtspsource.Options{IP: rsIP, MediaIP: mediaIP, UDPPort: 63740 + 10*i, Source: tc.source})
 			logs := &logbuf.Buffer{}
 			gw := startGateway(t, gatewayOpts{pool: tc.pool, logs: logs}, rs)
 			c := newClient(gw.addr, gortsplib.ProtocolUDP)
