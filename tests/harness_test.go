@@ -134,8 +134,10 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		o.vip = vipIP
 	}
 	if o.health.Kind == "" {
-		o.health = conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: 100 * time.Millisecond},
-			Timeout: conf.Duration{Duration: 90 * time.Millisecond}, Rise: 1, Fall: 1}
+		// Two failed checks take a realserver down: one slow banner on a
+		// loaded machine must not empty the pool under a running test.
+		o.health = conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: 250 * time.Millisecond},
+			Timeout: conf.Duration{Duration: 200 * time.Millisecond}, Rise: 1, Fall: 2}
 	}
 	listen := freePort(t, o.vip)
 	if o.port != 0 {
