@@ -15,19 +15,9 @@ import (
 	"github.com/algd/algd/admin"
 	"github.com/algd/algd/internal/demo"
 	"github.com/algd/algd/tests/algdrun"
+	"github.com/algd/algd/tests/inproc"
 	"github.com/algd/algd/tests/peers"
 )
-
-// freePort returns a port of ip that nothing listens on now.
-func freePort(t *testing.T, ip string) netip.AddrPort {
-	t.Helper()
-	ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return netip.MustParseAddrPort(ln.Addr().String())
-}
 
 // TestEMFILE runs the built algd with a limit of 48 open files and holds
 // sessions through it until it runs out. Whether the last descriptor goes
@@ -42,7 +32,7 @@ func TestEMFILE(t *testing.T) {
 		t.Fatal(err)
 	}
 	rs := demo.StartTest(t, demo.Options{Addr: "127.0.0.38:0", PassiveFirst: 62800, PassiveLast: 62899})
-	vip, adm := freePort(t, "127.0.0.39"), freePort(t, "127.0.0.39")
+	vip, adm := inproc.FreePort(t, "127.0.0.39"), inproc.FreePort(t, "127.0.0.39")
 	p := algdrun.Start(t, bin, algdrun.Config{Admin: adm, Listeners: []algdrun.Listener{{
 		Name: "emfile", Listen: vip, Realservers: []netip.AddrPort{rs.Addr()}, PassiveFirst: 61750, PassiveLast: 61759,
 	}}}, algdrun.Options{

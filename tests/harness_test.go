@@ -28,6 +28,7 @@ import (
 	"github.com/algd/algd/internal/demo"
 	"github.com/algd/algd/limits"
 	"github.com/algd/algd/pool"
+	"github.com/algd/algd/tests/inproc"
 )
 
 const (
@@ -139,7 +140,7 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		o.health = conf.Health{Kind: "ftp", Interval: conf.Duration{Duration: 250 * time.Millisecond},
 			Timeout: conf.Duration{Duration: 200 * time.Millisecond}, Rise: 1, Fall: 2}
 	}
-	listen := freePort(t, o.vip)
+	listen := inproc.FreePort(t, o.vip)
 	if o.port != 0 {
 		listen = netip.AddrPortFrom(listen.Addr(), o.port)
 	}
@@ -163,7 +164,7 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 	if o.tls != nil {
 		fc.TLS = *o.tls
 		if fc.TLS.Cert != "" {
-			fc.TLS.ImplicitAddrs = []netip.AddrPort{freePort(t, o.vip)}
+			fc.TLS.ImplicitAddrs = []netip.AddrPort{inproc.FreePort(t, o.vip)}
 		}
 	}
 	cfg := &conf.Config{
@@ -175,30 +176,12 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 			DataIdleTimeout:       conf.Duration{Duration: o.dataIdle},
 			MaxReplyBytes:         o.maxReply},
 	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	px := &proxy{addr: listen}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	px := &proxy{addr: listen,
+		d: inproc.Start(t, cfg, daemon.Options{Logger: log, Dial: o.dial, Checker: o.checker, Local: o.local})}
 	if len(cfg.FTP[0].TLS.ImplicitAddrs) > 0 {
 		px.implicit = cfg.FTP[0].TLS.ImplicitAddrs[0]
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := daemon.New(ctx, cfg, daemon.Options{Logger: log, Dial: o.dial, Checker: o.checker, Local: o.local})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	px.d = d
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
 	return px
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/algd/algd/admin"
 	"github.com/algd/algd/alg"
+	"github.com/algd/algd/tests/inproc"
 )
 
 // This file is the one place that knows how the daemon's Status shapes
@@ -15,11 +16,7 @@ import (
 // listener is the status of the proxy's FTP listener "vip".
 func (p *proxy) listener(t *testing.T) alg.ListenerStatus {
 	t.Helper()
-	l, ok := p.d.Status().Listener("vip")
-	if !ok {
-		t.Fatal("status shows no listener \"vip\"")
-	}
-	return l
+	return inproc.Listener(t, p.d, "vip")
 }
 
 // counter reads one counter of the listener by its /status name:
@@ -27,11 +24,7 @@ func (p *proxy) listener(t *testing.T) alg.ListenerStatus {
 // the listener does not have fails the test.
 func (p *proxy) counter(t *testing.T, name string) int64 {
 	t.Helper()
-	n, ok := p.listener(t).Counters[name]
-	if !ok {
-		t.Fatalf("counter %q: /status has no such counter", name)
-	}
-	return n
+	return inproc.Counter(t, p.d, "vip", name)
 }
 
 // counters reads a by-reason table of the listener's counters

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/algd/algd/alg"
+	"github.com/algd/algd/limits"
+	"github.com/algd/algd/pool"
 	"github.com/algd/algd/rtsp"
 	"github.com/algd/algd/tests/rtspsource"
 )
@@ -150,8 +153,7 @@ func TestRegistryShowsPlayers(t *testing.T) {
 	rs := rtspsource.Start(t, "127.0.0.41", 63800)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := alg.NewRegistry()
-			gw := startGateway(t, gatewayOpts{registry: reg}, rs)
+			gw := startGateway(t, gatewayOpts{}, rs)
 			before := time.Now()
 			c := newClient(gw.addr, tc.proto)
 			p, err := play(t, c, "rtsp://"+gw.addr.String()+"/stream")
@@ -161,7 +163,7 @@ func TestRegistryShowsPlayers(t *testing.T) {
 			if !waitFor(5*time.Second, func() bool { return p.good.Load() >= 20 }) {
 				t.Fatalf("got %d packets", p.good.Load())
 			}
-			live := reg.Sessions()
+			live := gw.live()
 			if len(live) != 1 {
 				t.Fatalf("%d sessions listed, want 1: %+v", len(live), live)
 			}
@@ -182,14 +184,14 @@ func TestRegistryShowsPlayers(t *testing.T) {
 				t.Errorf("bytes down %d after 20 packets of 200 bytes", in.BytesDown)
 			}
 			if !waitFor(5*time.Second, func() bool {
-				l := reg.Sessions()
+				l := gw.live()
 				return len(l) == 1 && l[0].BytesDown >= in.BytesDown+20*200
 			}) {
-				t.Errorf("bytes down do not grow past %d: %+v", in.BytesDown, reg.Sessions())
+				t.Errorf("bytes down do not grow past %d: %+v", in.BytesDown, gw.live())
 			}
 			c.Close()
-			if !waitFor(5*time.Second, func() bool { return reg.Len() == 0 }) {
-				t.Errorf("after the client left: %+v", reg.Sessions())
+			if !waitFor(5*time.Second, func() bool { return len(gw.live()) == 0 }) {
+				t.Errorf("after the client left: %+v", gw.live())
 			}
 		})
 	}
@@ -201,7 +203,7 @@ func TestRegistryShowsPlayers(t *testing.T) {
 func TestDrainWaitsForStreams(t *testing.T) {
 	rs := rtspsource.Start(t, "127.0.0.41", 63810)
 	reg := alg.NewRegistry()
-	gw := startGateway(t, gatewayOpts{registry: reg}, rs)
+	gw := startHandGateway(t, reg, rs)
 	u := "rtsp://" + gw.addr.String() + "/stream"
 	idle := dialRaw(t, gw.addr)
 	if m := idle.do(t, "OPTIONS", u); m.Status != 200 {
@@ -271,8 +273,7 @@ func TestDrainWaitsForStreams(t *testing.T) {
 // datagrams from the client put off meanwhile.
 func TestDetachedMediaKeepsDrainWaiting(t *testing.T) {
 	rs := rtspsource.StartOpts(t, rtspsource.Options{IP: "127.0.0.41", UDPPort: 63820, Idle: 2 * time.Second})
-	reg := alg.NewRegistry()
-	gw := startGateway(t, gatewayOpts{registry: reg}, rs)
+	gw := startGateway(t, gatewayOpts{}, rs)
 	uc := listenUDPClient(t, 63900)
 	u := "rtsp://" + gw.addr.String() + "/stream"
 	rc := dialRaw(t, gw.addr)
@@ -283,21 +284,26 @@ func TestDetachedMediaKeepsDrainWaiting(t *testing.T) {
 	if !waitFor(5*time.Second, func() bool { return uc.got.Load() >= 20 }) {
 		t.Fatalf("got %d packets", uc.got.Load())
 	}
-	conn := reg.Sessions()
+	conn := gw.live()
 	if len(conn) != 1 {
 		t.Fatalf("%d sessions, want 1", len(conn))
 	}
 	rc.c.Close()
-	if !waitFor(5*time.Second, func() bool { return gw.h.Stats.Active.Load() == 0 }) {
+	if !waitFor(5*time.Second, func() bool { return gw.counter(t, "active") == 0 }) {
 		t.Fatalf("control connection still open")
 	}
-	l := reg.Sessions()
+	l := gw.live()
 	if len(l) != 1 || l[0].ID != conn[0].ID || l[0].Mode != "udp" || !l[0].Transferring ||
 		l[0].Realserver != rs.Addr() || l[0].Client.Addr() != clientIP || l[0].Transfers != 1 {
 		t.Fatalf("after the control connection closed: %+v, want the media session as %s", l, conn[0].ID)
 	}
 
-	reg.Drain()
+	// The drain (which also stops accepting) runs while the client
+	// keeps the session alive.
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Second)
+	defer cancel()
+	drained := make(chan bool, 1)
+	go func() { drained <- gw.d.Drain(ctx) }()
 	vipRTCP := netip.AddrPortFrom(vipIP, vipRTP+1)
 	before := uc.got.Load()
 	for range 15 { // 1.5 s of receiver reports: longer than the timeout
@@ -307,18 +313,16 @@ func TestDetachedMediaKeepsDrainWaiting(t *testing.T) {
 	if uc.got.Load() <= before {
 		t.Errorf("no media relayed without control connection")
 	}
-	if reg.Len() != 1 || gw.h.MediaSessions() != 1 {
-		t.Fatalf("while the client sent: %d registered, %d media sessions, want 1 and 1", reg.Len(), gw.h.MediaSessions())
+	if n, m := len(gw.live()), gw.counter(t, "media_sessions"); n != 1 || m != 1 {
+		t.Fatalf("while the client sent: %d registered, %d media sessions, want 1 and 1", n, m)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := reg.Wait(ctx); err != nil {
-		t.Fatalf("drain: %v", err)
+	if !<-drained {
+		t.Fatalf("drain: not done in time; left %+v", gw.live())
 	}
-	if n := gw.h.MediaSessions(); n != 0 {
+	if n := gw.counter(t, "media_sessions"); n != 0 {
 		t.Errorf("registry empty with %d media sessions left", n)
 	}
-	if in, _, _ := gw.h.MediaPorts.Usage(); in != 0 {
+	if in := gw.pairsInUse(t, "media"); in != 0 {
 		t.Errorf("registry empty with %d media pairs in use", in)
 	}
 }
@@ -357,10 +361,10 @@ func TestGenerations(t *testing.T) {
 	rs1 := rtspsource.Start(t, "127.0.0.41", 63830)
 	rs2 := rtspsource.Start(t, "127.0.0.42", 63840)
 	media := rtsp.NewMedia()
-	o := gatewayOpts{registry: alg.NewRegistry(), media: media, stats: &rtsp.Stats{},
+	o := handOpts{registry: alg.NewRegistry(), media: media, stats: &rtsp.Stats{},
 		mediaPorts: alg.NewUDPPorts(mediaFirst, mediaLast), backendPorts: alg.NewUDPPorts(backendFirst, backendLast)}
-	h1, _ := gatewayHandler(o, rs1, rs2)
-	h2, _ := gatewayHandler(o, rs1, rs2)
+	h1 := handHandler(o, rs1, rs2)
+	h2 := handHandler(o, rs1, rs2)
 	g := &generations{served: make(map[*rtsp.Handler]int)}
 	g.cur.Store(h1)
 	addr := serveGateway(t, g, h1.Logger, func() {
@@ -445,4 +449,98 @@ func TestGenerations(t *testing.T) {
 	if c["sessions"] != 6 || c["streams.udp"] != 2 || c["sessions_ended"] != 1 || c["media_sessions"] != 1 {
 		t.Errorf("shared counters %v: want 6 sessions, 2 udp streams, 1 ended, 1 media session", c)
 	}
+}
+
+// The hand-wired gateway: an rtsp.Handler served on the VIP without the
+// daemon, for what the daemon cannot show. TestGenerations builds two
+// generations of one listener as a reload does; TestDrainWaitsForStreams
+// drains the sessions while the listener still accepts (the daemon stops
+// accepting as it drains), so a TEARDOWN can come on a new connection.
+
+// handGateway is a hand-wired handler h served on addr.
+type handGateway struct {
+	h    *rtsp.Handler
+	addr netip.AddrPort
+}
+
+// startHandGateway serves a handler in front of backends, with reg, on
+// the VIP until the test ends; then every media pair must be free.
+func startHandGateway(t *testing.T, reg *alg.Registry, backends ...*rtspsource.Server) *handGateway {
+	t.Helper()
+	h := handHandler(handOpts{registry: reg}, backends...)
+	addr := serveGateway(t, h, h.Logger, func() {
+		h.Close()
+		checkPairsFree(t, h.MediaPorts, h.BackendPorts)
+	})
+	return &handGateway{h: h, addr: addr}
+}
+
+// handOpts are what handlers of one listener share (a reload's
+// generations); a nil one is the handler's own (registry: none).
+type handOpts struct {
+	registry                 *alg.Registry
+	media                    *rtsp.Media
+	stats                    *rtsp.Stats
+	mediaPorts, backendPorts *alg.UDPPorts
+}
+
+// handHandler builds the RTSP handler "test" in front of backends, with
+// the gateways' limits.
+func handHandler(o handOpts, backends ...*rtspsource.Server) *rtsp.Handler {
+	if o.stats == nil {
+		o.stats = &rtsp.Stats{}
+	}
+	if o.mediaPorts == nil {
+		o.mediaPorts = alg.NewUDPPorts(mediaFirst, mediaLast)
+	}
+	if o.backendPorts == nil {
+		o.backendPorts = alg.NewUDPPorts(backendFirst, backendLast)
+	}
+	return &rtsp.Handler{
+		Name:          "test",
+		Stats:         o.stats,
+		Pool:          pool.New(mediaPool("rr", backends...), pool.NoChecker{}),
+		Sessions:      limits.NewSessions(testLimits.MaxSessions, testLimits.MaxSessionsPerClient),
+		MediaPorts:    o.mediaPorts,
+		BackendPorts:  o.backendPorts,
+		Advertise:     vipIP,
+		BackendSource: vipIP,
+		Limits:        testLimits,
+		Logger:        testLogger(nil),
+		Media:         o.media,
+		Registry:      o.registry,
+	}
+}
+
+// checkPairsFree fails the test if a pair of media or backend is in use
+// (after shutdown).
+func checkPairsFree(t *testing.T, media, backend *alg.UDPPorts) {
+	t.Helper()
+	if in, _, _ := media.Usage(); in != 0 {
+		t.Errorf("client-side media pairs still in use after shutdown: %d", in)
+	}
+	if in, _, _ := backend.Usage(); in != 0 {
+		t.Errorf("backend-side media pairs still in use after shutdown: %d", in)
+	}
+}
+
+// serveGateway serves h on the VIP until the test ends, then stops
+// accepting, waits for the connections and calls stop.
+func serveGateway(t *testing.T, h alg.Handler, log *slog.Logger, stop func()) netip.AddrPort {
+	t.Helper()
+	ln, err := alg.Listen(context.Background(), netip.AddrPortFrom(vipIP, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := &alg.Server{Handler: h, Logger: log}
+	done := make(chan struct{})
+	go func() { srv.Serve(ctx, ln); close(done) }()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		srv.Wait()
+		stop()
+	})
+	return alg.AddrPortOf(ln.Addr())
 }

@@ -6,7 +6,6 @@
 package rtsptests
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -17,11 +16,9 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 
-	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
-	"github.com/algd/algd/limits"
-	"github.com/algd/algd/pool"
-	"github.com/algd/algd/rtsp"
+	"github.com/algd/algd/internal/daemon"
+	"github.com/algd/algd/tests/inproc"
 	"github.com/algd/algd/tests/rtspsource"
 )
 
@@ -38,127 +35,79 @@ const (
 	backendFirst, backendLast = 63500, 63599
 )
 
-// gateway is algd's RTSP listener on the VIP.
+// gateway is algd (internal/daemon, wired as production wires it) with
+// one [[rtsp]] listener "test" on the VIP in front of pool "media"; its
+// counters are read in status_test.go.
 type gateway struct {
-	h    *rtsp.Handler
 	addr netip.AddrPort
-	pool *pool.Pool
+	d    *daemon.Daemon
 }
 
+// gatewayOpts tune startGateway.
 type gatewayOpts struct {
-	mediaLast   uint16 // default mediaLast
-	scheduler   string // default "rr"
-	persistence time.Duration
+	mediaLast uint16 // the media range's last port; default mediaLast
+	scheduler string // default "rr"
 	// pool, when set, edits the pool's configuration (more members,
-	// media_sources) before the pool is built.
+	// media_sources) before algd starts.
 	pool func(*conf.Pool)
-	// logs, when set, also receives the gateway's log lines.
+	// logs, when set, also receives algd's log lines.
 	logs io.Writer
-	// registry, media, stats, mediaPorts and backendPorts, when set, are
-	// given to the handler (shared with another one); otherwise it has
-	// none (registry) or its own.
-	registry                 *alg.Registry
-	media                    *rtsp.Media
-	stats                    *rtsp.Stats
-	mediaPorts, backendPorts *alg.UDPPorts
 }
 
+// startGateway runs algd on the VIP in front of backends until the test
+// ends; then every media pair must be free.
 func startGateway(t *testing.T, o gatewayOpts, backends ...*rtspsource.Server) *gateway {
 	t.Helper()
-	h, p := gatewayHandler(o, backends...)
-	addr := serveGateway(t, h, h.Logger, func() {
-		h.Close()
-		checkPairsFree(t, h.MediaPorts, h.BackendPorts)
-	})
-	return &gateway{h: h, addr: addr, pool: p}
-}
-
-// checkPairsFree fails the test if a pair of media or backend is in use
-// (after shutdown).
-func checkPairsFree(t *testing.T, media, backend *alg.UDPPorts) {
-	t.Helper()
-	if in, _, _ := media.Usage(); in != 0 {
-		t.Errorf("client-side media pairs still in use after shutdown: %d", in)
-	}
-	if in, _, _ := backend.Usage(); in != 0 {
-		t.Errorf("backend-side media pairs still in use after shutdown: %d", in)
-	}
-}
-
-// gatewayHandler builds the RTSP handler of a gateway in front of
-// backends.
-func gatewayHandler(o gatewayOpts, backends ...*rtspsource.Server) (*rtsp.Handler, *pool.Pool) {
 	if o.mediaLast == 0 {
 		o.mediaLast = mediaLast
 	}
-	if o.scheduler == "" {
-		o.scheduler = "rr"
-	}
-	pc := conf.Pool{Name: "media", Scheduler: o.scheduler, Persistence: conf.Duration{Duration: o.persistence},
-		Health: conf.Health{Kind: "none"}}
-	for _, b := range backends {
-		pc.Realservers = append(pc.Realservers, conf.Realserver{AddrPort: b.Addr()})
-	}
+	pc := mediaPool(o.scheduler, backends...)
 	if o.pool != nil {
 		o.pool(&pc)
 	}
+	gw := &gateway{addr: inproc.FreePort(t, vipIP.String())}
+	cfg := &conf.Config{
+		Pools: []conf.Pool{pc},
+		RTSP: []conf.RTSP{{Name: "test", ListenAddrs: []netip.AddrPort{gw.addr}, Pool: pc.Name,
+			AdvertiseAddr: vipIP, Media: conf.PortRange{First: mediaFirst, Last: o.mediaLast},
+			BackendSourceAddr: vipIP, BackendMedia: conf.PortRange{First: backendFirst, Last: backendLast}}},
+		Limits: testLimits,
+	}
+	t.Cleanup(func() { gw.checkPairsFree(t) }) // after algd stopped
+	gw.d = inproc.Start(t, cfg, daemon.Options{Logger: testLogger(o.logs)})
+	return gw
+}
+
+// testLimits are the [limits] of every gateway: 100 sessions, 20 a
+// client.
+var testLimits = conf.Limits{MaxSessions: 100, MaxSessionsPerClient: 20, MaxLineBytes: 4096,
+	ControlIdleTimeout:    conf.Duration{Duration: time.Minute},
+	BackendConnectTimeout: conf.Duration{Duration: 5 * time.Second}}
+
+// mediaPool is pool "media" of backends, unchecked, scheduled by
+// scheduler (default "rr").
+func mediaPool(scheduler string, backends ...*rtspsource.Server) conf.Pool {
+	if scheduler == "" {
+		scheduler = "rr"
+	}
+	pc := conf.Pool{Name: "media", Scheduler: scheduler, Health: conf.Health{Kind: "none"}}
+	for _, b := range backends {
+		pc.Realservers = append(pc.Realservers, conf.Realserver{AddrPort: b.Addr()})
+	}
+	return pc
+}
+
+// testLogger writes to stderr (debug lines with -v) and to logs when set.
+func testLogger(logs io.Writer) *slog.Logger {
 	lvl := slog.LevelInfo
 	if testing.Verbose() {
 		lvl = slog.LevelDebug
 	}
 	var w io.Writer = os.Stderr
-	if o.logs != nil {
-		w = io.MultiWriter(os.Stderr, o.logs)
+	if logs != nil {
+		w = io.MultiWriter(os.Stderr, logs)
 	}
-	log := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
-	p := pool.New(pc, pool.NoChecker{})
-	lim := conf.Limits{MaxLineBytes: 4096, ControlIdleTimeout: conf.Duration{Duration: time.Minute},
-		BackendConnectTimeout: conf.Duration{Duration: 5 * time.Second}}
-	if o.stats == nil {
-		o.stats = &rtsp.Stats{}
-	}
-	if o.mediaPorts == nil {
-		o.mediaPorts = alg.NewUDPPorts(mediaFirst, o.mediaLast)
-	}
-	if o.backendPorts == nil {
-		o.backendPorts = alg.NewUDPPorts(backendFirst, backendLast)
-	}
-	h := &rtsp.Handler{
-		Name:          "test",
-		Stats:         o.stats,
-		Pool:          p,
-		Sessions:      limits.NewSessions(100, 20),
-		MediaPorts:    o.mediaPorts,
-		BackendPorts:  o.backendPorts,
-		Advertise:     vipIP,
-		BackendSource: vipIP,
-		Limits:        lim,
-		Logger:        log,
-		Media:         o.media,
-		Registry:      o.registry,
-	}
-	return h, p
-}
-
-// serveGateway serves h on the VIP until the test ends, then stops
-// accepting, waits for the connections and calls stop.
-func serveGateway(t *testing.T, h alg.Handler, log *slog.Logger, stop func()) netip.AddrPort {
-	t.Helper()
-	ln, err := alg.Listen(context.Background(), netip.AddrPortFrom(vipIP, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := &alg.Server{Handler: h, Logger: log}
-	done := make(chan struct{})
-	go func() { srv.Serve(ctx, ln); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		srv.Wait()
-		stop()
-	})
-	return alg.AddrPortOf(ln.Addr())
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
 // newClient returns a gortsplib client on 127.0.0.5 (control and media)

@@ -104,23 +104,22 @@ func TestPlay(t *testing.T) {
 			if cb, _ := p.contentBase.Load().(string); !strings.Contains(cb, gw.addr.String()) || strings.Contains(cb, rs.Addr().String()) {
 				t.Errorf("Content-Base %q, want the VIP %s", cb, gw.addr)
 			}
-			st := gw.h.Stats
 			tr, _ := p.transportReply.Load().(string)
 			switch tc.proto {
 			case gortsplib.ProtocolUDP:
-				if st.Streams.Load() != 1 {
-					t.Errorf("Streams = %d, want 1", st.Streams.Load())
+				if n := gw.counter(t, "streams.udp"); n != 1 {
+					t.Errorf("Streams = %d, want 1", n)
 				}
-				if down := st.Media.DownPackets.Load(); down < want {
+				if down := gw.counter(t, "packets_down"); down < want {
 					t.Errorf("relay moved %d packets down, want at least %d", down, want)
 				}
 				if !strings.Contains(tr, "server_port=634") {
 					t.Errorf("Transport %q: server_port not from the VIP range", tr)
 				}
 			case gortsplib.ProtocolTCP:
-				if st.Interleaved.Load() != 1 || st.Streams.Load() != 0 || st.Media.DownPackets.Load() != 0 {
-					t.Errorf("interleaved %d, streams %d, udp packets %d: want 1, 0, 0",
-						st.Interleaved.Load(), st.Streams.Load(), st.Media.DownPackets.Load())
+				il, udp, down := gw.counter(t, "streams.interleaved"), gw.counter(t, "streams.udp"), gw.counter(t, "packets_down")
+				if il != 1 || udp != 0 || down != 0 {
+					t.Errorf("interleaved %d, streams %d, udp packets %d: want 1, 0, 0", il, udp, down)
 				}
 				if !strings.Contains(tr, "interleaved=0-1") {
 					t.Errorf("Transport %q, want interleaved=0-1 passed through", tr)
@@ -129,9 +128,8 @@ func TestPlay(t *testing.T) {
 			c.Close()
 			// TEARDOWN (or the close of an interleaved session) frees
 			// every pair.
-			if !waitFor(5*time.Second, func() bool { in, _, _ := gw.h.MediaPorts.Usage(); return in == 0 && gw.h.MediaSessions() == 0 }) {
-				in, _, _ := gw.h.MediaPorts.Usage()
-				t.Errorf("after close: %d pairs in use, %d sessions", in, gw.h.MediaSessions())
+			if !waitFor(5*time.Second, func() bool { return gw.pairsInUse(t, "media") == 0 && gw.counter(t, "media_sessions") == 0 }) {
+				t.Errorf("after close: %d pairs in use, %d sessions", gw.pairsInUse(t, "media"), gw.counter(t, "media_sessions"))
 			}
 		})
 	}

@@ -45,13 +45,13 @@ func TestRecord(t *testing.T) {
 			if rs.Bad.Load() != 0 {
 				t.Errorf("realserver received %d broken packets", rs.Bad.Load())
 			}
-			st := gw.h.Stats
+			udp, il, up := gw.counter(t, "streams.udp"), gw.counter(t, "streams.interleaved"), gw.counter(t, "packets_up")
 			if tc.proto == gortsplib.ProtocolUDP {
-				if st.Streams.Load() != 1 || st.Media.UpPackets.Load() < n*8/10 {
-					t.Errorf("streams %d, relayed up %d: want 1 and at least %d", st.Streams.Load(), st.Media.UpPackets.Load(), n*8/10)
+				if udp != 1 || up < n*8/10 {
+					t.Errorf("streams %d, relayed up %d: want 1 and at least %d", udp, up, n*8/10)
 				}
-			} else if st.Interleaved.Load() != 1 || st.Media.UpPackets.Load() != 0 {
-				t.Errorf("interleaved %d, udp up %d: want 1 and 0", st.Interleaved.Load(), st.Media.UpPackets.Load())
+			} else if il != 1 || up != 0 {
+				t.Errorf("interleaved %d, udp up %d: want 1 and 0", il, up)
 			}
 		})
 	}

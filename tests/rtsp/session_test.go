@@ -78,10 +78,10 @@ func TestSessionSticks(t *testing.T) {
 	if got != "RTSP/1.0 200 OK" {
 		t.Errorf("TEARDOWN on a new connection: %q", got)
 	}
-	if !waitFor(5*time.Second, func() bool { in, _, _ := gw.h.MediaPorts.Usage(); return in == 0 && gw.h.MediaSessions() == 0 }) {
+	if !waitFor(5*time.Second, func() bool { return gw.pairsInUse(t, "media") == 0 && gw.counter(t, "media_sessions") == 0 }) {
 		t.Errorf("after TEARDOWN pairs or sessions remain")
 	}
-	if in, _, _ := gw.h.BackendPorts.Usage(); in != 0 {
+	if in := gw.pairsInUse(t, "backend_media"); in != 0 {
 		t.Errorf("after TEARDOWN %d backend pairs remain", in)
 	}
 }
@@ -103,7 +103,7 @@ func TestOnePairTwoClients(t *testing.T) {
 	if !errors.As(err, &bad) || bad.Code != base.StatusNotEnoughBandwidth {
 		t.Fatalf("second UDP client: %v, want 453", err)
 	}
-	if n := gw.h.Stats.Exhausted.Load(); n != 1 {
+	if n := gw.counter(t, "setups_refused.exhausted"); n != 1 {
 		t.Errorf("Exhausted = %d, want 1", n)
 	}
 	p3, err := play(t, newClient(gw.addr, gortsplib.ProtocolTCP), u)

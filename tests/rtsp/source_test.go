@@ -8,7 +8,6 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 
-	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/internal/logbuf"
 	"github.com/algd/algd/tests/rtspsource"
@@ -61,16 +60,16 @@ func TestMediaSource(t *testing.T) {
 			if tc.source != "" && !strings.Contains(tr, "source="+vipIP.String()) || strings.Contains(tr, mediaIP) {
 				t.Errorf("Transport to the client %q: want source= the VIP when announced, never %s", tr, mediaIP)
 			}
-			st := gw.h.Stats
+			dropped := func(reason string) int64 { return gw.counter(t, "dropped"+reason) }
 			if tc.relayed {
 				const want = 100 // 0.5 s of packets at one per 5 ms
 				if !waitFor(10*time.Second, func() bool { return p.good.Load() >= want }) {
-					t.Fatalf("client got %d intact packets (%d bad), want %d; dropped %d", p.good.Load(), p.bad.Load(), want, st.Media.Dropped.Load())
+					t.Fatalf("client got %d intact packets (%d bad), want %d; dropped %d", p.good.Load(), p.bad.Load(), want, dropped(""))
 				}
 				if p.bad.Load() != 0 || switched {
 					t.Errorf("%d bad packets, transport switched %v", p.bad.Load(), switched)
 				}
-				if d, r := st.Media.DroppedBy[alg.DropSource].Load(), st.SourcesRefused.Load(); d != 0 || r != 0 {
+				if d, r := dropped(".source"), gw.counter(t, "sources_refused"); d != 0 || r != 0 {
 					t.Errorf("dropped for their source %d, sources refused %d: want 0 and 0", d, r)
 				}
 				if l := logs.Lines("media dropped"); len(l) != 0 {
@@ -80,20 +79,20 @@ func TestMediaSource(t *testing.T) {
 			}
 			// The realserver sends a packet every 5 ms: after 100 of them
 			// were dropped, none may have reached the client.
-			if !waitFor(10*time.Second, func() bool { return st.Media.DroppedBy[alg.DropSource].Load() >= 100 }) {
-				t.Fatalf("dropped for their source %d, want 100", st.Media.DroppedBy[alg.DropSource].Load())
+			if !waitFor(10*time.Second, func() bool { return dropped(".source") >= 100 }) {
+				t.Fatalf("dropped for their source %d, want 100", dropped(".source"))
 			}
-			if n := p.good.Load() + p.bad.Load(); n != 0 || st.Media.DownPackets.Load() != 0 {
-				t.Errorf("client got %d packets, relay moved %d down: want none", n, st.Media.DownPackets.Load())
+			if n, down := p.good.Load()+p.bad.Load(), gw.counter(t, "packets_down"); n != 0 || down != 0 {
+				t.Errorf("client got %d packets, relay moved %d down: want none", n, down)
 			}
-			if d, all := st.Media.DroppedBy[alg.DropSource].Load(), st.Media.Dropped.Load(); all < d {
+			if d, all := dropped(".source"), dropped(""); all < d {
 				t.Errorf("dropped %d in all, fewer than the %d for their source", all, d)
 			}
 			wantRefused := int64(0)
 			if tc.source != "" {
 				wantRefused = 1
 			}
-			if r := st.SourcesRefused.Load(); r != wantRefused {
+			if r := gw.counter(t, "sources_refused"); r != wantRefused {
 				t.Errorf("sources refused %d, want %d", r, wantRefused)
 			}
 			id := p.id()

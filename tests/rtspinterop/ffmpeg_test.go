@@ -16,45 +16,48 @@ import (
 	"testing"
 	"time"
 
-	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
-	"github.com/algd/algd/limits"
-	"github.com/algd/algd/pool"
-	"github.com/algd/algd/rtsp"
+	"github.com/algd/algd/internal/daemon"
+	"github.com/algd/algd/tests/inproc"
 )
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
 var vip = netip.MustParseAddr("127.0.0.10")
 
-// startGateway runs algd's RTSP gateway on the VIP in front of rs; its
-// pool's media_sources are sources.
-func startGateway(t *testing.T, rs netip.AddrPort, sources ...netip.Prefix) (*rtsp.Handler, netip.AddrPort) {
+// gateway is algd (internal/daemon, wired as production wires it) with
+// one [[rtsp]] listener "cams" on the VIP in front of pool "media".
+type gateway struct {
+	addr netip.AddrPort
+	d    *daemon.Daemon
+}
+
+// startGateway runs algd on the VIP in front of rs until the test ends;
+// its pool's media_sources are sources.
+func startGateway(t *testing.T, rs netip.AddrPort, sources ...netip.Prefix) *gateway {
 	t.Helper()
-	pc := conf.Pool{Name: "media", Scheduler: "rr", Health: conf.Health{Kind: "none"},
-		Realservers: []conf.Realserver{{AddrPort: rs}}, MediaSourceNets: sources}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	h := &rtsp.Handler{
-		Stats:         &rtsp.Stats{},
-		Pool:          pool.New(pc, pool.NoChecker{}),
-		Sessions:      limits.NewSessions(100, 50),
-		MediaPorts:    alg.NewUDPPorts(63400, 63499),
-		BackendPorts:  alg.NewUDPPorts(63500, 63599),
-		Advertise:     vip,
-		BackendSource: vip,
-		Limits: conf.Limits{MaxLineBytes: 4096, ControlIdleTimeout: conf.Duration{Duration: time.Minute},
+	gw := &gateway{addr: inproc.FreePort(t, vip.String())}
+	cfg := &conf.Config{
+		Pools: []conf.Pool{{Name: "media", Scheduler: "rr", Health: conf.Health{Kind: "none"},
+			Realservers: []conf.Realserver{{AddrPort: rs}}, MediaSourceNets: sources}},
+		RTSP: []conf.RTSP{{Name: "cams", ListenAddrs: []netip.AddrPort{gw.addr}, Pool: "media",
+			AdvertiseAddr: vip, Media: conf.PortRange{First: 63400, Last: 63499},
+			BackendSourceAddr: vip, BackendMedia: conf.PortRange{First: 63500, Last: 63599}}},
+		Limits: conf.Limits{MaxSessions: 100, MaxSessionsPerClient: 50, MaxLineBytes: 4096,
+			ControlIdleTimeout:    conf.Duration{Duration: time.Minute},
 			BackendConnectTimeout: conf.Duration{Duration: 5 * time.Second}},
-		Logger: log,
 	}
-	ln, err := alg.Listen(context.Background(), netip.AddrPortFrom(vip, 0))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	srv := &alg.Server{Handler: h, Logger: log}
-	go srv.Serve(ctx, ln)
-	t.Cleanup(func() { cancel(); srv.Wait(); h.Close() })
-	return h, alg.AddrPortOf(ln.Addr())
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	gw.d = inproc.Start(t, cfg, daemon.Options{Logger: log})
+	return gw
+}
+
+// counter reads one counter of the listener by its /status name (the
+// keys of rtsp/metrics.go: "streams.udp", "packets_down",
+// "dropped.source"): the one place these suites read algd's counters.
+func (g *gateway) counter(t *testing.T, name string) int64 {
+	t.Helper()
+	return inproc.Counter(t, g.d, "cams", name)
 }
 
 func need(t *testing.T, bin string) string {
@@ -121,16 +124,16 @@ func waitPublished(t *testing.T, s *relayServer, path string) {
 func TestFFmpeg(t *testing.T) {
 	need(t, "ffmpeg")
 	rs := startRelayServer(t, "127.0.0.41", 63710)
-	h, gw := startGateway(t, rs.addr)
+	gw := startGateway(t, rs.addr)
 	direct := "rtsp://" + rs.addr.String()
-	via := "rtsp://" + gw.String()
+	via := "rtsp://" + gw.addr.String()
 
 	publish(t, direct+"/direct", "tcp", 30*time.Second)
 	publish(t, via+"/recorded", "udp", 30*time.Second) // RECORD through algd over UDP
 	waitPublished(t, rs, "/direct")
 	waitPublished(t, rs, "/recorded")
-	if !waitUp(h) || h.Stats.Streams.Load() < 1 { // waitPublished returns at ANNOUNCE, before the SETUP
-		t.Fatalf("RECORD through algd: streams %d, up packets %d", h.Stats.Streams.Load(), h.Stats.Media.UpPackets.Load())
+	if !waitUp(t, gw) || gw.counter(t, "streams.udp") < 1 { // waitPublished returns at ANNOUNCE, before the SETUP
+		t.Fatalf("RECORD through algd: streams %d, up packets %d", gw.counter(t, "streams.udp"), gw.counter(t, "packets_up"))
 	}
 
 	type read struct {
@@ -149,7 +152,7 @@ func TestFFmpeg(t *testing.T) {
 	outs := make([]string, len(reads))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	downBefore := h.Stats.Media.DownPackets.Load()
+	downBefore := gw.counter(t, "packets_down")
 	var wg sync.WaitGroup
 	for i, r := range reads {
 		wg.Go(func() {
@@ -180,15 +183,17 @@ func TestFFmpeg(t *testing.T) {
 			t.Errorf("%s: %d frames, want at least 80%% of the direct reader's %d", reads[i].name, counts[i], base)
 		}
 	}
-	if down := h.Stats.Media.DownPackets.Load() - downBefore; down < int64(base) {
+	if down := gw.counter(t, "packets_down") - downBefore; down < int64(base) {
 		t.Errorf("algd relayed %d UDP packets down to the UDP readers, want at least %d", down, base)
 	}
-	t.Logf("relay: up %d, down %d packets, dropped %d", h.Stats.Media.UpPackets.Load(), h.Stats.Media.DownPackets.Load(), h.Stats.Media.Dropped.Load())
+	t.Logf("relay: up %d, down %d packets, dropped %d", gw.counter(t, "packets_up"), gw.counter(t, "packets_down"), gw.counter(t, "dropped"))
 }
 
-func waitUp(h *rtsp.Handler) bool {
+// waitUp waits until algd relayed more than 50 packets up.
+func waitUp(t *testing.T, gw *gateway) bool {
+	t.Helper()
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		if h.Stats.Media.UpPackets.Load() > 50 {
+		if gw.counter(t, "packets_up") > 50 {
 			return true
 		}
 	}
@@ -200,7 +205,7 @@ func waitUp(h *rtsp.Handler) bool {
 func TestFFprobe(t *testing.T) {
 	bin := need(t, "ffprobe")
 	rs := startRelayServer(t, "127.0.0.41", 63720)
-	_, gw := startGateway(t, rs.addr)
+	gw := startGateway(t, rs.addr)
 	publish(t, "rtsp://"+rs.addr.String()+"/p", "tcp", 30*time.Second)
 	waitPublished(t, rs, "/p")
 	for _, tr := range []string{"udp", "tcp"} {
@@ -208,7 +213,7 @@ func TestFFprobe(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			out, err := exec.CommandContext(ctx, bin, "-v", "error", "-rtsp_transport", tr,
-				"-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", "rtsp://"+gw.String()+"/p").CombinedOutput()
+				"-show_entries", "stream=codec_name,width,height", "-of", "csv=p=0", "rtsp://"+gw.addr.String()+"/p").CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "mpeg4,320,240") {
 				t.Errorf("ffprobe over %s: %q, %v", tr, out, err)
 			}

@@ -16,8 +16,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/algd/algd/alg"
 )
 
 // debianPython is Debian's interpreter: python3-gi is installed for it
@@ -148,9 +146,9 @@ func TestGStreamer(t *testing.T) {
 	need(t, "ffmpeg")
 	need(t, "gst-launch-1.0")
 	rs := startGstServer(t, "127.0.0.1")
-	h, gw := startGateway(t, rs)
+	gw := startGateway(t, rs)
 	direct := "rtsp://" + rs.String() + "/test"
-	via := "rtsp://" + gw.String() + "/test"
+	via := "rtsp://" + gw.addr.String() + "/test"
 
 	type read struct {
 		name, client, url, transport string
@@ -169,7 +167,7 @@ func TestGStreamer(t *testing.T) {
 	outs := make([]string, len(reads))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	downBefore, streamsBefore := h.Stats.Media.DownPackets.Load(), h.Stats.Streams.Load()
+	downBefore, streamsBefore := gw.counter(t, "packets_down"), gw.counter(t, "streams.udp")
 	// ffmpeg counts d of stream time itself (-t); rtspsrc runs for
 	// d plus start-up time and counts d of presentation time.
 	const d = 6 * time.Second
@@ -206,14 +204,14 @@ func TestGStreamer(t *testing.T) {
 		}
 	}
 	udpVia := counts[1] + counts[4]
-	if down := h.Stats.Media.DownPackets.Load() - downBefore; down < int64(udpVia) {
+	if down := gw.counter(t, "packets_down") - downBefore; down < int64(udpVia) {
 		t.Errorf("algd relayed %d UDP packets down, want at least the %d frames its UDP readers got", down, udpVia)
 	}
-	if got := h.Stats.Streams.Load() - streamsBefore; got < 2 {
+	if got := gw.counter(t, "streams.udp") - streamsBefore; got < 2 {
 		t.Errorf("algd set up %d UDP streams, want 2 (ffmpeg and rtspsrc over UDP)", got)
 	}
 	t.Logf("relay: up %d, down %d packets, dropped %d; interleaved SETUPs %d",
-		h.Stats.Media.UpPackets.Load(), h.Stats.Media.DownPackets.Load(), h.Stats.Media.Dropped.Load(), h.Stats.Interleaved.Load())
+		gw.counter(t, "packets_up"), gw.counter(t, "packets_down"), gw.counter(t, "dropped"), gw.counter(t, "streams.interleaved"))
 }
 
 // TestGStreamerOtherAddress runs gst-rtsp-server on 127.0.0.42, so its
@@ -230,24 +228,23 @@ func TestGStreamerOtherAddress(t *testing.T) {
 	const d = 6 * time.Second
 
 	t.Run("not allowed", func(t *testing.T) {
-		h, gw := startGateway(t, rs)
+		gw := startGateway(t, rs)
 		ctx, cancel := context.WithTimeout(context.Background(), d+4*time.Second)
 		defer cancel()
-		n, out, _ := readFrames(ctx, "rtsp://"+gw.String()+"/test", "udp", d)
-		st := h.Stats
+		n, out, _ := readFrames(ctx, "rtsp://"+gw.addr.String()+"/test", "udp", d)
 		t.Logf("ffmpeg via algd: %d frames; dropped %d (source %d), relayed down %d",
-			n, st.Media.Dropped.Load(), st.Media.DroppedBy[alg.DropSource].Load(), st.Media.DownPackets.Load())
-		if n != 0 || st.Media.DownPackets.Load() != 0 {
-			t.Errorf("%d frames and %d packets relayed from a source algd does not accept, want none\n%s", n, st.Media.DownPackets.Load(), tail(out, 1000))
+			n, gw.counter(t, "dropped"), gw.counter(t, "dropped.source"), gw.counter(t, "packets_down"))
+		if n != 0 || gw.counter(t, "packets_down") != 0 {
+			t.Errorf("%d frames and %d packets relayed from a source algd does not accept, want none\n%s", n, gw.counter(t, "packets_down"), tail(out, 1000))
 		}
-		if st.Media.DroppedBy[alg.DropSource].Load() < 25 {
-			t.Errorf("dropped for their source %d, want at least a second of packets", st.Media.DroppedBy[alg.DropSource].Load())
+		if gw.counter(t, "dropped.source") < 25 {
+			t.Errorf("dropped for their source %d, want at least a second of packets", gw.counter(t, "dropped.source"))
 		}
 	})
 
 	t.Run("media_sources", func(t *testing.T) {
-		h, gw := startGateway(t, rs, netip.MustParsePrefix("127.0.0.1/32"))
-		via := "rtsp://" + gw.String() + "/test"
+		gw := startGateway(t, rs, netip.MustParsePrefix("127.0.0.1/32"))
+		via := "rtsp://" + gw.addr.String() + "/test"
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		var counts [3]int
@@ -273,14 +270,13 @@ func TestGStreamerOtherAddress(t *testing.T) {
 				t.Errorf("%s: %d frames, want within ±20%% of the direct read's %d", names[i], counts[i], counts[0])
 			}
 		}
-		st := h.Stats
-		if down := st.Media.DownPackets.Load(); down < int64(counts[1]+counts[2]) {
+		if down := gw.counter(t, "packets_down"); down < int64(counts[1]+counts[2]) {
 			t.Errorf("algd relayed %d packets down, want at least the %d frames its readers got", down, counts[1]+counts[2])
 		}
-		if n := st.Media.DroppedBy[alg.DropSource].Load(); n != 0 {
+		if n := gw.counter(t, "dropped.source"); n != 0 {
 			t.Errorf("%d datagrams dropped for their source", n)
 		}
-		t.Logf("relay: up %d, down %d packets, dropped %d", st.Media.UpPackets.Load(), st.Media.DownPackets.Load(), st.Media.Dropped.Load())
+		t.Logf("relay: up %d, down %d packets, dropped %d", gw.counter(t, "packets_up"), gw.counter(t, "packets_down"), gw.counter(t, "dropped"))
 	})
 }
 
