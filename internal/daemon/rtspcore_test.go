@@ -48,33 +48,46 @@ shutdown_timeout = "30s"
 	return b.String()
 }
 
-// player is a gortsplib client playing "/stream" through algd over UDP.
+// player is a gortsplib client playing "/stream" through algd.
 type player struct {
 	c   *gortsplib.Client
 	got atomic.Int64 // RTP packets received
 }
 
-// play connects to ctl, sets up "/stream" over UDP and plays it until the
-// first packets arrive.
-func play(t *testing.T, ctl string) *player {
+// setupStream connects to ctl from the address from (any when "") and
+// sets up every medium of "/stream" over proto; the client is closed at
+// the end of the test.
+func setupStream(t *testing.T, ctl, from string, proto gortsplib.Protocol) (*gortsplib.Client, error) {
 	t.Helper()
-	proto := gortsplib.ProtocolUDP
-	p := &player{c: &gortsplib.Client{Scheme: "rtsp", Host: ctl, Protocol: &proto, ReadTimeout: 10 * time.Second}}
-	if err := p.c.Start(); err != nil {
-		t.Fatal(err)
+	d := &net.Dialer{}
+	if from != "" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(from)}
 	}
-	t.Cleanup(p.c.Close)
+	c := &gortsplib.Client{Scheme: "rtsp", Host: ctl, Protocol: &proto, ReadTimeout: 10 * time.Second, DialContext: d.DialContext}
+	if err := c.Start(); err != nil {
+		return nil, err
+	}
+	t.Cleanup(c.Close)
 	u, err := base.ParseURL("rtsp://" + ctl + "/stream")
 	if err != nil {
 		t.Fatal(err)
 	}
-	desc, _, err := p.c.Describe(u)
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		return c, err
+	}
+	return c, c.SetupAll(desc.BaseURL, desc.Medias)
+}
+
+// play connects to ctl, sets up "/stream" over proto and plays it until
+// the first packets arrive.
+func play(t *testing.T, ctl string, proto gortsplib.Protocol) *player {
+	t.Helper()
+	c, err := setupStream(t, ctl, "", proto)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p.c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		t.Fatal(err)
-	}
+	p := &player{c: c}
 	p.c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { p.got.Add(1) })
 	if _, err := p.c.Play(nil); err != nil {
 		t.Fatal(err)
@@ -170,7 +183,7 @@ func TestRTSPReload(t *testing.T) {
 	ctl1 := net.JoinHostPort(vip, strconv.Itoa(freePort(t, vip)))
 	ctl2 := net.JoinHostPort(vip, strconv.Itoa(freePort(t, vip)))
 	r := startDaemon(t, rtspConfig(ctl1, vip, "64220-64239", "64240-64259", rs1.String()))
-	old := play(t, ctl1)
+	old := play(t, ctl1, gortsplib.ProtocolUDP)
 	if p := setupPorts(t, ctl1); p[0] < 64220 || p[1] > 64239 {
 		t.Fatalf("server_port %v outside media_ports 64220-64239", p)
 	}
@@ -198,7 +211,7 @@ func TestRTSPReload(t *testing.T) {
 	if p := setupPorts(t, ctl2); p[0] < 64260 || p[1] > 64279 {
 		t.Errorf("server_port %v outside the reloaded media_ports 64260-64279", p)
 	}
-	play(t, ctl2)
+	play(t, ctl2, gortsplib.ProtocolUDP)
 	st = r.waitStatus(func(st admin.Status) bool { return len(st.Pools) == 1 && len(st.Pools[0].Members) == 1 })
 	if m := st.Pools[0].Members[0]; m.Address != rs2 || m.Total < 2 {
 		t.Errorf("pool after the reload: %+v, want %s with the two new sessions", st.Pools[0].Members, rs2)
@@ -218,7 +231,7 @@ func TestRTSPStatusAndDrain(t *testing.T) {
 	rs := startRTSPSource(t, "127.0.0.70", 64300)
 	ctl := net.JoinHostPort(vip, strconv.Itoa(freePort(t, vip)))
 	r := startDaemon(t, rtspConfig(ctl, vip, "64310-64329", "64330-64349", rs.String()))
-	p := play(t, ctl)
+	p := play(t, ctl, gortsplib.ProtocolUDP)
 
 	st := r.waitStatus(func(st admin.Status) bool {
 		return len(st.Live) == 1 && st.Live[0].BytesDown > 0 && st.Live[0].Transferring

@@ -8,15 +8,10 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/pion/rtp"
 
 	"github.com/algd/algd/admin"
 	"github.com/algd/algd/tests/rtspsource"
@@ -67,26 +62,7 @@ func TestRTSPMetrics(t *testing.T) {
 	const vip = "127.0.0.64"
 	rs := startRTSPSource(t, "127.0.0.65", 64100)
 	ctl := fmt.Sprintf("%s:%d", vip, freePort(t, vip))
-	r := startDaemon(t, fmt.Sprintf(`
-[[pool]]
-name = "media"
-scheduler = "rr"
-health = { kind = "none" }
-  [[pool.realservers]]
-  address = %q
-
-[[rtsp]]
-name = "cams"
-listen = [%q]
-pool = "media"
-advertise = %q
-media_ports = "64110-64129"
-backend_source = %q
-backend_media_ports = "64130-64149"
-
-[admin]
-listen = "ADMIN"
-`, rs.String(), ctl, vip, vip))
+	r := startDaemon(t, rtspConfig(ctl, vip, "64110-64129", "64130-64149", rs.String()))
 
 	const l = `listener="cams"`
 	for _, tc := range []struct {
@@ -143,32 +119,11 @@ listen = "ADMIN"
 					break
 				}
 			}
-			proto := tc.proto
-			c := &gortsplib.Client{Scheme: "rtsp", Host: ctl, Protocol: &proto, ReadTimeout: 5 * time.Second}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
+			p := play(t, ctl, tc.proto)
+			for end := time.Now().Add(20 * time.Second); p.got.Load() < 100 && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
 			}
-			defer c.Close()
-			u, err := base.ParseURL("rtsp://" + ctl + "/stream")
-			if err != nil {
-				t.Fatal(err)
-			}
-			desc, _, err := c.Describe(u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-				t.Fatal(err)
-			}
-			var got atomic.Int64
-			c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) { got.Add(1) })
-			if _, err := c.Play(nil); err != nil {
-				t.Fatal(err)
-			}
-			for end := time.Now().Add(20 * time.Second); got.Load() < 100 && time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
-			}
-			if got.Load() < 100 {
-				t.Fatalf("the client got %d packets through algd", got.Load())
+			if p.got.Load() < 100 {
+				t.Fatalf("the client got %d packets through algd", p.got.Load())
 			}
 			after := scrape(t, r.admin)
 			for k, min := range tc.want {

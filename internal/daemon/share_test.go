@@ -1,17 +1,14 @@
 package daemon
 
 import (
-	"context"
 	"crypto/sha256"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
 	"github.com/algd/algd/admin"
 	"github.com/algd/algd/tests/ftpc"
@@ -115,50 +112,15 @@ func TestMediaPairsPerClient(t *testing.T) {
 	const vip = "127.0.0.66"
 	rs := startRTSPSource(t, "127.0.0.67", 64200)
 	ctl := fmt.Sprintf("%s:%d", vip, freePort(t, vip))
-	r := startDaemon(t, fmt.Sprintf(`
-[[pool]]
-name = "media"
-health = { kind = "none" }
-realservers = [{ address = %q }]
-
-[[rtsp]]
-name = "cams"
-listen = [%q]
-pool = "media"
-advertise = %q
-media_ports = "64210-64229"
-backend_source = %q
-backend_media_ports = "64230-64249"
-
+	r := startDaemon(t, rtspConfig(ctl, vip, "64210-64229", "64230-64249", rs.String())+`
 [limits]
 max_media_pairs_per_client = 2
+`)
 
-[admin]
-listen = "ADMIN"
-`, rs.String(), ctl, vip, vip))
-
-	u, err := base.ParseURL("rtsp://" + ctl + "/stream")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp := gortsplib.ProtocolUDP
 	// setup connects from the address from and sets the stream up over
 	// UDP; the client is closed at the end of the test.
 	setup := func(from string) (*gortsplib.Client, error) {
-		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}}
-		c := &gortsplib.Client{Scheme: "rtsp", Host: ctl, Protocol: &udp, ReadTimeout: 5 * time.Second,
-			DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-				return d.DialContext(ctx, network, address)
-			}}
-		if err := c.Start(); err != nil {
-			return nil, err
-		}
-		t.Cleanup(c.Close)
-		desc, _, err := c.Describe(u)
-		if err != nil {
-			return c, err
-		}
-		return c, c.SetupAll(desc.BaseURL, desc.Medias)
+		return setupStream(t, ctl, from, gortsplib.ProtocolUDP)
 	}
 	const metric = `algd_rtsp_setups_refused_total{listener="cams",reason="per_client"}`
 	var held []*gortsplib.Client

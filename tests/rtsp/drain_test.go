@@ -142,16 +142,8 @@ func (rc *rawConn) setup(t *testing.T, u string, port int) (id string, vipRTP ui
 // plays is listed with its client, realserver, transport and growing
 // byte count, and leaves the list when the client tears down.
 func TestRegistryShowsPlayers(t *testing.T) {
-	tests := []struct {
-		name  string
-		proto gortsplib.Protocol
-		mode  string
-	}{
-		{"udp", gortsplib.ProtocolUDP, "udp"},
-		{"tcp interleaved", gortsplib.ProtocolTCP, "interleaved"},
-	}
 	rs := rtspsource.Start(t, "127.0.0.41", 63800)
-	for _, tc := range tests {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			gw := startGateway(t, gatewayOpts{}, rs)
 			before := time.Now()

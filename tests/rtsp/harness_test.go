@@ -110,6 +110,16 @@ func testLogger(logs io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
+// transports are the two ways a client gets the media: UDP forced (mode
+// "udp" in /status) and interleaved on the control connection.
+var transports = []struct {
+	name, mode string
+	proto      gortsplib.Protocol
+}{
+	{"udp", "udp", gortsplib.ProtocolUDP},
+	{"tcp interleaved", "interleaved", gortsplib.ProtocolTCP},
+}
+
 // newClient returns a gortsplib client on 127.0.0.5 (control and media)
 // for host, with the transport forced.
 func newClient(host netip.AddrPort, proto gortsplib.Protocol) *gortsplib.Client {

@@ -72,15 +72,8 @@ func (p *player) id() string {
 }
 
 func TestPlay(t *testing.T) {
-	tests := []struct {
-		name  string
-		proto gortsplib.Protocol
-	}{
-		{"udp", gortsplib.ProtocolUDP},
-		{"tcp interleaved", gortsplib.ProtocolTCP},
-	}
 	rs := rtspsource.Start(t, "127.0.0.41", 63610)
-	for _, tc := range tests {
+	for _, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			gw := startGateway(t, gatewayOpts{}, rs)
 			u := "rtsp://" + gw.addr.String() + "/stream"

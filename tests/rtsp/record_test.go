@@ -13,14 +13,7 @@ import (
 // TestRecord publishes through the VIP (ANNOUNCE, SETUP mode=record,
 // RECORD) and checks what the realserver received.
 func TestRecord(t *testing.T) {
-	tests := []struct {
-		name  string
-		proto gortsplib.Protocol
-	}{
-		{"udp", gortsplib.ProtocolUDP},
-		{"tcp interleaved", gortsplib.ProtocolTCP},
-	}
-	for i, tc := range tests {
+	for i, tc := range transports {
 		t.Run(tc.name, func(t *testing.T) {
 			rs := rtspsource.Start(t, "127.0.0.41", 63630+10*i)
 			gw := startGateway(t, gatewayOpts{}, rs)
