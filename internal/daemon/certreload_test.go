@@ -1,12 +1,10 @@
 package daemon
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"crypto/tls"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,13 +19,8 @@ import (
 // servedCert does AUTH TLS at addr and returns the certificate's name.
 func servedCert(t *testing.T, addr string) string {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := dialTCP(t, addr)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
 	for {
 		l, err := br.ReadString('\n')
 		if err != nil {

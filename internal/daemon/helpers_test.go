@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -46,6 +47,18 @@ func newFarm(t *testing.T, size int, ips ...string) *farm {
 		f.servers = append(f.servers, s)
 	}
 	return f
+}
+
+// dialTCP connects to addr, with 10 s for the whole conversation; the
+// caller closes the connection.
+func dialTCP(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	return c, bufio.NewReader(c)
 }
 
 // freePort returns a TCP port free on ip now.

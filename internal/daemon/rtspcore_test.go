@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"strconv"
@@ -112,13 +111,8 @@ func (p *player) flowing(t *testing.T) {
 // returns the server_port pair algd answered (the media pair on the VIP).
 func setupPorts(t *testing.T, ctl string) [2]int {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", ctl, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, br := dialTCP(t, ctl)
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	br := bufio.NewReader(c)
 	do := func(method base.Method, url string, hdr base.Header) *base.Response {
 		u, err := base.ParseURL(url)
 		if err != nil {
@@ -245,13 +239,9 @@ func TestRTSPStatusAndDrain(t *testing.T) {
 		t.Errorf("algd status lacks the RTSP session (%v):\n%s", err, text.String())
 	}
 
-	idle, err := net.DialTimeout("tcp", ctl, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	idle, br := dialTCP(t, ctl)
 	defer idle.Close()
 	fmt.Fprintf(idle, "OPTIONS rtsp://%s/stream RTSP/1.0\r\nCSeq: 1\r\n\r\n", ctl)
-	br := bufio.NewReader(idle)
 	var res base.Response
 	if err := res.Unmarshal(br); err != nil || res.StatusCode != base.StatusOK {
 		t.Fatalf("OPTIONS: %v %v", res.StatusCode, err)
