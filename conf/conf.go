@@ -72,14 +72,44 @@ type Pool struct {
 	// send from. Default none. A /0 is refused. IPv4-mapped addresses are
 	// unmapped and host bits masked.
 	MediaSourceNets []netip.Prefix `toml:"media_sources"`
+	// NotifyUp and NotifyDown are commands (argv, no shell) run when a
+	// realserver of the pool comes up or goes down, with the pool's name,
+	// the realserver's address:port and "up" or "down" appended as three
+	// arguments (and in the environment). A realserver's own commands
+	// replace these. At most one runs per realserver at a time; the
+	// checks never wait for them. Default none.
+	NotifyUp   []string `toml:"notify_up"`
+	NotifyDown []string `toml:"notify_down"`
+	// NotifyTimeout bounds one notify command; it is killed (its process
+	// group) after it. Default 10s.
+	NotifyTimeout Duration `toml:"notify_timeout"`
 }
 
 // Health configures a pool's health checks.
 type Health struct {
-	// Kind is "tcp" (connect), "ftp" (a 220 banner), or "none" (always up).
+	// Kind is "tcp" (connect), "ftp" (a 220 banner), "ftp-login" (log a
+	// probe account in, optionally list or fetch a file), "rtsp" (OPTIONS),
+	// "script" (run Command: exit 0 is up) or "none" (always up).
 	// Default: the protocol of the listener using the pool ("ftp" for FTP),
 	// "tcp" for a pool no listener uses.
 	Kind string `toml:"kind"`
+	// User is the probe account of kind "ftp-login"; required there.
+	User string `toml:"user"`
+	// PasswordFile is the file whose first line is User's password (kind
+	// "ftp-login"; required there). It is read at every check and its
+	// content is never logged or shown.
+	PasswordFile string `toml:"password_file"`
+	// Probe is what "ftp-login" does after logging in: "login" (nothing,
+	// the default), "list" (LIST over a passive data connection) or
+	// "retr" (RETR of ProbeFile).
+	Probe string `toml:"probe"`
+	// ProbeFile is the file "retr" fetches (required there) or the path
+	// "list" lists (default: the login directory).
+	ProbeFile string `toml:"probe_file"`
+	// Command is the script check (kind "script"; required there): argv,
+	// no shell, with the realserver's address and port appended as two
+	// arguments; exit status 0 is up; killed at Timeout.
+	Command []string `toml:"command"`
 	// Interval between checks. Default 2s.
 	Interval Duration `toml:"interval"`
 	// Timeout of one check. Default 1s, or half of Interval when Interval
@@ -103,6 +133,10 @@ type Realserver struct {
 	// Weight for wrr, wlc and sh. Default 1 when absent; 0 drains: the
 	// realserver keeps its sessions but gets no new ones. Not negative.
 	Weight *int `toml:"weight"`
+	// NotifyUp and NotifyDown replace the pool's notify_up and
+	// notify_down for this realserver. Default: the pool's.
+	NotifyUp   []string `toml:"notify_up"`
+	NotifyDown []string `toml:"notify_down"`
 }
 
 // W returns the weight with its default applied.

@@ -10,6 +10,7 @@ const (
 	defaultScheduler              = "wlc"
 	defaultHealthInterval         = 2 * time.Second
 	defaultHealthTimeout          = time.Second
+	defaultNotifyTimeout          = 10 * time.Second
 	defaultRise                   = 2
 	defaultFall                   = 3
 	defaultMaxSessions            = 5000
@@ -78,6 +79,12 @@ func (c *Config) SetDefaults() {
 		}
 		if h.Rise == 0 {
 			h.Rise = defaultRise
+		}
+		if h.Kind == "ftp-login" && h.Probe == "" {
+			h.Probe = "login"
+		}
+		if p.NotifyTimeout.Duration == 0 {
+			p.NotifyTimeout.Duration = defaultNotifyTimeout
 		}
 		if h.Fall == 0 {
 			h.Fall = defaultFall

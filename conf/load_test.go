@@ -108,7 +108,7 @@ func loadExample(t *testing.T) (*Config, error) {
 	t.Helper()
 	dir := t.TempDir()
 	certPEM, keyPEM := selfSigned(t)
-	for name, b := range map[string][]byte{"vip.pem": certPEM, "vip.key": keyPEM, "realservers-ca.pem": certPEM} {
+	for name, b := range map[string][]byte{"vip.pem": certPEM, "vip.key": keyPEM, "realservers-ca.pem": certPEM, "probe.pass": []byte("not-a-real-password\n")} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -9,7 +9,7 @@ import (
 // Names accepted by the enumerated fields.
 var (
 	schedulers  = []string{"rr", "wrr", "lc", "wlc", "sh"}
-	healthKinds = []string{"tcp", "ftp", "rtsp", "none"}
+	healthKinds = []string{"tcp", "ftp", "ftp-login", "rtsp", "script", "none"}
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	logFormats  = []string{"text", "json"}
 )
@@ -59,6 +59,7 @@ func (c *Config) validatePools(p *problems) {
 			p.add(at+".persistence", "negative duration %q", pl.Persistence.String())
 		}
 		validateHealth(p, &pl.Health, at+".health")
+		validateNotify(p, pl, at)
 		if len(pl.Realservers) == 0 {
 			p.add(at+".realservers", "pool %q has no realservers", pl.Name)
 		}
@@ -107,6 +108,7 @@ func validateHealth(p *problems, h *Health, at string) {
 	if h.Fall < 1 {
 		p.add(at+".fall", "fall %d is below 1", h.Fall)
 	}
+	validateProbe(p, h, at)
 }
 
 func (c *Config) validateLimits(p *problems) {

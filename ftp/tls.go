@@ -196,7 +196,7 @@ func (h *Handler) backendTLS(rs netip.AddrPort) *tls.Config {
 // and PROT P, so every data connection to the realserver is protected as
 // well. A greeting other than 220 is returned with no error: the caller
 // decides (a full ftpd says 421).
-func greet(ctx context.Context, c *net.TCPConn, cfg *tls.Config, mode string, timeout time.Duration) (net.Conn, Reply, error) {
+func greet(ctx context.Context, c net.Conn, cfg *tls.Config, mode string, timeout time.Duration) (net.Conn, Reply, error) {
 	c.SetDeadline(time.Now().Add(timeout))
 	defer c.SetDeadline(time.Time{})
 	var conn net.Conn = c

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 	"time"
@@ -22,16 +21,18 @@ type Checker interface {
 // TCPChecker reports a realserver healthy when a TCP connect to it succeeds
 // within ctx (health kind "tcp").
 type TCPChecker struct {
-	// Dialer makes the connection; its zero value is fine.
-	Dialer net.Dialer
+	// Dial makes the connection (and sends a PROXY header when the pool
+	// sends them); nil dials plainly.
+	Dial Dial
 }
 
 // Check connects to addr and closes the connection again.
 func (c *TCPChecker) Check(ctx context.Context, addr netip.AddrPort) error {
-	conn, err := c.Dialer.DialContext(ctx, "tcp", addr.String())
+	conn, stop, err := c.Dial.Connect(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("tcp check: %w", err)
 	}
+	stop()
 	return conn.Close()
 }
 
@@ -187,4 +188,5 @@ func (p *Pool) changed(r *Realserver, up bool, err error) {
 			"realserver", r.addr.String(), "err", err)
 	}
 	p.refresh()
+	p.notify(r, up)
 }

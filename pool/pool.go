@@ -73,7 +73,7 @@ func New(c conf.Pool, checker Checker) *Pool {
 		sched:   newScheduler(c.Scheduler),
 	}
 	for _, rc := range c.Realservers {
-		r := &Realserver{addr: rc.AddrPort}
+		r := &Realserver{addr: rc.AddrPort, notify: newNotifier(c, rc)}
 		r.weight.Store(int64(max(rc.W(), 0)))
 		r.up.Store(true)
 		p.rs = append(p.rs, r)

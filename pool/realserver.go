@@ -22,6 +22,7 @@ type Realserver struct {
 	suspect      atomic.Bool
 	sessionFails atomic.Uint64
 	greeted      atomic.Int64 // when a session last got through (MarkOK), Unix ns
+	notify       *notifier    // notify_up and notify_down; nil runs none
 
 	mu          sync.Mutex // guards the health fields below
 	checked     bool       // a check has decided the state at least once

@@ -3,29 +3,27 @@ package rtsp
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
+
+	"github.com/algd/algd/pool"
 )
 
 // Checker is the RTSP health check (health kind "rtsp"): an OPTIONS
 // request (RFC 2326 §10.1) answered 200.
 type Checker struct {
-	// Dialer makes the connection; its zero value is fine.
-	Dialer net.Dialer
+	// Dial makes the connection (from backend_source, with a PROXY
+	// header when the pool sends them); nil dials plainly.
+	Dial pool.Dial
 }
 
 // Check sends OPTIONS to addr and reads the answer.
 func (k *Checker) Check(ctx context.Context, addr netip.AddrPort) error {
-	c, err := k.Dialer.DialContext(ctx, "tcp", addr.String())
+	c, stop, err := k.Dial.Connect(ctx, addr)
 	if err != nil {
 		return fmt.Errorf("rtsp check: %w", err)
 	}
 	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	}
 	req := &Message{Method: "OPTIONS", URI: "rtsp://" + addr.String() + "/", Proto: "RTSP/1.0",
 		Header: []Field{{"CSeq", "1"}, {"User-Agent", "algd-check"}}}
 	if _, err := c.Write(req.AppendTo(nil)); err != nil {

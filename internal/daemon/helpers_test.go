@@ -88,6 +88,12 @@ type daemonRun struct {
 // runs it.
 func startDaemon(t *testing.T, text string) *daemonRun {
 	t.Helper()
+	return startDaemonAt(t, text, slog.LevelInfo)
+}
+
+// startDaemonAt is startDaemon logging from level on.
+func startDaemonAt(t *testing.T, text string, level slog.Level) *daemonRun {
+	t.Helper()
 	r := &daemonRun{t: t, path: filepath.Join(t.TempDir(), "algd.toml"), sig: make(chan os.Signal, 1),
 		done: make(chan struct{}), logs: &logbuf.Buffer{}}
 	r.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
@@ -96,7 +102,7 @@ func startDaemon(t *testing.T, text string) *daemonRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: level}))
 	go func() {
 		r.err = runDaemon(cfg, r.path, log, r.sig)
 		close(r.done)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"net/netip"
 	"reflect"
 
+	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/ftp"
 	"github.com/algd/algd/pool"
@@ -14,36 +16,72 @@ import (
 
 // poolRun is one pool and the cancel of its health checks.
 type poolRun struct {
-	cfg  conf.Pool
-	p    *pool.Pool
-	stop context.CancelFunc // nil until started
+	cfg   conf.Pool
+	check checkFrom // what its checker took from the listeners
+	p     *pool.Pool
+	stop  context.CancelFunc // nil until started
 }
 
-// checker returns the health checker for a pool's health kind.
-// tlsCfg, when set, is for realservers that speak implicit FTPS.
-func checker(kind string, tlsCfg *tls.Config) (pool.Checker, error) {
-	switch kind {
+// checkFrom is what a pool's health checks take from the listeners using
+// it: the address they leave from and the TLS mode towards the
+// realservers.
+type checkFrom struct {
+	source netip.Addr
+	mode   string // "", "explicit" or "implicit"
+	tls    *tls.Config
+}
+
+// checkSettings finds the listeners' settings for pool name's checks:
+// the first [[ftp]] (then [[rtsp]]) of the pool that sets backend_source,
+// and the TLS towards the realservers of the first [[ftp]] of the pool
+// that speaks it.
+func checkSettings(cfg *conf.Config, name string) checkFrom {
+	var cf checkFrom
+	for _, f := range cfg.FTP {
+		if f.Pool != name {
+			continue
+		}
+		if !cf.source.IsValid() {
+			cf.source = f.BackendSourceAddr
+		}
+		if cf.mode == "" && (f.TLS.Backend == "implicit" || f.TLS.Backend == "explicit") {
+			cf.mode = f.TLS.Backend
+			cf.tls = newTLS(f.TLS, &certStore{}).BackendConfig
+		}
+	}
+	for _, r := range cfg.RTSP {
+		if r.Pool == name && !cf.source.IsValid() {
+			cf.source = r.BackendSourceAddr
+		}
+	}
+	return cf
+}
+
+// checker returns the health checker of pool pc. Every kind that
+// connects dials from cf.source with the pool's PROXY header.
+func checker(pc conf.Pool, cf checkFrom) (pool.Checker, error) {
+	dial := alg.CheckDial(cf.source, proxyVersion(pc.SendProxyProtocol))
+	h := pc.Health
+	switch h.Kind {
 	case "tcp":
-		return &pool.TCPChecker{}, nil
+		return &pool.TCPChecker{Dial: dial}, nil
 	case "ftp":
-		return &ftp.BannerChecker{TLS: tlsCfg}, nil
+		b := &ftp.BannerChecker{Dial: dial}
+		if cf.mode == "implicit" {
+			b.TLS = cf.tls
+		}
+		return b, nil
+	case "ftp-login":
+		return &ftp.LoginChecker{Dial: dial, TLSMode: cf.mode, TLS: cf.tls, User: h.User,
+			PasswordFile: h.PasswordFile, Probe: h.Probe, ProbeFile: h.ProbeFile}, nil
 	case "rtsp":
-		return &rtsp.Checker{}, nil
+		return &rtsp.Checker{Dial: dial}, nil
+	case "script":
+		return &pool.ScriptChecker{Argv: h.Command, Pool: pc.Name, Source: cf.source}, nil
 	case "none":
 		return pool.NoChecker{}, nil
 	}
-	return nil, fmt.Errorf("health kind %q has no checker", kind)
-}
-
-// implicitBackend returns the TLS client settings for a pool whose
-// listener talks implicit FTPS to it, so the banner check can get through.
-func implicitBackend(cfg *conf.Config, pool string) *tls.Config {
-	for _, f := range cfg.FTP {
-		if f.Pool == pool && f.TLS.Backend == "implicit" {
-			return newTLS(f.TLS, &certStore{}).BackendConfig
-		}
-	}
-	return nil
+	return nil, fmt.Errorf("health kind %q has no checker", h.Kind)
 }
 
 // buildPools makes the pools of cfg: it keeps a running pool whose members
@@ -53,11 +91,12 @@ func implicitBackend(cfg *conf.Config, pool string) *tls.Config {
 func (d *Daemon) buildPools(cfg *conf.Config) (pools map[string]*poolRun, started []*poolRun, err error) {
 	pools = make(map[string]*poolRun, len(cfg.Pools))
 	for _, pc := range cfg.Pools {
-		if old, ok := d.pools[pc.Name]; ok && samePool(old.cfg, pc) {
-			pools[pc.Name] = &poolRun{cfg: pc, p: old.p, stop: old.stop}
+		cf := checkSettings(cfg, pc.Name)
+		if old, ok := d.pools[pc.Name]; ok && samePool(old.cfg, pc) && sameCheck(old.check, cf) {
+			pools[pc.Name] = &poolRun{cfg: pc, check: cf, p: old.p, stop: old.stop}
 			continue
 		}
-		ch, err := checker(pc.Health.Kind, implicitBackend(cfg, pc.Name))
+		ch, err := checker(pc, cf)
 		if d.opts.Checker != nil {
 			ch, err = d.opts.Checker, nil
 		}
@@ -67,7 +106,7 @@ func (d *Daemon) buildPools(cfg *conf.Config) (pools map[string]*poolRun, starte
 		p := pool.New(pc, ch)
 		p.Logger = d.log.With("pool", pc.Name)
 		p.Local = d.local
-		pr := &poolRun{cfg: pc, p: p}
+		pr := &poolRun{cfg: pc, check: cf, p: p}
 		pools[pc.Name] = pr
 		started = append(started, pr)
 	}
@@ -100,13 +139,20 @@ func samePool(a, b conf.Pool) bool {
 		return false
 	}
 	for i := range a.Realservers {
-		if a.Realservers[i].AddrPort != b.Realservers[i].AddrPort {
+		ra, rb := a.Realservers[i], b.Realservers[i]
+		ra.Weight, rb.Weight = nil, nil
+		if !reflect.DeepEqual(ra, rb) {
 			return false
 		}
 	}
 	a.Realservers, b.Realservers = nil, nil
 	return reflect.DeepEqual(a, b)
 }
+
+// sameCheck reports whether a pool's checks can go on as they are: same
+// source address and TLS mode (a new certificate authority or name in
+// the TLS settings alone does not rebuild the pool).
+func sameCheck(a, b checkFrom) bool { return a.source == b.source && a.mode == b.mode }
 
 // setWeights applies the weights of pc to p's realservers.
 func setWeights(p *pool.Pool, pc conf.Pool) {

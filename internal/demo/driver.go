@@ -28,6 +28,7 @@ type driver struct {
 	fs       *fs
 	t        *tracker
 	clients  atomic.Int64
+	broken   atomic.Bool // every login refused (Server.BreakLogins)
 }
 
 var (
@@ -59,7 +60,7 @@ func (d *driver) ClientDisconnected(ftpserver.ClientContext) {
 func (d *driver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
 	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(d.user))
 	passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(d.password))
-	if userOK&passOK != 1 {
+	if userOK&passOK != 1 || d.broken.Load() {
 		return nil, errBadLogin
 	}
 	return d.fs, nil

@@ -279,3 +279,8 @@ func (s *Server) close() error {
 }
 
 var _ io.Closer = (*Server)(nil)
+
+// BreakLogins makes the server refuse every login (530) while broken is
+// true, as an ftpd with a full disk or a dead PAM backend does: it still
+// greets, so only a check that logs in notices.
+func (s *Server) BreakLogins(broken bool) { s.drv.broken.Store(broken) }

@@ -1,0 +1,256 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/algd/algd/admin"
+	"github.com/algd/algd/alg"
+	"github.com/algd/algd/internal/demo"
+	"github.com/algd/algd/tests/fakeftpd"
+)
+
+// probePassword is the probe account's password: no log line, status or
+// metric may show it.
+const probePassword = "Pr0be-s3cret-7f3a9c"
+
+// probeServer is a demo ftpd on ip whose only account is the probe
+// account, serving a folder with one file, and the password file.
+func probeServer(t *testing.T, ip string) (s *demo.Server, passFile string) {
+	t.Helper()
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "probe.txt"), []byte("probe file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s = demo.StartTest(t, demo.Options{Addr: ip + ":0", Root: root, User: "probe", Password: probePassword})
+	passFile = filepath.Join(t.TempDir(), "probe.pass")
+	if err := os.WriteFile(passFile, []byte(probePassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return s, passFile
+}
+
+// checkConfig is one FTP listener on 127.0.0.1 leaving from source
+// towards a one-realserver pool whose health table is health.
+func checkConfig(t *testing.T, rs, source, sendProxy, health string) string {
+	return fmt.Sprintf(`[[pool]]
+name = "p"
+send_proxy_protocol = %q
+health = %s
+realservers = [{ address = %q }]
+
+[[ftp]]
+name = "vip"
+listen = ["127.0.0.1:%d"]
+pool = "p"
+passive_ports = "63500-63599"
+backend_source = %q
+
+[admin]
+listen = "ADMIN"
+`, sendProxy, health, rs, freePort(t, "127.0.0.1"), source)
+}
+
+// member is the pool's only realserver in st.
+func member(st admin.Status) admin.Realserver {
+	if len(st.Pools) == 0 || len(st.Pools[0].Members) == 0 {
+		return admin.Realserver{}
+	}
+	return st.Pools[0].Members[0]
+}
+
+// checked waits for the next finished check after the one of st.
+func checkedAfter(d *daemonRun, at time.Time) admin.Status {
+	return d.waitStatus(func(st admin.Status) bool { return member(st).LastCheck.After(at) })
+}
+
+// TestFTPLoginCheck takes a realserver whose ftpd still greets but refuses
+// every login out of the pool with kind "ftp-login" (probe "retr"), brings
+// it back when logins work again, and takes it out when the password file
+// holds a wrong password. The probe password appears in no log line (at
+// debug level), nor in /status or /metrics.
+func TestFTPLoginCheck(t *testing.T) {
+	const interval, fall = 200 * time.Millisecond, 3
+	s, passFile := probeServer(t, "127.0.0.61")
+	health := fmt.Sprintf(`{ kind = "ftp-login", user = "probe", password_file = %q, probe = "retr", probe_file = "probe.txt", interval = "%s", timeout = "150ms", rise = 2, fall = %d }`,
+		passFile, interval, fall)
+	d := startDaemonAt(t, checkConfig(t, s.Addr().String(), "127.0.0.62", "off", health), slog.LevelDebug)
+	st := d.waitStatus(func(st admin.Status) bool { return !member(st).LastCheck.IsZero() })
+	if m := member(st); !m.Up || m.CheckError != "" {
+		t.Fatalf("realserver with working logins: up %v, check error %q", m.Up, m.CheckError)
+	}
+
+	s.BreakLogins(true)
+	broke := time.Now()
+	st = d.waitStatus(func(st admin.Status) bool { return !member(st).Up })
+	took := time.Since(broke)
+	t.Logf("logins broken -> realserver down in %v (interval %v, fall %d)", took, interval, fall)
+	if m := member(st); !strings.Contains(m.CheckError, "PASS") || !strings.Contains(m.CheckError, "530") {
+		t.Errorf("check error %q, want the refused PASS (530)", m.CheckError)
+	}
+	greets(t, s.Addr())
+
+	s.BreakLogins(false)
+	d.waitStatus(func(st admin.Status) bool { return member(st).Up })
+
+	// A wrong password in the file (read at every check): down.
+	if err := os.WriteFile(passFile, []byte("wrong-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d.waitStatus(func(st admin.Status) bool { return !member(st).Up })
+
+	for _, path := range []string{"/status.json", "/status", "/metrics"} {
+		body := httpGet(t, "http://"+d.admin+path)
+		if strings.Contains(body, probePassword) {
+			t.Errorf("%s shows the probe password", path)
+		}
+	}
+	logs := d.logs.String()
+	if !strings.Contains(logs, "realserver check failed") || !strings.Contains(logs, "level=DEBUG") {
+		t.Errorf("no debug log of failed checks: the absence test below tests nothing:\n%s", logs)
+	}
+	if strings.Contains(logs, probePassword) {
+		t.Errorf("the logs show the probe password:\n%s", logs)
+	}
+}
+
+// greets fails t unless addr answers a connection with 220.
+func greets(t *testing.T, addr netip.AddrPort) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr.String(), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "220") {
+		t.Fatalf("the broken realserver no longer greets: %q, %v", line, err)
+	}
+}
+
+// httpGet returns the body of url.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// proxyFront is a realserver that demands a PROXY v2 header: it reads one
+// from every connection, drops the connection without it, and relays the
+// rest to an ftpd behind it.
+type proxyFront struct {
+	ln      net.Listener
+	mu      sync.Mutex
+	headers []netip.AddrPort // header sources
+	peers   []netip.Addr     // connection sources
+	refused int
+}
+
+func startProxyFront(t *testing.T, ip string, behind netip.AddrPort) *proxyFront {
+	t.Helper()
+	ln, err := net.Listen("tcp", ip+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &proxyFront{ln: ln}
+	fakeftpd.ServeFunc(t, ln, func(c net.Conn) { f.serve(c, behind) })
+	return f
+}
+
+func (f *proxyFront) serve(c net.Conn, behind netip.AddrPort) {
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	h, err := alg.ReadProxyHeader(c, 2)
+	f.mu.Lock()
+	if err != nil {
+		f.refused++
+		f.mu.Unlock()
+		return
+	}
+	f.headers = append(f.headers, alg.AddrPortOf(h.SourceAddr))
+	f.peers = append(f.peers, alg.AddrPortOf(c.RemoteAddr()).Addr())
+	f.mu.Unlock()
+	c.SetReadDeadline(time.Time{})
+	b, err := net.Dial("tcp", behind.String())
+	if err != nil {
+		return
+	}
+	defer b.Close()
+	go func() { io.Copy(b, c); b.Close() }()
+	io.Copy(c, b)
+}
+
+// seen returns what the front has seen so far.
+func (f *proxyFront) seen() (headers []netip.AddrPort, peers []netip.Addr, refused int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]netip.AddrPort(nil), f.headers...), append([]netip.Addr(nil), f.peers...), f.refused
+}
+
+// TestCheckSendsProxy checks a realserver that demands a PROXY v2 header
+// with kinds tcp, ftp and ftp-login: every check leaves from the
+// listener's backend_source with a header naming it, and the realserver
+// stays up. Without the header (send_proxy_protocol off) the ftp-login
+// check takes it down.
+func TestCheckSendsProxy(t *testing.T) {
+	s, passFile := probeServer(t, "127.0.0.64")
+	source := netip.MustParseAddr("127.0.0.65")
+	login := fmt.Sprintf(`{ kind = "ftp-login", user = "probe", password_file = %q, interval = "300ms", timeout = "250ms" }`, passFile)
+	for _, tc := range []struct{ kind, health string }{
+		{"tcp", `{ kind = "tcp", interval = "300ms", timeout = "250ms" }`},
+		{"ftp", `{ kind = "ftp", interval = "300ms", timeout = "250ms" }`},
+		{"ftp-login", login},
+	} {
+		t.Run(tc.kind, func(t *testing.T) {
+			front := startProxyFront(t, "127.0.0.66", s.Addr())
+			d := startDaemon(t, checkConfig(t, alg.AddrPortOf(front.ln.Addr()).String(), source.String(), "v2", tc.health))
+			first := d.waitStatus(func(st admin.Status) bool { return !member(st).LastCheck.IsZero() })
+			st := checkedAfter(d, member(first).LastCheck)
+			st = checkedAfter(d, member(st).LastCheck)
+			if m := member(st); !m.Up || m.CheckError != "" {
+				t.Errorf("realserver demanding PROXY: up %v, check error %q", m.Up, m.CheckError)
+			}
+			headers, peers, refused := front.seen()
+			if len(headers) < 3 || refused != 0 {
+				t.Fatalf("front saw %d headers, refused %d connections; want 3 or more and none", len(headers), refused)
+			}
+			for i := range headers {
+				if peers[i] != source || headers[i].Addr() != source {
+					t.Errorf("check %d came from %v with a header naming %v, want %v for both", i, peers[i], headers[i], source)
+				}
+			}
+		})
+	}
+	t.Run("ftp-login without header", func(t *testing.T) {
+		front := startProxyFront(t, "127.0.0.66", s.Addr())
+		d := startDaemon(t, checkConfig(t, alg.AddrPortOf(front.ln.Addr()).String(), source.String(), "off", login))
+		d.waitStatus(func(st admin.Status) bool { return !member(st).LastCheck.IsZero() && !member(st).Up })
+		if _, _, refused := front.seen(); refused == 0 {
+			t.Error("the front refused nothing, yet the realserver went down")
+		}
+	})
+}
