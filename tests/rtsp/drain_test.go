@@ -34,11 +34,7 @@ type rawConn struct {
 
 func dialRaw(t *testing.T, addr netip.AddrPort) *rawConn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: clientIP.AsSlice()}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialClient(t, addr)
 	t.Cleanup(func() { c.Close() })
 	return &rawConn{c: c, r: rtsp.NewReader(c, 0)}
 }

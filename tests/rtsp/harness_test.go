@@ -140,6 +140,18 @@ func newClient(host netip.AddrPort, proto gortsplib.Protocol) *gortsplib.Client 
 	}
 }
 
+// dialClient opens a TCP connection from the client address to addr (5 s
+// at most); the caller closes it.
+func dialClient(t *testing.T, addr netip.AddrPort) net.Conn {
+	t.Helper()
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: clientIP.AsSlice()}, Timeout: 5 * time.Second}
+	c, err := d.Dial("tcp", addr.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // waitFor polls cond until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
 	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {

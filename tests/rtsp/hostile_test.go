@@ -20,11 +20,7 @@ import (
 // one), then checks that the connection is closed.
 func rawRTSP(t *testing.T, addr netip.AddrPort, req string) string {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: clientIP.AsSlice()}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr.String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialClient(t, addr)
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	go c.Write([]byte(req)) // may be cut short by the gateway's close

@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -20,11 +20,7 @@ import (
 // address and returns the status line.
 func rawRequest(t *testing.T, addr, req string) string {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: clientIP.AsSlice()}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := dialClient(t, netip.MustParseAddrPort(addr))
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c.Write([]byte(req)); err != nil {
