@@ -1,10 +1,7 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -28,20 +25,8 @@ func startRTSPSource(t *testing.T, ip string, udpPort int) netip.AddrPort {
 // its line's name and labels as printed ("name{a=\"x\",b=\"y\"}").
 func scrape(t *testing.T, addr string) map[string]float64 {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := make(map[string]float64)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(httpGet(t, "http://"+addr+"/metrics"), "\n") {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
