@@ -58,7 +58,7 @@ func sample() Status {
 			{Address: netip.MustParseAddrPort("127.0.0.12:21"), Up: false, Weight: 2, CheckError: "connection refused"},
 		}}},
 		Live: []alg.SessionInfo{{ID: "vip-7", Proto: "ftp", Listener: "vip", Client: netip.MustParseAddrPort("127.0.0.5:40000"),
-			Realserver: netip.MustParseAddrPort("127.0.0.11:21"), Mode: "passive", Transferring: true, BytesDown: 2048, Started: t0},
+			Realserver: netip.MustParseAddrPort("127.0.0.11:21"), User: "alice", Mode: "passive", Transferring: true, BytesDown: 2048, Started: t0},
 			{ID: "cams-8", Proto: "rtsp", Listener: "cams", Client: netip.MustParseAddrPort("127.0.0.6:40001"),
 				Realserver: netip.MustParseAddrPort("127.0.0.31:554"), Mode: "udp", Transferring: true, Transfers: 2, BytesDown: 4004, Started: t0.Add(time.Second)}},
 		Local: LocalResources{Errors: map[string]uint64{"files": 5}, LastKind: "files", LastOp: "connect to realserver 127.0.0.11:21",
@@ -128,7 +128,7 @@ func TestEndpoints(t *testing.T) {
 			`algd_realserver_session_failures_total{pool="ftpd",realserver="127.0.0.11:21"} 13`,
 		}},
 		{"healthz", "/healthz", nil, 200, "text/plain", []string{"ok"}},
-		{"status json", "/status", nil, 200, "application/json", []string{`"id": "vip-7"`, `"address": "127.0.0.12:21"`, `"bytes_down": 123456`,
+		{"status json", "/status", nil, 200, "application/json", []string{`"id": "vip-7"`, `"user": "alice"`, `"address": "127.0.0.12:21"`, `"bytes_down": 123456`,
 			`"address": "198.51.100.7",
           "theft": 2,
           "second_connection": 12,
@@ -137,7 +137,7 @@ func TestEndpoints(t *testing.T) {
 			`"last_kind": "files"`, `"session_failures": 13`, `"suspect": true`, `"overloaded": 5`}},
 		{"status.json", "/status.json", nil, 200, "application/json", []string{`"client": "127.0.0.5:40000"`}},
 		{"status html", "/status", map[string]string{"Accept": "text/html,application/xhtml+xml"}, 200, "text/html", []string{
-			`http-equiv="refresh"`, "127.0.0.11:21", `class="down">down`, "vip-7", "127.0.0.5:40000", "2.0 KiB", "(transferring)", "passive 3 / 100 (3.0%), exhausted 11×",
+			`http-equiv="refresh"`, "127.0.0.11:21", `class="down">down`, "vip-7", "127.0.0.5:40000", "<td>alice</td>", "2.0 KiB", "(transferring)", "passive 3 / 100 (3.0%), exhausted 11×",
 			"cams <span class=\"note\">(rtsp)</span>", "vip <span class=\"note\">(ftp, PROXY v2)</span>", "127.0.0.10:554", "media 4 / 100 (4.0%), exhausted 7×",
 			"dropped.source 50", "packets_down 3003", "theft 4", "RTSP udp (transferring)", "cams-8",
 			"algd ran out of a local resource", "files 5×", "last 10m0s ago", "socket: too many open files", "13 <span class=\"note\">(suspect)"}},
@@ -203,7 +203,7 @@ func TestFetchAndText(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"algd test, up 1h0m0s, 1 of 50 sessions, reloads 3 ok 1 failed (last: a.toml:3: bad)",
-		"127.0.0.12:21  down", "vip-7", "FTP passive*", "120.6 KiB", "passive 3/100",
+		"127.0.0.12:21  down", "vip-7", "alice", "FTP passive*", "120.6 KiB", "passive 3/100",
 		"cams-8", "RTSP udp*", "media 4/100 backend_media 3/50", "dropped.source=50", "theft=4",
 		"OUT OF LOCAL RESOURCES (not a realserver failure): map[files:5]; last 10m0s ago, files on connect to realserver 127.0.0.11:21"} {
 		if !strings.Contains(buf.String(), w) {

@@ -136,9 +136,9 @@ reloads {{.Reloads.OK}} ok, {{.Reloads.Failed}} failed{{if .Reloads.LastError}} 
 
 <h2>Live sessions ({{len .Live}})</h2>
 {{if .Live}}<table class="sessions">
-<tr><th>session</th><th>client</th><th>realserver</th><th>mode</th><th>transfers</th><th>down</th><th>up</th><th>age</th></tr>
+<tr><th>session</th><th>client</th><th>user</th><th>realserver</th><th>mode</th><th>transfers</th><th>down</th><th>up</th><th>age</th></tr>
 {{range .Live}}<tr class="session">
-<td>{{.ID}}</td><td>{{.Client}}</td><td>{{.Realserver}}</td>
+<td>{{.ID}}</td><td>{{.Client}}</td><td>{{.User}}</td><td>{{if .Realserver.IsValid}}{{.Realserver}}{{else}}-{{end}}</td>
 <td>{{proto .}}{{if .Mode}} {{.Mode}}{{end}}{{if .Transferring}} (transferring){{end}}</td>
 <td class="num">{{.Transfers}}</td><td class="num">{{bytes .BytesDown}}</td><td class="num">{{bytes .BytesUp}}</td>
 <td>{{since $.Time .Started}}</td>

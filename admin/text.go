@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -75,7 +76,7 @@ func WriteText(w io.Writer, st Status) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\n", l.Name, l.Proto, l.Pool, k["active"], k["sessions"], k["refused"],
 			humanBytes(k["bytes_down"]), humanBytes(k["bytes_up"]), strings.Join(ranges, " "), strings.Join(other, " "))
 	}
-	fmt.Fprintf(tw, "\nsession\tclient\trealserver\tmode\ttransfers\tdown\tup\tage\n")
+	fmt.Fprintf(tw, "\nsession\tclient\tuser\trealserver\tmode\ttransfers\tdown\tup\tage\n")
 	for _, s := range st.Live {
 		mode := sessionProto(s)
 		if s.Mode != "" {
@@ -84,7 +85,11 @@ func WriteText(w io.Writer, st Status) error {
 		if s.Transferring {
 			mode += "*"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, s.Client, s.Realserver, mode, s.Transfers,
+		user, rs := cmp.Or(s.User, "-"), "-"
+		if s.Realserver.IsValid() {
+			rs = s.Realserver.String()
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", s.ID, s.Client, user, rs, mode, s.Transfers,
 			humanBytes(s.BytesDown), humanBytes(s.BytesUp), st.Time.Sub(s.Started).Round(time.Second))
 	}
 	return tw.Flush()

@@ -90,6 +90,10 @@ type Backends struct {
 	Local *limits.LocalErrors
 	// Logger logs realserver failures; nil means slog.Default().
 	Logger *slog.Logger
+	// User, when set, is the FTP user name the session is routed by: the
+	// pool picks for it (pool.PickUser: persistence and the hrw scheduler
+	// key on the user, not the client address).
+	User string
 }
 
 // retryPause is the first pause before a session tries its busy
@@ -177,7 +181,7 @@ func (b *Backends) next(client netip.Addr, prefer netip.AddrPort, tried []*pool.
 		}
 		return &Backend{Addr: prefer, rs: b.member(prefer)}, nil
 	}
-	lease, err := b.Pool.Pick(client, tried...)
+	lease, err := b.Pool.PickUser(b.User, client, tried...)
 	if err != nil {
 		return nil, err
 	}

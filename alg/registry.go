@@ -36,8 +36,12 @@ type SessionInfo struct {
 	// Client is the client's address (from a PROXY header when one was
 	// accepted).
 	Client netip.AddrPort `json:"client"`
-	// Realserver is the realserver's control address.
+	// Realserver is the realserver's control address; zero while an FTP
+	// session routed by user has not sent USER yet.
 	Realserver netip.AddrPort `json:"realserver"`
+	// User is the FTP user name the session sent with USER (the latest
+	// one); "" before USER and for other protocols. Never a password.
+	User string `json:"user,omitempty"`
 	// TLS reports a control connection under TLS.
 	TLS bool `json:"tls"`
 	// Mode is how data goes: for FTP the data mode of the latest transfer

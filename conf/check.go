@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -134,7 +135,7 @@ func describePool(p *Pool) string {
 
 func poolUsed(c *Config, name string) bool {
 	for _, f := range c.FTP {
-		if f.Pool == name {
+		if slices.Contains(f.PoolNames(), name) {
 			return true
 		}
 	}

@@ -258,7 +258,9 @@ func reportClaims(p *problems, a, b claim, common PortRange) {
 func (c *Config) checkLoops(p *problems) {
 	used := map[string]bool{}
 	for _, f := range c.FTP {
-		used[f.Pool] = true
+		for _, n := range f.PoolNames() {
+			used[n] = true
+		}
 	}
 	for _, r := range c.RTSP {
 		used[r.Pool] = true

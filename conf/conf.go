@@ -52,7 +52,9 @@ func (c *Config) Pool(name string) *Pool {
 type Pool struct {
 	// Name identifies the pool; required, unique.
 	Name string `toml:"name"`
-	// Scheduler is rr, wrr, lc, wlc or sh. Default "wlc".
+	// Scheduler is rr, wrr, lc, wlc, sh or hrw (weighted rendezvous
+	// hashing of the FTP user name on a listener with route_by "user",
+	// of the client address otherwise). Default "wlc".
 	Scheduler string `toml:"scheduler"`
 	// Persistence keeps a client address on the realserver it was given for
 	// this long after its last session ended. Default 0 (off); not negative.
@@ -207,6 +209,24 @@ type FTP struct {
 	// addresses or CIDRs (IPv4-mapped addresses unmapped, host bits
 	// masked). Required when ProxyProtocol is on.
 	ProxyFrom []netip.Prefix `toml:"proxy_protocol_from"`
+	// RouteBy is when the realserver is chosen: "connection" (as the
+	// client connects; the realserver greets it) or "user" (algd greets
+	// the client itself, answers what needs no realserver, and on USER
+	// picks the realserver for that user: the pool of the first matching
+	// UserRoutes or UserFile line, else Pool). Default "connection".
+	RouteBy string `toml:"route_by"`
+	// Greeting is the text of algd's own 220 with route_by "user": one
+	// line, at most 200 bytes. Default "FTP gateway ready.".
+	Greeting string `toml:"greeting"`
+	// UserRoutes map user names or globs to pools, first match wins;
+	// checked before UserFile. Needs route_by "user".
+	UserRoutes []UserRoute `toml:"user_route"`
+	// UserFile is a file of "user pool" lines (user a name or glob, #
+	// comments), matched after UserRoutes, read by Validate: at start,
+	// by algd check and on every reload (SIGHUP). Needs route_by "user".
+	UserFile string `toml:"user_file"`
+	// FileRoutes are UserFile's routes as Validate read them.
+	FileRoutes []UserRoute `toml:"-"`
 }
 
 // TLS configures FTPS for one [[ftp]] listener: towards clients (explicit

@@ -2,8 +2,13 @@ package conf
 
 import (
 	"crypto/tls"
+	"slices"
 	"time"
 )
+
+// DefaultGreeting is the default text of algd's own 220 on a listener that
+// routes by user (FTP.Greeting).
+const DefaultGreeting = "FTP gateway ready."
 
 // The defaults, as stated on the fields of the schema.
 const (
@@ -46,6 +51,12 @@ func (c *Config) SetDefaults() {
 		if f.BackendDataMode == "" {
 			f.BackendDataMode = "passive"
 		}
+		if f.RouteBy == "" {
+			f.RouteBy = "connection"
+		}
+		if f.Greeting == "" {
+			f.Greeting = DefaultGreeting
+		}
 		if f.TLS.Min == 0 {
 			f.TLS.Min = tls.VersionTLS12
 		}
@@ -63,7 +74,7 @@ func (c *Config) SetDefaults() {
 		if h.Kind == "" {
 			h.Kind = "tcp"
 			for _, f := range c.FTP {
-				if f.Pool == p.Name {
+				if slices.Contains(f.PoolNames(), p.Name) {
 					h.Kind = "ftp"
 				}
 			}

@@ -108,7 +108,8 @@ func loadExample(t *testing.T) (*Config, error) {
 	t.Helper()
 	dir := t.TempDir()
 	certPEM, keyPEM := selfSigned(t)
-	for name, b := range map[string][]byte{"vip.pem": certPEM, "vip.key": keyPEM, "realservers-ca.pem": certPEM, "probe.pass": []byte("not-a-real-password\n")} {
+	for name, b := range map[string][]byte{"vip.pem": certPEM, "vip.key": keyPEM, "realservers-ca.pem": certPEM,
+		"probe.pass": []byte("not-a-real-password\n"), "ftp-users": []byte("# user pool\nalice archive\nbob homes\n")} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			t.Fatal(err)
 		}

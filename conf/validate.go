@@ -8,7 +8,7 @@ import (
 
 // Names accepted by the enumerated fields.
 var (
-	schedulers  = []string{"rr", "wrr", "lc", "wlc", "sh"}
+	schedulers  = []string{"rr", "wrr", "lc", "wlc", "sh", "hrw"}
 	healthKinds = []string{"tcp", "ftp", "ftp-login", "rtsp", "script", "none"}
 	logLevels   = []string{"debug", "info", "warn", "error"}
 	logFormats  = []string{"text", "json"}

@@ -36,6 +36,7 @@ func (c *Config) validateFTP(p *problems) {
 		}
 
 		validateTLS(p, &f.TLS, at)
+		c.validateUserRouting(p, f, at)
 
 		switch a := f.Active; {
 		case a.ControlMinusOne:

@@ -59,7 +59,7 @@ func (s *session) activeCheck(cmd Command) (netip.AddrPort, Reply, bool) {
 	}
 	if !s.h.AllowForeignData && (ap.Addr() != s.peer || ap.Port() < 1024) {
 		s.h.stats().Bounce.Add(1)
-		s.log.Warn("active data to a foreign address refused", "cmd", cmd.Verb, "target", ap.String())
+		s.logger().Warn("active data to a foreign address refused", "cmd", cmd.Verb, "target", ap.String())
 		return ap, NewReply(504, cmd.Verb+" refused: data connections go only to your own address and to ports from 1024."), false
 	}
 	return ap, Reply{}, true
@@ -105,13 +105,20 @@ func portOK(p pending) Reply {
 func (s *session) setPort(a *activeSetup) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.forgetSetup()
+	s.port = a
+}
+
+// forgetSetup drops a data connection set up and not used: the waiting
+// PASV/EPSV expectation, the PORT/EPRT. Called with mu held.
+func (s *session) forgetSetup() {
 	if s.waiting != nil {
 		s.waiting.x.Close()
 		s.waiting = nil
 	}
 	s.next = nil
 	s.port.close()
-	s.port = a
+	s.port = nil
 }
 
 // askPORT is backend_data_mode "active": algd listens on a port of
@@ -131,7 +138,7 @@ func (s *session) askPORT(p pending) error {
 		},
 	})
 	if err != nil {
-		s.log.Warn("no backend data port", "err", err)
+		s.logger().Warn("no backend data port", "err", err)
 		return s.answer(NewReply(425, "Can't open data connection."))
 	}
 	p.x = x
@@ -225,7 +232,7 @@ func (s *session) serveActive(d *dataConn, a *activeSetup) {
 		defer a.x.Close()
 		bc, err = a.x.Accept(d.ctx)
 		if err != nil {
-			s.log.Warn("realserver did not connect to its PORT", "port", a.x.Port(), "err", err)
+			s.logger().Warn("realserver did not connect to its PORT", "port", a.x.Port(), "err", err)
 		} else {
 			s.h.stats().BackendActive.Add(1)
 		}
@@ -245,13 +252,13 @@ func (s *session) serveActive(d *dataConn, a *activeSetup) {
 func (s *session) dialClient(d *dataConn, a *activeSetup) (*net.TCPConn, func(), error) {
 	src, release, err := s.activeSource()
 	if err != nil {
-		s.log.Warn("no active source port", "err", err)
+		s.logger().Warn("no active source port", "err", err)
 		return nil, nil, err
 	}
 	cc, err := alg.DialFrom(d.ctx, netip.AddrPortFrom(s.adv, src), a.client, s.h.Limits.DataConnectTimeout.Duration)
 	if err != nil {
 		release()
-		s.log.Warn("active data connect to the client failed", "err", err)
+		s.logger().Warn("active data connect to the client failed", "err", err)
 		return nil, nil, err
 	}
 	return cc, release, nil

@@ -151,7 +151,7 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 	release, err := s.h.PerClientPorts.Acquire(s.peer)
 	if err != nil {
 		s.h.stats().PassivePerClient.Add(1)
-		s.log.Warn("client holds its share of passive ports", "max", s.h.Limits.MaxDataPortsPerClient)
+		s.logger().Warn("client holds its share of passive ports", "max", s.h.Limits.MaxDataPortsPerClient)
 		return NewReply(425, "Too many data connections pending from your address.")
 	}
 	x, err := s.h.DataPorts.Expect(alg.Expect{
@@ -166,10 +166,10 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		release()
 		if errors.Is(err, limits.ErrExhausted) {
 			s.h.stats().PassiveExhausted.Add(1)
-			s.log.Warn("passive range exhausted", "err", err)
+			s.logger().Warn("passive range exhausted", "err", err)
 			return NewReply(425, "No data port available, try again later.")
 		}
-		s.log.Warn("passive listen failed", "err", err)
+		s.logger().Warn("passive listen failed", "err", err)
 		return NewReply(425, "Can't open data connection.")
 	}
 	d := s.newDataConn(ctx, x)
@@ -240,7 +240,7 @@ func (s *session) inPool(a netip.Addr) bool {
 
 func (s *session) badBackend(r Reply, err error) {
 	s.h.stats().BadBackendReplies.Add(1)
-	s.log.Warn("unusable passive reply from realserver", "reply", r.Text(), "err", err)
+	s.logger().Warn("unusable passive reply from realserver", "reply", r.Text(), "err", err)
 }
 
 // refusedData accounts for a data connection an expectation refused (side
@@ -257,7 +257,7 @@ func (s *session) refusedData(side string, from netip.AddrPort, why alg.Refusal)
 		s.h.stats().DataOutsideWindow.Add(1)
 	}
 	s.h.Offenders.Add(from.Addr(), why, time.Now())
-	s.log.Warn("data connection refused", "side", side, "reason", why.String(), "from", from.String())
+	s.logger().Warn("data connection refused", "side", side, "reason", why.String(), "from", from.String())
 }
 
 // serveData waits for the client's data connection on the expectation,
@@ -285,7 +285,7 @@ func (s *session) serveData(d *dataConn, target netip.AddrPort) {
 	pending := d.claimed && !d.replied
 	s.mu.Unlock()
 	if err != nil {
-		s.log.Debug("passive port closed unused", "port", d.x.Port(), "err", err)
+		s.logger().Debug("passive port closed unused", "port", d.x.Port(), "err", err)
 		d.fail(failConnect)
 		if pending {
 			s.failBackend(d)
@@ -316,7 +316,7 @@ func (s *session) failBackend(d *dataConn) {
 	}
 	bc, err := alg.DialFrom(d.sess, netip.AddrPortFrom(s.bkLocal, 0), d.target, s.h.Limits.BackendConnectTimeout.Duration)
 	if err != nil {
-		s.log.Debug("realserver data port for a failed transfer", "err", err)
+		s.logger().Debug("realserver data port for a failed transfer", "err", err)
 		return
 	}
 	alg.Reset(bc)
@@ -328,7 +328,7 @@ func (s *session) failBackend(d *dataConn) {
 func (s *session) dialBackendData(ctx context.Context, target netip.AddrPort) (*net.TCPConn, error) {
 	bc, err := alg.DialFrom(ctx, netip.AddrPortFrom(s.bkLocal, 0), target, s.h.Limits.BackendConnectTimeout.Duration)
 	if err != nil {
-		s.log.Warn("realserver data connect failed", "err", err)
+		s.logger().Warn("realserver data connect failed", "err", err)
 	}
 	return bc, err
 }
@@ -351,7 +351,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 		err := tc.HandshakeContext(hctx)
 		cancel()
 		if err != nil {
-			s.log.Warn("realserver data TLS handshake failed", "err", err)
+			s.logger().Warn("realserver data TLS handshake failed", "err", err)
 			d.fail(failConnect)
 			alg.Reset(c)
 			alg.Reset(bc)
@@ -361,7 +361,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	}
 	cside, err := s.protectData(d, c)
 	if err != nil {
-		s.log.Warn("client data connection refused", "at", at.String(), "err", err)
+		s.logger().Warn("client data connection refused", "at", at.String(), "err", err)
 		d.fail(failTLS)
 		alg.Reset(c)
 		alg.Reset(bc) // the realserver fails the transfer (426) instead of taking an empty file
@@ -391,7 +391,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	s.down += down
 	s.transfers++
 	s.mu.Unlock()
-	s.log.Log(d.ctx, slogLevel(err), "data done", "at", at.String(), "down", down, "up", up, "err", err)
+	s.logger().Log(d.ctx, slogLevel(err), "data done", "at", at.String(), "down", down, "up", up, "err", err)
 }
 
 // progressTick is how often a data connection's progress is read: often

@@ -86,6 +86,17 @@ type Handler struct {
 	// Registry, when set, lists the live sessions (for the status page),
 	// numbers them and drains them; it may be shared by several handlers.
 	Registry *alg.Registry
+	// RouteByUser is route_by "user": algd greets the client itself with
+	// Greeting, answers what needs no realserver, and on USER connects to
+	// a realserver chosen for that user (see Users), through which the
+	// session then runs as usual.
+	RouteByUser bool
+	// Greeting is the text of algd's own 220 with RouteByUser; empty
+	// means conf.DefaultGreeting.
+	Greeting string
+	// Users are the user routes of RouteByUser, tried in order; a user
+	// none matches goes to Pool (with SendProxy).
+	Users []UserRoute
 
 	ids       atomic.Uint64
 	statsOnce sync.Once
@@ -220,28 +231,14 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		conn = tc
 	}
 
-	bk, refusal, err := h.openBackend(ctx, client, local, log)
-	if err != nil {
-		h.stats().Refused.Add(1)
-		if errors.Is(err, alg.ErrOverload) {
-			h.stats().Overloaded.Add(1)
-			log.Warn("session refused: algd is out of a local resource", "err", err)
-			refusal = &overloadReply
-		} else {
-			log.Warn("no realserver", "err", err)
+	var bk *backendConn
+	if !h.RouteByUser {
+		var refusal *Reply
+		bk, refusal, err = h.openBackend(ctx, h.defaultRoute(), "", client, local, log)
+		if err != nil {
+			h.refused(conn, refusal, err, log)
+			return
 		}
-		if refusal == nil {
-			r := NewReply(421, "Service not available, no server reachable.")
-			refusal = &r
-		}
-		refuse(conn, *refusal)
-		return
-	}
-	defer bk.Release()
-	backend, raw, bkTLS, greeting := bk.conn, bk.Conn, bk.tls, bk.greeting
-	mode := ""
-	if bkTLS != nil {
-		mode = h.TLS.Backend
 	}
 	h.stats().Active.Add(1)
 	defer h.stats().Active.Add(-1)
@@ -255,21 +252,29 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 		id:         id,
 		clientAddr: client,
 		started:    time.Now(),
-		log:        log.With("realserver", bk.Addr.String()),
+		base:       log,
 		client:     conn,
-		backend:    backend,
-		bkTLS:      bkTLS,
 		tlsOn:      implicit,
 		tlsCfg:     tlsCfg,
 		peer:       client.Addr(),
+		local:      local,
 		adv:        adv,
 		ctlPort:    local.Port(),
-		rsAddr:     bk.Addr,
-		bkLocal:    alg.AddrPortOf(raw.LocalAddr()).Addr(),
 		maxLine:    h.Limits.MaxLineBytes,
 		maxReply:   cmp.Or(h.Limits.MaxReplyBytes, conf.DefaultMaxReplyBytes),
 		idle:       h.Limits.ControlIdleTimeout.Duration,
 		dataWait:   h.Limits.DataConnectTimeout.Duration,
+	}
+	s.logp.Store(log)
+	greeting := NewReply(220, cmp.Or(h.Greeting, conf.DefaultGreeting))
+	mode := ""
+	if bk != nil {
+		s.useBackend(bk)
+		s.logp.Store(log.With("realserver", bk.Addr.String()))
+		greeting = bk.greeting
+		if bk.tls != nil {
+			mode = h.TLS.Backend
+		}
 	}
 	if implicit {
 		s.prot = 'P'
@@ -278,11 +283,30 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	}
 	s.tlsShown.Store(implicit)
 	defer s.register()()
-	s.log.Info("session start", "listen", local.String(), "tls", implicit, "backend_tls", mode)
+	s.logger().Info("session start", "listen", local.String(), "tls", implicit, "backend_tls", mode, "route_by_user", h.RouteByUser)
 	start := time.Now()
 	err = s.run(ctx, &greeting)
-	s.log.Info("session end", "duration", time.Since(start).Round(time.Millisecond), "reason", reason(err),
+	s.logger().Info("session end", "duration", time.Since(start).Round(time.Millisecond), "reason", reason(err),
 		"down", s.down, "up", s.up, "transfers", s.transfers)
+}
+
+// refused tells a client whose session got no realserver why (refusal, the
+// realserver's own reply, when there is one), counts and logs it, and
+// closes conn.
+func (h *Handler) refused(conn net.Conn, refusal *Reply, err error, log *slog.Logger) {
+	h.stats().Refused.Add(1)
+	if errors.Is(err, alg.ErrOverload) {
+		h.stats().Overloaded.Add(1)
+		log.Warn("session refused: algd is out of a local resource", "err", err)
+		refusal = &overloadReply
+	} else {
+		log.Warn("no realserver", "err", err)
+	}
+	if refusal == nil {
+		r := NewReply(421, "Service not available, no server reachable.")
+		refusal = &r
+	}
+	refuse(conn, *refusal)
 }
 
 // backendConn is a realserver control connection, greeted (and under TLS
@@ -312,7 +336,10 @@ var overloadReply = NewReply(421, "Service not available, proxy overloaded, try 
 // ftpd whose listen backlog overflows) is tried again after a pause, one
 // that refused the connection is not; an error that is algd's own ends
 // the attempt at once with alg.ErrOverload, blamed on no realserver.
-func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort, log *slog.Logger) (bk *backendConn, refusal *Reply, err error) {
+//
+// r is the pool to pick from and the PROXY header it wants; user, when
+// set, is the FTP user name the session is routed by (pool.PickUser).
+func (h *Handler) openBackend(ctx context.Context, r UserRoute, user string, client, local netip.AddrPort, log *slog.Logger) (bk *backendConn, refusal *Reply, err error) {
 	bk = &backendConn{}
 	hello := func(ctx context.Context, b *alg.Backend, wait time.Duration) error {
 		cfg := h.backendTLS(b.Addr)
@@ -320,7 +347,7 @@ func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort,
 		if cfg != nil {
 			mode = h.TLS.Backend
 		}
-		if err := h.sendProxy(b.Conn, client, local); err != nil {
+		if err := sendProxy(b.Conn, r.SendProxy, client, local); err != nil {
 			return err
 		}
 		conn, greeting, err := greet(ctx, b.Conn, cfg, mode, wait)
@@ -335,7 +362,8 @@ func (h *Handler) openBackend(ctx context.Context, client, local netip.AddrPort,
 		return nil
 	}
 	b := alg.Backends{
-		Pool:     h.Pool,
+		Pool:     r.Pool,
+		User:     user,
 		Source:   h.BackendSource,
 		Timeout:  h.Limits.BackendConnectTimeout.Duration,
 		LastWait: h.Limits.ControlIdleTimeout.Duration,

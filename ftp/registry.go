@@ -10,18 +10,18 @@ import (
 // Info reads what the status page shows about s (alg.Session).
 func (s *session) Info() alg.SessionInfo {
 	in := alg.SessionInfo{
-		ID:         s.id,
-		Proto:      "ftp",
-		Listener:   s.h.Name,
-		Client:     s.clientAddr,
-		Realserver: s.rsAddr,
-		TLS:        s.tlsShown.Load(),
-		Started:    s.started,
+		ID:       s.id,
+		Proto:    "ftp",
+		Listener: s.h.Name,
+		Client:   s.clientAddr,
+		TLS:      s.tlsShown.Load(),
+		Started:  s.started,
 	}
 	in.Transferring = s.active.Load() > 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in.BytesDown, in.BytesUp, in.Transfers = s.down, s.up, s.transfers
+	in.Realserver, in.User = s.rsAddr, s.user
 	switch {
 	case s.current != nil && s.current.x == nil, s.current == nil && s.port != nil:
 		in.Mode = "active"

@@ -86,7 +86,7 @@ func (s *session) readRest(ctx context.Context, first []byte, code, limit, maxLi
 		case !over:
 			err = emit(line, more)
 		case !more:
-			s.log.Warn("realserver reply truncated", "code", code, "bytes", total, "lines", n)
+			s.logger().Warn("realserver reply truncated", "code", code, "bytes", total, "lines", n)
 			err = emit(truncated(code), false)
 		}
 		if err != nil || !more {

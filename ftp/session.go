@@ -80,15 +80,17 @@ type pending struct {
 // them.
 type session struct {
 	h          *Handler
-	log        *slog.Logger
-	id         string         // the session id of every log line
-	clientAddr netip.AddrPort // the client (from a PROXY header when accepted)
+	base       *slog.Logger                // the session's logger before USER: id and client
+	logp       atomic.Pointer[slog.Logger] // base, with the user and realserver once known (logger)
+	id         string                      // the session id of every log line
+	clientAddr netip.AddrPort              // the client (from a PROXY header when accepted)
 	started    time.Time
 	tlsShown   atomic.Bool    // the control connection is under TLS, for Info
 	client     net.Conn       // *net.TCPConn, or *tls.Conn after AUTH TLS
 	backend    net.Conn       // *net.TCPConn, or *tls.Conn towards a TLS realserver
 	bkTLS      *tls.Config    // the realserver leg's TLS for data connections; nil: plain
 	peer       netip.Addr     // the client's address: the only data peer
+	local      netip.AddrPort // the address the client connected to
 	adv        netip.Addr     // announced to the client, bound by expectations
 	ctlPort    uint16         // the port the client connected to
 	rsAddr     netip.AddrPort // the realserver's control address
@@ -111,7 +113,9 @@ type session struct {
 	tlsOn     bool            // the client's control connection is under TLS
 	tlsCfg    *tls.Config     // the client leg's TLS, this session's own (sessionConfig); nil before TLS
 	pbsz      bool
-	prot      byte // 'C' or 'P' (RFC 2228 §3 PROT)
+	prot      byte         // 'C' or 'P' (RFC 2228 §3 PROT)
+	lease     *alg.Backend // the realserver connection and its lease; nil before USER when routing by user
+	utf8      bool         // the client sent OPTS UTF8 ON before USER: replayed to the realserver
 
 	mu      sync.Mutex
 	waiting *dataConn    // the latest expectation not yet paired
@@ -125,11 +129,17 @@ type session struct {
 
 	down, up  int64 // written by data goroutines under mu
 	transfers int
+	user      string // the latest USER's name, for Info; under mu
 
 	cancel  context.CancelFunc
 	endOnce sync.Once
 	endErr  error // why the session ended; set once by end
 }
+
+// logger returns the session's logger: base, with the user and the
+// realserver once known. Data goroutines read it while a new USER changes
+// it.
+func (s *session) logger() *slog.Logger { return s.logp.Load() }
 
 // run relays the control channel until the session ends and then tears
 // down everything the session owns. The calling goroutine reads the
@@ -143,8 +153,13 @@ func (s *session) run(ctx context.Context, greeting *Reply) error {
 	defer func() {
 		s.cancel()
 		s.client.Close()
-		s.backend.Close()
+		if s.backend != nil { // written only by this goroutine (login)
+			s.backend.Close()
+		}
 		s.wg.Wait()
+		s.ctl.Lock()
+		s.dropBackend()
+		s.ctl.Unlock()
 		s.mu.Lock()
 		s.port.close() // a PORT never used
 		s.mu.Unlock()
@@ -159,14 +174,19 @@ func (s *session) run(ctx context.Context, greeting *Reply) error {
 		if s.endErr == nil { // the server is stopping, not the session
 			s.send(NewReply(421, "Service closing control connection."))
 		}
+		c, b := s.client, s.backend
 		s.ctl.Unlock()
-		s.client.Close()
-		s.backend.Close()
+		c.Close()
+		if b != nil {
+			b.Close()
+		}
 	})
 
 	s.ctl.Lock()
 	s.ctx = ctx
-	s.bk = NewReplyReader(bufio.NewReaderSize(s.backend, readBuffer), max(s.maxLine, 8192))
+	if s.backend != nil {
+		s.bk = NewReplyReader(bufio.NewReaderSize(s.backend, readBuffer), max(s.maxLine, 8192))
+	}
 	err := s.send(*greeting)
 	s.ctl.Unlock()
 	if err != nil {
@@ -259,7 +279,7 @@ func (s *session) readClient(ctx context.Context) error {
 // line went wrong and its start, never an argument (a password).
 func (s *session) refuseLine(e *LineError) error {
 	s.h.stats().Commands.Add(e.Reason)
-	s.log.Info("command line refused", "reason", e.Reason.String(), "offset", e.Offset,
+	s.logger().Info("command line refused", "reason", e.Reason.String(), "offset", e.Offset,
 		"byte", fmt.Sprintf("%#02x", e.Byte), "head", fmt.Sprintf("%q", e.Head))
 	return s.answer(e.Reply())
 }
@@ -368,14 +388,14 @@ func (s *session) clientError(err error) error {
 		s.send(NewReply(500, "Command line too long, closing control connection."))
 	case errors.Is(err, ErrNUL):
 		s.h.stats().Commands.Add(RefusedControl)
-		s.log.Info("command line refused", "reason", RefusedControl.String(), "byte", "0x00")
+		s.logger().Info("command line refused", "reason", RefusedControl.String(), "byte", "0x00")
 		s.send(NewReply(500, "NUL byte in command, closing control connection."))
 	}
 	return err
 }
 
 func (s *session) backendError(err error) error {
-	s.log.Warn("realserver control connection ended", "err", err)
+	s.logger().Warn("realserver control connection ended", "err", err)
 	if s.lastCode != 421 {
 		text := "Service not available, the server closed the connection."
 		var ne net.Error
@@ -462,7 +482,10 @@ var dataVerbs = map[string]bool{
 // command handles one client command, as ParseCommand read it; what it
 // forwards is cmd's canonical form.
 func (s *session) command(ctx context.Context, cmd Command) error {
-	s.log.Debug("command", "cmd", cmd.LogString())
+	s.logger().Debug("command", "cmd", cmd.LogString())
+	if s.h.RouteByUser && (s.backend == nil || cmd.Verb == "USER") {
+		return s.prelogin(ctx, cmd)
+	}
 	p := pending{verb: cmd.Verb, kind: kindPlain, issued: time.Now()}
 	if dataVerbs[cmd.Verb] && !(cmd.Verb == "EPSV" && strings.EqualFold(strings.TrimSpace(cmd.Arg), "ALL")) {
 		if r, ok := s.protCheck(); !ok {
@@ -519,7 +542,7 @@ func (s *session) command(ctx context.Context, cmd Command) error {
 // auth answers an AUTH command and, when accepted, runs the handshake
 // (RFC 4217 §4); upgraded reports that s.client is now the TLS connection.
 func (s *session) auth(ctx context.Context, cmd Command) (upgraded bool, err error) {
-	s.log.Debug("command", "cmd", cmd.LogString())
+	s.logger().Debug("command", "cmd", cmd.LogString())
 	r, upgrade := s.security(cmd)
 	if upgrade && len(s.queue) > 0 {
 		r, upgrade = NewReply(503, "AUTH while other commands are pending; send it alone."), false
@@ -537,7 +560,7 @@ func (s *session) auth(ctx context.Context, cmd Command) (upgraded bool, err err
 	s.client = tc
 	s.tlsOn = true
 	s.tlsShown.Store(true)
-	s.log.Debug("control connection under TLS", "version", tls.VersionName(tc.ConnectionState().Version))
+	s.logger().Debug("control connection under TLS", "version", tls.VersionName(tc.ConnectionState().Version))
 	return true, nil
 }
 
@@ -599,7 +622,7 @@ func (s *session) reply(ctx context.Context, r Reply) (done bool, err error) {
 		// A passive reply nobody asked for (a realserver out of step)
 		// would hand the client the realserver's own address.
 		s.h.stats().BadBackendReplies.Add(1)
-		s.log.Warn("unexpected passive reply from realserver withheld", "reply", r.Text())
+		s.logger().Warn("unexpected passive reply from realserver withheld", "reply", r.Text())
 		r = NewReply(425, "Can't open data connection.")
 	}
 	if !r.Final() || len(s.queue) == 0 {

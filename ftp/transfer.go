@@ -142,7 +142,7 @@ func (s *session) transferFinal(p pending, r Reply) (_ Reply, send bool) {
 // r is what the realserver answered.
 func (s *session) transferFailed(p *pending, r Reply, f failure) {
 	s.h.stats().countFailed(f)
-	s.log.Warn("transfer failed", "cmd", p.verb, "reason", f.String(), "realserver_reply", r.Text())
+	s.logger().Warn("transfer failed", "cmd", p.verb, "reason", f.String(), "realserver_reply", r.Text())
 }
 
 // resultNow is result when the transfer's direction has ended already,
@@ -172,7 +172,7 @@ func (s *session) skipTransfers(r Reply) error {
 	for r.Final() && r.Code/100 == 2 && r.Code != 226 && r.Code != 250 && len(s.queue) > 1 && s.queue[0].kind == kindTransfer {
 		p := s.queue[0]
 		s.queue = s.queue[1:]
-		s.log.Warn("realserver skipped a transfer's final reply", "cmd", p.verb, "next_reply", r.Text())
+		s.logger().Warn("realserver skipped a transfer's final reply", "cmd", p.verb, "next_reply", r.Text())
 		if p.data != nil {
 			s.mu.Lock()
 			p.data.replied = true
@@ -218,7 +218,7 @@ func (s *session) answerLater(d *dataConn) {
 		}
 		p.answered = true
 		s.transferFailed(p, Reply{}, f)
-		s.log.Warn("realserver did not answer a failed transfer; answered by algd", "cmd", p.verb)
+		s.logger().Warn("realserver did not answer a failed transfer; answered by algd", "cmd", p.verb)
 		if f == failConnect {
 			s.send(NewReply(425, "Can't open data connection."))
 		} else {

@@ -2,24 +2,24 @@ package pool
 
 import (
 	"container/list"
-	"net/netip"
 	"time"
 )
 
-// persistTable maps a client address to the realserver it was given. An
+// persistTable maps a key (a client address, or an FTP user name for a
+// listener that routes by user) to the realserver it was given. An
 // entry lives while the client holds leases and for ttl after its last
 // lease is released. Idle entries sit on a list in release order, which is
 // expiry order because ttl is fixed, so expired ones are found at its front
 // without scanning. The owning Pool's mutex guards the table.
 type persistTable struct {
 	ttl  time.Duration
-	m    map[netip.Addr]*persistEntry
+	m    map[key]*persistEntry
 	idle list.List // of *persistEntry with no leases, oldest first
 }
 
-// persistEntry is one client's remembered realserver.
+// persistEntry is one key's remembered realserver.
 type persistEntry struct {
-	client  netip.Addr
+	k       key
 	rs      *Realserver
 	leases  int
 	expires time.Time     // meaningful while leases == 0
@@ -27,12 +27,12 @@ type persistEntry struct {
 }
 
 func newPersistTable(ttl time.Duration) *persistTable {
-	return &persistTable{ttl: ttl, m: make(map[netip.Addr]*persistEntry)}
+	return &persistTable{ttl: ttl, m: make(map[key]*persistEntry)}
 }
 
-// lookup returns client's live entry, dropping it if it has expired.
-func (t *persistTable) lookup(client netip.Addr, now time.Time) *persistEntry {
-	e := t.m[client]
+// lookup returns k's live entry, dropping it if it has expired.
+func (t *persistTable) lookup(k key, now time.Time) *persistEntry {
+	e := t.m[k]
 	if e == nil {
 		return nil
 	}
@@ -43,10 +43,10 @@ func (t *persistTable) lookup(client netip.Addr, now time.Time) *persistEntry {
 	return e
 }
 
-// add remembers rs for client; the caller acquires the entry next.
-func (t *persistTable) add(client netip.Addr, rs *Realserver) *persistEntry {
-	e := &persistEntry{client: client, rs: rs}
-	t.m[client] = e
+// add remembers rs for k; the caller acquires the entry next.
+func (t *persistTable) add(k key, rs *Realserver) *persistEntry {
+	e := &persistEntry{k: k, rs: rs}
+	t.m[k] = e
 	return e
 }
 
@@ -89,7 +89,7 @@ func (t *persistTable) remove(e *persistEntry) {
 		t.idle.Remove(e.elem)
 		e.elem = nil
 	}
-	delete(t.m, e.client)
+	delete(t.m, e.k)
 }
 
 // len returns the number of remembered clients.

@@ -1,7 +1,8 @@
 // Package pool owns algd's realservers: it chooses one for each new session
-// (schedulers rr, wrr, lc, wlc and sh, the last hashing exactly like Linux
-// IPVS), remembers a client's realserver for a while (persistence), and
-// health-checks every member through a Checker.
+// (schedulers rr, wrr, lc, wlc, sh hashing exactly like Linux IPVS, and
+// hrw, rendezvous hashing of the FTP user name or the client address),
+// remembers a client's (or user's) realserver for a while (persistence),
+// and health-checks every member through a Checker.
 //
 // A Pool is safe for concurrent use. Pick never waits for I/O: it takes one
 // short mutex that guards the scheduler state and the persistence table.
@@ -110,31 +111,63 @@ func (p *Pool) Realservers() []*Realserver { return slices.Clone(p.rs) }
 // one down by health checks, drained or excluded). It never blocks on
 // I/O.
 func (p *Pool) Pick(client netip.Addr, exclude ...*Realserver) (*Lease, error) {
-	client = client.Unmap().WithZone("")
+	return p.pick(key{client: client.Unmap().WithZone("")}, exclude)
+}
+
+// PickUser is Pick for a session routed by its FTP user name: persistence
+// remembers the user's realserver (whatever address the user comes from)
+// and the hrw scheduler hashes the user name; the other schedulers choose
+// as Pick does. An empty user is Pick of client.
+func (p *Pool) PickUser(user string, client netip.Addr, exclude ...*Realserver) (*Lease, error) {
+	if user == "" {
+		return p.Pick(client, exclude...)
+	}
+	return p.pick(key{client: client.Unmap().WithZone(""), user: user}, exclude)
+}
+
+// key is whom a Pick chooses for: the client address, and the user name
+// when the session is routed by user (then persistence keys on the user
+// alone).
+type key struct {
+	client netip.Addr
+	user   string
+}
+
+// persistKey is k as the persistence table knows it; ok is false when k
+// cannot be remembered (no user and no valid client address).
+func (k key) persistKey() (key, bool) {
+	if k.user != "" {
+		return key{user: k.user}, true
+	}
+	return key{client: k.client}, k.client.IsValid()
+}
+
+func (p *Pool) pick(k key, exclude []*Realserver) (*Lease, error) {
 	ex := exclusion{rs: exclude}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 
 	var e *persistEntry
-	sticky := p.persist != nil && client.IsValid()
+	pk, sticky := k.persistKey()
+	sticky = sticky && p.persist != nil
 	if sticky {
 		now := p.now()
 		p.persist.sweep(now, sweepBudget)
-		e = p.persist.lookup(client, now)
+		e = p.persist.lookup(pk, now)
 		if e != nil && ex.ok(e.rs) {
 			return p.lease(e.rs, e), nil
 		}
 	}
-	r := p.sched.pick(client, p.rs, exclusion{rs: exclude, suspects: true})
+	r := p.sched.pick(k, p.rs, exclusion{rs: exclude, suspects: true})
 	if r == nil {
-		r = p.sched.pick(client, p.rs, ex)
+		r = p.sched.pick(k, p.rs, ex)
 	}
 	if r == nil {
 		return nil, ErrNoRealserver
 	}
 	if sticky {
 		if e == nil {
-			e = p.persist.add(client, r)
+			e = p.persist.add(pk, r)
 		} else {
 			e.rs = r
 		}

@@ -1,14 +1,12 @@
 package pool
 
-import "net/netip"
-
 // scheduler chooses a realserver for a new session. Both methods run with
 // the pool's mutex held.
 type scheduler interface {
 	// rebuild recomputes derived state after a health or weight change.
 	rebuild(rs []*Realserver)
-	// pick returns a realserver that ex allows, or nil.
-	pick(client netip.Addr, rs []*Realserver, ex exclusion) *Realserver
+	// pick returns a realserver that ex allows for k, or nil.
+	pick(k key, rs []*Realserver, ex exclusion) *Realserver
 }
 
 // newScheduler returns the scheduler named by conf.Pool.Scheduler; the
@@ -23,6 +21,8 @@ func newScheduler(name string) scheduler {
 		return leastConn{}
 	case "sh":
 		return &sourceHash{}
+	case "hrw":
+		return rendezvous{}
 	default:
 		return weightedLeastConn{}
 	}
@@ -36,7 +36,7 @@ type roundRobin struct {
 
 func (s *roundRobin) rebuild([]*Realserver) {}
 
-func (s *roundRobin) pick(_ netip.Addr, rs []*Realserver, ex exclusion) *Realserver {
+func (s *roundRobin) pick(_ key, rs []*Realserver, ex exclusion) *Realserver {
 	n := len(rs)
 	for i := 1; i <= n; i++ {
 		j := (s.last + i) % n
@@ -82,7 +82,7 @@ func (s *weightedRoundRobin) rebuild(rs []*Realserver) {
 	}
 }
 
-func (s *weightedRoundRobin) pick(_ netip.Addr, rs []*Realserver, ex exclusion) *Realserver {
+func (s *weightedRoundRobin) pick(_ key, rs []*Realserver, ex exclusion) *Realserver {
 	if s.mw <= 0 {
 		return nil
 	}
@@ -128,7 +128,7 @@ type leastConn struct{}
 
 func (leastConn) rebuild([]*Realserver) {}
 
-func (leastConn) pick(_ netip.Addr, rs []*Realserver, ex exclusion) *Realserver {
+func (leastConn) pick(_ key, rs []*Realserver, ex exclusion) *Realserver {
 	var best *Realserver
 	var bestA int64
 	for _, r := range rs {
@@ -151,7 +151,7 @@ type weightedLeastConn struct{}
 
 func (weightedLeastConn) rebuild([]*Realserver) {}
 
-func (weightedLeastConn) pick(_ netip.Addr, rs []*Realserver, ex exclusion) *Realserver {
+func (weightedLeastConn) pick(_ key, rs []*Realserver, ex exclusion) *Realserver {
 	var best *Realserver
 	var bestA, bestW int64
 	for _, r := range rs {

@@ -93,8 +93,8 @@ func (s *sourceHash) rebuild(rs []*Realserver) {
 	}
 }
 
-func (s *sourceHash) pick(client netip.Addr, _ []*Realserver, ex exclusion) *Realserver {
-	h := shHashKey(client)
+func (s *sourceHash) pick(k key, _ []*Realserver, ex exclusion) *Realserver {
+	h := shHashKey(k.client)
 	r := s.table[h]
 	if r == nil {
 		return nil

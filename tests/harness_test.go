@@ -78,6 +78,12 @@ type proxyOpts struct {
 	// dial, when set, is the daemon's Dial seam; local its LocalErrors.
 	dial  func(context.Context, netip.AddrPort) (net.Conn, error)
 	local *limits.LocalErrors
+	// edit, when set, changes the configuration before it is validated
+	// (more pools, user routing).
+	edit func(*conf.Config)
+	// log, when set, is the daemon's logger instead of warnings to
+	// stderr.
+	log *slog.Logger
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -176,7 +182,13 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 			DataIdleTimeout:       conf.Duration{Duration: o.dataIdle},
 			MaxReplyBytes:         o.maxReply},
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	if o.edit != nil {
+		o.edit(cfg)
+	}
+	log := o.log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	px := &proxy{addr: listen,
 		d: inproc.Start(t, cfg, daemon.Options{Logger: log, Dial: o.dial, Checker: o.checker, Local: o.local})}
 	if len(cfg.FTP[0].TLS.ImplicitAddrs) > 0 {

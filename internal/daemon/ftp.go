@@ -82,6 +82,12 @@ func (b *ftpBuilder) build(cfg *conf.Config, pools map[string]*pool.Pool) []*uni
 			Offenders:        s.offenders,
 			Stats:            &s.stats,
 			Dial:             d.opts.Dial,
+			RouteByUser:      fc.RouteBy == "user",
+			Greeting:         fc.Greeting,
+		}
+		for _, r := range fc.Routes() {
+			h.Users = append(h.Users, ftp.UserRoute{User: r.User, Pool: pools[r.Pool],
+				SendProxy: proxyVersion(cfg.Pool(r.Pool).SendProxyProtocol)})
 		}
 		px := newProxy(fc, &s.stats)
 		h.DataPorts.SetProxy(px)

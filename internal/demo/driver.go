@@ -24,6 +24,7 @@ type driver struct {
 	banner   string
 	user     string
 	password string
+	users    map[string]string // further logins: user name to password
 	tls      *tls.Config
 	fs       *fs
 	t        *tracker
@@ -56,14 +57,26 @@ func (d *driver) ClientDisconnected(ftpserver.ClientContext) {
 	d.t.leave() // entered by the control listener's Accept
 }
 
-// AuthUser accepts exactly the configured user and password.
+// AuthUser accepts exactly the configured user and password, and the
+// further Users.
 func (d *driver) AuthUser(_ ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
-	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(d.user))
-	passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(d.password))
+	want, known := d.password, user == d.user
+	if p, ok := d.users[user]; ok && !known {
+		want, known = p, true
+	}
+	userOK := subtle.ConstantTimeEq(boolInt(known), 1)
+	passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(want))
 	if userOK&passOK != 1 || d.broken.Load() {
 		return nil, errBadLogin
 	}
 	return d.fs, nil
+}
+
+func boolInt(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // GetTLSConfig returns the configured TLS config, or an error without one.

@@ -53,6 +53,9 @@ type Options struct {
 	// User and Password are the only accepted login; default "demo"/"demo".
 	// Anonymous login is not allowed.
 	User, Password string
+	// Users are further accepted logins, user name to password (tests
+	// route several users through one proxy). Default none.
+	Users map[string]string
 	// PassiveFirst and PassiveLast bound the passive data ports (both set,
 	// First <= Last). Default (both zero): ftpserverlib's own choice, a
 	// port picked by the kernel from its ephemeral range (":0"). Either
@@ -132,6 +135,7 @@ func start(o Options, root string, tempRoot bool) (*Server, error) {
 		banner:   o.Banner,
 		user:     o.User,
 		password: o.Password,
+		users:    o.Users,
 		tls:      o.TLS,
 		fs:       &fs{Fs: afero.NewBasePathFs(afero.NewOsFs(), root), t: t, transfers: &transfers},
 		t:        t,
