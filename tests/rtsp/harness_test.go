@@ -6,11 +6,13 @@
 package rtsptests
 
 import (
+	"bufio"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,6 +152,45 @@ func dialClient(t *testing.T, addr netip.AddrPort) net.Conn {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// rawRequest sends one request on a new connection from the client
+// address and returns the status line.
+func rawRequest(t *testing.T, addr, req string) string {
+	t.Helper()
+	c := dialClient(t, netip.MustParseAddrPort(addr))
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		t.Fatalf("read answer: %v", err)
+	}
+	return strings.TrimSpace(line)
+}
+
+// rawRTSP sends one hostile request from the client address and returns
+// the status line of the answer ("" if the connection was closed without
+// one), then checks that the connection is closed.
+func rawRTSP(t *testing.T, addr netip.AddrPort, req string) string {
+	t.Helper()
+	c := dialClient(t, addr)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	go c.Write([]byte(req)) // may be cut short by the gateway's close
+	br := bufio.NewReader(c)
+	status, _ := br.ReadString('\n')
+	for {
+		if _, err := br.ReadString('\n'); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("connection still open 10 s after %.40q", req)
+			}
+			break
+		}
+	}
+	return strings.TrimSpace(status)
 }
 
 // waitFor polls cond until it holds or d passes.

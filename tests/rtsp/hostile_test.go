@@ -1,41 +1,15 @@
 package rtsptests
 
 import (
-	"bufio"
 	"fmt"
-	"net"
-	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 
 	"github.com/algd/algd/tests/rtspsource"
 )
-
-// rawRTSP sends one hostile request from the client address and returns
-// the status line of the answer ("" if the connection was closed without
-// one), then checks that the connection is closed.
-func rawRTSP(t *testing.T, addr netip.AddrPort, req string) string {
-	t.Helper()
-	c := dialClient(t, addr)
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	go c.Write([]byte(req)) // may be cut short by the gateway's close
-	br := bufio.NewReader(c)
-	status, _ := br.ReadString('\n')
-	for {
-		if _, err := br.ReadString('\n'); err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				t.Fatalf("connection still open 10 s after %.40q", req)
-			}
-			break
-		}
-	}
-	return strings.TrimSpace(status)
-}
 
 // TestHostileRTSP sends a header bomb, a huge Content-Length and a
 // Transport with 10,000 parameters: each is answered 400 (or the

@@ -1,11 +1,8 @@
 package rtsptests
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,23 +12,6 @@ import (
 
 	"github.com/algd/algd/tests/rtspsource"
 )
-
-// rawRequest sends one request on a new connection from the client
-// address and returns the status line.
-func rawRequest(t *testing.T, addr, req string) string {
-	t.Helper()
-	c := dialClient(t, netip.MustParseAddrPort(addr))
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		t.Fatalf("read answer: %v", err)
-	}
-	return strings.TrimSpace(line)
-}
 
 // TestSessionSticks plays over UDP through a pool of two realservers
 // scheduled round robin, then uses the session from new control
