@@ -25,6 +25,7 @@ import (
 	"github.com/algd/algd/internal/demo"
 	"github.com/algd/algd/internal/logbuf"
 	"github.com/algd/algd/internal/testcert"
+	"github.com/algd/algd/tests/fakeftpd"
 	"github.com/algd/algd/tests/ftpc"
 )
 
@@ -422,13 +423,31 @@ func TestUserRoutingPROXYAndAudit(t *testing.T) {
 	servers := startUserServers(t, 3, nil)
 	logs := &logbuf.Buffer{}
 	table := userTable(servers)
+	// carol's realserver wants a PROXY header (send_proxy_protocol on its
+	// pool only): it reports the client the header names.
+	proxied, seen := proxiedRealserver(t)
 	px := startProxy(t, servers[2:], proxyOpts{first: 61300, last: 61399,
 		log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		edit: func(c *conf.Config) {
 			table(c)
-			c.FTP[0].ProxyProtocol = "v1"
-			c.FTP[0].ProxyFrom = []netip.Prefix{netip.MustParsePrefix(clientIP + "/32")}
+			c.Pools = append(c.Pools, conf.Pool{Name: "px", SendProxyProtocol: "v1", Health: conf.Health{Kind: "none"},
+				Realservers: []conf.Realserver{{AddrPort: proxied}}})
+			f := &c.FTP[0]
+			f.UserRoutes = append([]conf.UserRoute{{User: "carol", Pool: "px"}}, f.UserRoutes...)
+			f.ProxyProtocol = "v1"
+			f.ProxyFrom = []netip.Prefix{netip.MustParsePrefix(clientIP + "/32")}
 		}})
+	carol := rawDial(t, clientIP, px.addr)
+	if _, err := io.WriteString(carol.c, "PROXY TCP4 198.51.100.8 "+vipIP+" 40001 21\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	carol.reply()
+	carol.expect("USER carol", "331")
+	carol.expect("PASS "+userPassword("carol"), "230 proxied")
+	if got := <-seen; got != "198.51.100.8:40001" {
+		t.Fatalf("carol's realserver got a PROXY header naming %s, want 198.51.100.8:40001", got)
+	}
+	carol.expect("QUIT", "221")
 	s := rawDial(t, clientIP, px.addr)
 	if _, err := io.WriteString(s.c, "PROXY TCP4 198.51.100.9 "+vipIP+" 40000 21\r\n"); err != nil {
 		t.Fatal(err)
@@ -478,4 +497,46 @@ func TestUserRoutingPROXYAndAudit(t *testing.T) {
 	if !after || !strings.Contains(out, `user="\"bob\""`) {
 		t.Errorf("the debug log does not show USER and then the user bob:\n%s", out)
 	}
+}
+
+// proxiedRealserver is a realserver on 127.0.0.24 that requires a PROXY v1
+// header: it sends the header's client on seen, then greets and accepts
+// any login. It serves one session.
+func proxiedRealserver(t *testing.T) (netip.AddrPort, <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.24:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	seen := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		h, err := alg.ReadProxyHeader(c, 1)
+		if err != nil {
+			seen <- "no header: " + err.Error()
+			return
+		}
+		src, _, _ := h.TCPAddrs()
+		seen <- src.String()
+		fakeftpd.Converse(fakeftpd.NewSession(c), "220 proxied ftpd\r\n", func(s *fakeftpd.Session, verb, _, _ string) bool {
+			switch verb {
+			case "USER":
+				s.Say("331 password please")
+			case "PASS":
+				s.Say("230 proxied login")
+			case "QUIT":
+				s.Say("221 bye")
+				return false
+			default:
+				s.Say("502 no")
+			}
+			return true
+		})
+	}()
+	return netip.MustParseAddrPort(ln.Addr().String()), seen
 }
