@@ -540,3 +540,46 @@ func proxiedRealserver(t *testing.T) (netip.AddrPort, <-chan string) {
 	}()
 	return netip.MustParseAddrPort(ln.Addr().String()), seen
 }
+
+// TestUserRoutingFileReload: user_file lines route users, and a reload
+// (what SIGHUP does: the configuration validated again, the file read
+// again) applies an edited file to the next logins.
+func TestUserRoutingFileReload(t *testing.T) {
+	servers := startUserServers(t, 3, nil)
+	file := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(file, []byte("# user pool\ndave pa\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	table := userTable(servers)
+	var cfg *conf.Config
+	px := startProxy(t, servers[2:], proxyOpts{first: 61300, last: 61399, edit: func(c *conf.Config) {
+		table(c)
+		c.FTP[0].UserFile = file
+		cfg = c
+	}})
+	where := func(user string) int {
+		c := loginUser(t, px.addr, clientIP, user)
+		defer c.Close()
+		return whereC(t, c, ftpc.EPSV)
+	}
+	if got := where("dave"); got != 0 {
+		t.Fatalf("dave (user_file: pa) served by rs%d, want rs0", got)
+	}
+	if err := os.WriteFile(file, []byte("dave pb\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	next := *cfg
+	next.FTP = slices.Clone(cfg.FTP)
+	if err := next.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := px.d.Reload(context.Background(), &next, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := where("dave"); got != 1 {
+		t.Fatalf("dave after the file changed to pb served by rs%d, want rs1", got)
+	}
+	if got := where("alice"); got != 0 {
+		t.Fatalf("alice (table, before the file) served by rs%d, want rs0", got)
+	}
+}
