@@ -110,6 +110,12 @@ func (s *session) transferFinal(p pending, r Reply) (_ Reply, send bool) {
 		s.mu.Lock()
 		d.replied = true
 		s.mu.Unlock()
+		// The transfer is over for the client once it reads this reply:
+		// its share of passive ports comes back first, so a PASV sent
+		// right after the 226 is not refused for a port about to close.
+		if d.share != nil {
+			defer d.share()
+		}
 	}
 	switch {
 	case p.answered:
