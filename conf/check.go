@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -87,6 +88,13 @@ func Check(c *Config, sys System) Report {
 		if p.Health.Kind == "none" {
 			r.Warnings = append(r.Warnings, fmt.Sprintf(
 				"pool %q has health kind \"none\": its realservers are never checked, and a dead one keeps getting sessions", p.Name))
+		}
+		if h := p.Health; h.Kind == "ftp-login" {
+			if fi, err := os.Stat(h.PasswordFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+				r.Warnings = append(r.Warnings, fmt.Sprintf(
+					"pool %q: password_file %s is readable by other users (mode %04o): chmod 600 it",
+					p.Name, h.PasswordFile, fi.Mode().Perm()))
+			}
 		}
 		if !poolUsed(c, p.Name) {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("pool %q is used by no listener", p.Name))

@@ -64,3 +64,32 @@ func TestValidateHealthProbes(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckPasswordFileMode warns about a probe password file other users
+// can read, and not about one only its owner can.
+func TestCheckPasswordFileMode(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		mode os.FileMode
+		warn bool
+	}{{0o600, false}, {0o644, true}} {
+		pass := filepath.Join(dir, "probe.pass")
+		if err := os.WriteFile(pass, []byte("secret-y\n"), tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(pass, tc.mode); err != nil {
+			t.Fatal(err)
+		}
+		c, err := Parse([]byte(okPool+`health = { kind = "ftp-login", user = "probe", password_file = "`+pass+`" }`+"\n"+okFTP), "check.toml")
+		if err != nil {
+			t.Fatalf("Parse: %v", err)
+		}
+		all := strings.Join(Check(c, hostOK).Warnings, "\n")
+		if got := strings.Contains(all, "readable by other users"); got != tc.warn {
+			t.Errorf("mode %04o: warned %v, want %v: %q", tc.mode, got, tc.warn, all)
+		}
+		if strings.Contains(all, "secret-y") {
+			t.Errorf("a warning shows the password: %q", all)
+		}
+	}
+}

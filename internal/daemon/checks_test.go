@@ -3,6 +3,7 @@ package daemon
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 	"github.com/algd/algd/admin"
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/internal/demo"
+	"github.com/algd/algd/internal/testcert"
 	"github.com/algd/algd/tests/fakeftpd"
 )
 
@@ -82,9 +84,9 @@ func checkedAfter(d *daemonRun, at time.Time) admin.Status {
 // holds a wrong password. The probe password appears in no log line (at
 // debug level), nor in /status or /metrics.
 func TestFTPLoginCheck(t *testing.T) {
-	const interval, fall = 200 * time.Millisecond, 3
+	const interval, fall = 500 * time.Millisecond, 3
 	s, passFile := probeServer(t, "127.0.0.61")
-	health := fmt.Sprintf(`{ kind = "ftp-login", user = "probe", password_file = %q, probe = "retr", probe_file = "probe.txt", interval = "%s", timeout = "150ms", rise = 2, fall = %d }`,
+	health := fmt.Sprintf(`{ kind = "ftp-login", user = "probe", password_file = %q, probe = "retr", probe_file = "probe.txt", interval = "%s", timeout = "450ms", rise = 2, fall = %d }`,
 		passFile, interval, fall)
 	d := startDaemonAt(t, checkConfig(t, s.Addr().String(), "127.0.0.62", "off", health), slog.LevelDebug)
 	st := d.waitStatus(func(st admin.Status) bool { return !member(st).LastCheck.IsZero() })
@@ -219,10 +221,10 @@ func (f *proxyFront) seen() (headers []netip.AddrPort, peers []netip.Addr, refus
 func TestCheckSendsProxy(t *testing.T) {
 	s, passFile := probeServer(t, "127.0.0.64")
 	source := netip.MustParseAddr("127.0.0.65")
-	login := fmt.Sprintf(`{ kind = "ftp-login", user = "probe", password_file = %q, interval = "300ms", timeout = "250ms" }`, passFile)
+	login := fmt.Sprintf(`{ kind = "ftp-login", user = "probe", password_file = %q, interval = "1s", timeout = "900ms" }`, passFile)
 	for _, tc := range []struct{ kind, health string }{
-		{"tcp", `{ kind = "tcp", interval = "300ms", timeout = "250ms" }`},
-		{"ftp", `{ kind = "ftp", interval = "300ms", timeout = "250ms" }`},
+		{"tcp", `{ kind = "tcp", interval = "1s", timeout = "900ms" }`},
+		{"ftp", `{ kind = "ftp", interval = "1s", timeout = "900ms" }`},
 		{"ftp-login", login},
 	} {
 		t.Run(tc.kind, func(t *testing.T) {
@@ -253,4 +255,95 @@ func TestCheckSendsProxy(t *testing.T) {
 			t.Error("the front refused nothing, yet the realserver went down")
 		}
 	})
+}
+
+// TestFTPLoginCheckTLS runs the ftp-login check (probe "retr") over
+// explicit FTPS towards an ftpserverlib realserver, as a pool whose
+// listener talks explicit FTPS to it does: the realserver stays up; with
+// a backend_ca that did not sign its certificate, the check fails on the
+// certificate (so the check really spoke TLS).
+func TestFTPLoginCheckTLS(t *testing.T) {
+	cert := testcert.New(t, "ftpd", "127.0.0.67")
+	other := testcert.New(t, "other", "127.0.0.67")
+	root := t.TempDir()
+	if err := os.WriteFile(filepath.Join(root, "probe.txt"), []byte("probe file\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := demo.StartTest(t, demo.Options{Addr: "127.0.0.67:0", Root: root, User: "probe", Password: probePassword,
+		TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}})
+	passFile := filepath.Join(t.TempDir(), "probe.pass")
+	if err := os.WriteFile(passFile, []byte(probePassword+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		ca     *testcert.Cert
+		wantUp bool
+	}{{"trusted", cert, true}, {"untrusted", other, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			caFile, _ := tc.ca.Write(t, "", "")
+			health := fmt.Sprintf(`{ kind = "ftp-login", user = "probe", password_file = %q, probe = "retr", probe_file = "probe.txt", interval = "1s", timeout = "900ms" }`, passFile)
+			text := checkConfig(t, s.Addr().String(), "127.0.0.68", "off", health) +
+				fmt.Sprintf("\n  [ftp.tls]\n  backend = \"explicit\"\n  backend_ca = %q\n", caFile)
+			// [ftp.tls] must follow its [[ftp]]: move [admin] after it.
+			text = strings.Replace(text, "[admin]\nlisten = \"ADMIN\"\n", "", 1) + "\n[admin]\nlisten = \"ADMIN\"\n"
+			d := startDaemon(t, text)
+			first := d.waitStatus(func(st admin.Status) bool { return !member(st).LastCheck.IsZero() })
+			st := checkedAfter(d, member(first).LastCheck)
+			m := member(st)
+			if tc.wantUp && (!m.Up || m.CheckError != "") {
+				t.Errorf("FTPS probe: up %v, check error %q", m.Up, m.CheckError)
+			}
+			if !tc.wantUp && (m.Up || !strings.Contains(m.CheckError, "certificate")) {
+				t.Errorf("FTPS probe towards an untrusted certificate: up %v, check error %q", m.Up, m.CheckError)
+			}
+		})
+	}
+}
+
+// TestScriptCheckAndNotify wires kind "script" and notify_down through a
+// configuration file: the script is up while a flag file exists, gets
+// the listener's backend_source, and the notify command hears of the
+// realserver going down.
+func TestScriptCheckAndNotify(t *testing.T) {
+	dir := t.TempDir()
+	flag := filepath.Join(dir, "up")
+	if err := os.WriteFile(flag, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "check.sh")
+	notify := filepath.Join(dir, "notify.sh")
+	for p, body := range map[string]string{
+		script: "#!/bin/sh\necho \"$1 $2 $ALGD_SOURCE\" > " + dir + "/seen\nif [ -e " + flag + " ]; then exit 0; fi\necho 'service stopped'; exit 2\n",
+		notify: "#!/bin/sh\necho \"$@\" >> " + dir + "/notified\n",
+	} {
+		if err := os.WriteFile(p, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	health := fmt.Sprintf(`{ kind = "script", command = [%q], interval = "1s", timeout = "900ms", fall = 2 }`+"\nnotify_down = [%q]", script, notify)
+	d := startDaemon(t, checkConfig(t, "127.0.0.69:2121", "127.0.0.68", "off", health))
+	first := d.waitStatus(func(st admin.Status) bool { return !member(st).LastCheck.IsZero() })
+	if m := member(first); !m.Up || m.CheckError != "" {
+		t.Fatalf("script exiting 0: up %v, check error %q", m.Up, m.CheckError)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "seen")); strings.TrimSpace(string(b)) != "127.0.0.69 2121 127.0.0.68" {
+		t.Errorf("script got %q, want the realserver's address, port and the backend_source", b)
+	}
+	os.Remove(flag)
+	st := d.waitStatus(func(st admin.Status) bool { return !member(st).Up })
+	if m := member(st); !strings.Contains(m.CheckError, "exit status 2") || !strings.Contains(m.CheckError, "service stopped") {
+		t.Errorf("check error %q, want the exit status and the output", m.CheckError)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, "notified"))
+		if strings.TrimSpace(string(b)) == "p 127.0.0.69:2121 down" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("notify_down got %q, want \"p 127.0.0.69:2121 down\"", b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

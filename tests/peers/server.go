@@ -62,6 +62,12 @@ type Options struct {
 	// TLSOptions NoSessionReuseRequired). pure-ftpd has no such setting.
 	// Without it both servers accept any data connection.
 	RequireReuse bool
+	// AnonPassword, when set, makes vsftpd's anonymous login ask for a
+	// password and accept only this one (secure_email_list_enable with an
+	// email_password_file): a login whose password vsftpd checks, without
+	// PAM files under /etc. Server.Password is then it. The other servers
+	// ignore it (their virtual user has a password anyway).
+	AnonPassword string
 }
 
 // Server is a running FTP server started by Start.
@@ -83,11 +89,12 @@ type Server struct {
 	TLS          *TLSFiles
 	RequireReuse bool
 
-	dir  string
-	logf string
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	anonPassword string // Options.AnonPassword (vsftpd)
+	dir          string
+	logf         string
+	cmd          *exec.Cmd
+	done         chan struct{}
+	err          error
 }
 
 // Start runs a server of kind with o and stops it in t.Cleanup. A missing
@@ -132,6 +139,7 @@ func Start(t testing.TB, kind Kind, o Options) *Server {
 		PassiveLast:  o.PassiveLast,
 		TLS:          o.TLS,
 		RequireReuse: o.RequireReuse,
+		anonPassword: o.AnonPassword,
 		dir:          dir,
 		logf:         filepath.Join(dir, "server.log"),
 		done:         make(chan struct{}),

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -55,6 +56,16 @@ func (s *Server) vsftpd(bin string) ([]string, error) {
 	)
 	if s.Masquerade.IsValid() {
 		lines = append(lines, "pasv_address="+s.Masquerade.String(), "pasv_addr_resolve=NO")
+	}
+	if s.anonPassword != "" {
+		// Anonymous asks for a password, and only the listed one passes.
+		list := filepath.Join(s.dir, "anon.passwords")
+		if err := os.WriteFile(list, []byte(s.anonPassword+"\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("vsftpd: %w", err)
+		}
+		s.Password = s.anonPassword
+		lines = slices.DeleteFunc(lines, func(l string) bool { return l == "no_anon_password=YES" })
+		lines = append(lines, "no_anon_password=NO", "secure_email_list_enable=YES", "email_password_file="+list)
 	}
 	lines = append(lines, s.vsftpdTLS()...)
 	conf := filepath.Join(s.dir, "vsftpd.conf")
