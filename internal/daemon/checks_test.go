@@ -247,6 +247,38 @@ func TestCheckSendsProxy(t *testing.T) {
 			}
 		})
 	}
+	// A pool that only a user route leads to: its checks take the
+	// listener's backend_source too.
+	t.Run("pool of a user route", func(t *testing.T) {
+		front := startProxyFront(t, "127.0.0.66", s.Addr())
+		text := checkConfig(t, "127.0.0.69:2121", source.String(), "off", `{ kind = "none" }`)
+		text = strings.Replace(text, "[[ftp]]", fmt.Sprintf(`[[pool]]
+name = "users"
+send_proxy_protocol = "v2"
+health = %s
+realservers = [{ address = %q }]
+
+[[ftp]]`, login, alg.AddrPortOf(front.ln.Addr())), 1)
+		text = strings.Replace(text, "\n\n[admin]", "\nroute_by = \"user\"\nuser_route = [{ user = \"probe\", pool = \"users\" }]\n\n[admin]", 1)
+		d := startDaemon(t, text)
+		users := func(st admin.Status) admin.Realserver {
+			for _, p := range st.Pools {
+				if p.Name == "users" && len(p.Members) == 1 {
+					return p.Members[0]
+				}
+			}
+			return admin.Realserver{}
+		}
+		first := d.waitStatus(func(st admin.Status) bool { return !users(st).LastCheck.IsZero() })
+		st := d.waitStatus(func(st admin.Status) bool { return users(st).LastCheck.After(users(first).LastCheck) })
+		if m := users(st); !m.Up || m.CheckError != "" {
+			t.Errorf("user-routed pool behind a PROXY-demanding realserver: up %v, check error %q", m.Up, m.CheckError)
+		}
+		headers, peers, refused := front.seen()
+		if len(headers) < 2 || refused != 0 || peers[0] != source {
+			t.Errorf("front saw headers %v from %v, refused %d; want checks from %v", headers, peers, refused, source)
+		}
+	})
 	t.Run("ftp-login without header", func(t *testing.T) {
 		front := startProxyFront(t, "127.0.0.66", s.Addr())
 		d := startDaemon(t, checkConfig(t, alg.AddrPortOf(front.ln.Addr()).String(), source.String(), "off", login))

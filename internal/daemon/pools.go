@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"reflect"
+	"slices"
 
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
@@ -32,14 +33,14 @@ type checkFrom struct {
 }
 
 // checkSettings finds the listeners' settings for pool name's checks:
-// the first [[ftp]] (then [[rtsp]]) of the pool that sets backend_source,
-// and the TLS towards the realservers of the first [[ftp]] of the pool
-// that speaks it.
+// the first [[ftp]] (then [[rtsp]]) using the pool (as its pool or one
+// its users are routed to) that sets backend_source, and the TLS towards
+// the realservers of the first such [[ftp]] that speaks it.
 func checkSettings(cfg *conf.Config, name string) checkFrom {
 	var cf checkFrom
 	for _, f := range cfg.FTP {
-		if f.Pool != name {
-			continue
+		if !slices.Contains(f.PoolNames(), name) {
+			continue // neither its pool nor one its users are routed to
 		}
 		if !cf.source.IsValid() {
 			cf.source = f.BackendSourceAddr
