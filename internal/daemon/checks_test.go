@@ -290,8 +290,8 @@ realservers = [{ address = %q }]
 }
 
 // TestFTPLoginCheckTLS runs the ftp-login check (probe "retr") over
-// explicit FTPS towards an ftpserverlib realserver, as a pool whose
-// listener talks explicit FTPS to it does: the realserver stays up; with
+// explicit and implicit FTPS towards ftpserverlib realservers, as a pool
+// whose listener talks FTPS to them does: the realserver stays up; with
 // a backend_ca that did not sign its certificate, the check fails on the
 // certificate (so the check really spoke TLS).
 func TestFTPLoginCheckTLS(t *testing.T) {
@@ -301,22 +301,31 @@ func TestFTPLoginCheckTLS(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "probe.txt"), []byte("probe file\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := demo.StartTest(t, demo.Options{Addr: "127.0.0.67:0", Root: root, User: "probe", Password: probePassword,
-		TLS: &tls.Config{Certificates: []tls.Certificate{cert.TLS}}})
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert.TLS}}
+	explicit := demo.StartTest(t, demo.Options{Addr: "127.0.0.67:0", Root: root, User: "probe", Password: probePassword, TLS: serverTLS})
+	implicit := demo.StartTest(t, demo.Options{Addr: "127.0.0.67:0", Root: root, User: "probe", Password: probePassword,
+		TLS: serverTLS, Implicit: true})
 	passFile := filepath.Join(t.TempDir(), "probe.pass")
 	if err := os.WriteFile(passFile, []byte(probePassword+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name   string
+		s      *demo.Server
+		mode   string
 		ca     *testcert.Cert
 		wantUp bool
-	}{{"trusted", cert, true}, {"untrusted", other, false}} {
+	}{
+		{"explicit trusted", explicit, "explicit", cert, true},
+		{"explicit untrusted", explicit, "explicit", other, false},
+		{"implicit trusted", implicit, "implicit", cert, true},
+		{"implicit untrusted", implicit, "implicit", other, false},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			caFile, _ := tc.ca.Write(t, "", "")
 			health := fmt.Sprintf(`{ kind = "ftp-login", user = "probe", password_file = %q, probe = "retr", probe_file = "probe.txt", interval = "1s", timeout = "900ms" }`, passFile)
-			text := checkConfig(t, s.Addr().String(), "127.0.0.68", "off", health) +
-				fmt.Sprintf("\n  [ftp.tls]\n  backend = \"explicit\"\n  backend_ca = %q\n", caFile)
+			text := checkConfig(t, tc.s.Addr().String(), "127.0.0.68", "off", health) +
+				fmt.Sprintf("\n  [ftp.tls]\n  backend = %q\n  backend_ca = %q\n", tc.mode, caFile)
 			// [ftp.tls] must follow its [[ftp]]: move [admin] after it.
 			text = strings.Replace(text, "[admin]\nlisten = \"ADMIN\"\n", "", 1) + "\n[admin]\nlisten = \"ADMIN\"\n"
 			d := startDaemon(t, text)

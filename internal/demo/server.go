@@ -75,6 +75,9 @@ type Options struct {
 	// TLS enables AUTH TLS (explicit FTPS) when set; nil means no TLS and
 	// AUTH is refused.
 	TLS *tls.Config
+	// Implicit makes the server speak implicit FTPS (TLS from the first
+	// byte, data connections under TLS too); it needs TLS.
+	Implicit bool
 }
 
 // Server is one running FTP server.
@@ -130,8 +133,13 @@ func start(o Options, root string, tempRoot bool) (*Server, error) {
 	control := &listener{Listener: ln, t: t, countWork: true}
 	t.add(control)
 	var transfers atomic.Uint64
+	var served net.Listener = control
+	if o.Implicit {
+		// ftpserverlib wraps only a listener it opens itself.
+		served = tls.NewListener(control, o.TLS)
+	}
 	drv := &driver{
-		settings: settings(o, control),
+		settings: settings(o, served),
 		banner:   o.Banner,
 		user:     o.User,
 		password: o.Password,
@@ -181,6 +189,9 @@ func settings(o Options, ln net.Listener) ftpserver.Settings {
 		// ASCII with line-ending conversion).
 		DefaultTransferType: ftpserver.TransferTypeBinary,
 	}
+	if o.Implicit {
+		s.TLSRequired = ftpserver.ImplicitEncryption
+	}
 	if o.PassiveFirst != 0 {
 		s.PassiveTransferPortRange = ftpserver.PortRange{Start: int(o.PassiveFirst), End: int(o.PassiveLast)}
 	}
@@ -206,6 +217,9 @@ func withDefaults(o Options) (Options, error) {
 	}
 	if (o.PassiveFirst == 0) != (o.PassiveLast == 0) || o.PassiveFirst > o.PassiveLast {
 		return o, fmt.Errorf("passive range %d-%d: set both, first <= last", o.PassiveFirst, o.PassiveLast)
+	}
+	if o.Implicit && o.TLS == nil {
+		return o, errors.New("implicit FTPS needs TLS")
 	}
 	if o.PublicHost != "" {
 		a, err := netip.ParseAddr(o.PublicHost)
