@@ -84,3 +84,17 @@ func (l ListenerStatus) Range(name string) RangeUsage {
 	}
 	return RangeUsage{}
 }
+
+// AddRange adds the usage of the range allocator p under name, when p is
+// set (a listener without that range has none to show).
+func AddRange[P interface {
+	*DataPorts | *UDPPorts
+	Usage() (inUse, size int, exhaustions uint64)
+}](st *ListenerStatus, name string, p P) {
+	if p == nil {
+		return
+	}
+	u := RangeUsage{Name: name}
+	u.InUse, u.Size, u.Exhaustions = p.Usage()
+	st.Ranges = append(st.Ranges, u)
+}

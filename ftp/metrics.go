@@ -92,16 +92,9 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) { metrics.Collect(ch, h.N
 // configuration says (pool, addresses, PROXY).
 func (h *Handler) Status() alg.ListenerStatus {
 	st := alg.ListenerStatus{Proto: "ftp", Name: h.Name, Counters: metrics.Counters(h)}
-	for _, r := range []struct {
-		name string
-		p    *alg.DataPorts
-	}{{"passive", h.DataPorts}, {"active", h.ActivePorts}, {"backend", h.BackendPorts}} {
-		if r.p != nil {
-			u := alg.RangeUsage{Name: r.name}
-			u.InUse, u.Size, u.Exhaustions = r.p.Usage()
-			st.Ranges = append(st.Ranges, u)
-		}
-	}
+	alg.AddRange(&st, "passive", h.DataPorts)
+	alg.AddRange(&st, "active", h.ActivePorts)
+	alg.AddRange(&st, "backend", h.BackendPorts)
 	st.DataRefusals, st.DataRefusalsEvicted = h.Offenders.Refusals()
 	return st
 }

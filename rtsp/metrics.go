@@ -89,15 +89,7 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) { metrics.Collect(ch, h.N
 // (pool, addresses).
 func (h *Handler) Status() alg.ListenerStatus {
 	st := alg.ListenerStatus{Proto: "rtsp", Name: h.Name, Counters: metrics.Counters(h)}
-	for _, r := range []struct {
-		name string
-		p    *alg.UDPPorts
-	}{{"media", h.MediaPorts}, {"backend_media", h.BackendPorts}} {
-		if r.p != nil {
-			u := alg.RangeUsage{Name: r.name}
-			u.InUse, u.Size, u.Exhaustions = r.p.Usage()
-			st.Ranges = append(st.Ranges, u)
-		}
-	}
+	alg.AddRange(&st, "media", h.MediaPorts)
+	alg.AddRange(&st, "backend_media", h.BackendPorts)
 	return st
 }
