@@ -26,58 +26,97 @@ func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
 
 // runDaemon is serve with the signals coming from sig: SIGHUP reloads,
 // anything else drains for [admin] shutdown_timeout and stops (a second
-// one stops at once).
+// one stops at once). With [admin] takeover_socket it first takes the
+// listening sockets of an algd running there (takeover.go), and hands
+// its own to the next one, then drains as on SIGTERM.
 func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Signal) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, cfg, Options{Logger: log})
+	sdn := notifier{log: log}
+	in, err := takeOver(ctx, cfg.Admin.TakeoverSocket, log)
 	if err != nil {
 		return err
 	}
+	d, err := New(ctx, cfg, Options{Logger: log, inherit: in})
+	if err != nil {
+		in.abort()
+		return err
+	}
 	if err := writePIDFile(cfg.Admin.PIDFile); err != nil {
+		in.abort()
 		d.stopAccepting()
 		return err
 	}
 	defer removePIDFile(cfg.Admin.PIDFile, log)
 	if err := d.startAdmin(ctx); err != nil {
+		in.abort()
 		d.stopAccepting()
 		return err
 	}
+	in.closeUnused(log)
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
+	if err := in.ready(); err != nil {
+		log.Warn("takeover: the old algd did not hear ready; both serve until it drains", "err", err)
+	}
+	ts, err := d.listenTakeover(cfg.Admin.TakeoverSocket)
+	if err != nil {
+		log.Error("no takeover socket: a restart will refuse clients", "err", err)
+	}
+	var handed <-chan int
+	if ts != nil {
+		handed = ts.handed
+	}
+	sdn.ready()
+	go sdn.watchdog(ctx, func() { d.config() })
+	drain := func(why string) error {
+		timeout := d.config().Admin.ShutdownTimeout.Duration
+		log.Info("draining: accepting no more sessions", "why", why, "timeout", timeout,
+			"sessions", d.registry.Len())
+		dctx, dcancel := context.WithTimeout(ctx, timeout)
+		go func() {
+			select {
+			case s := <-sig:
+				if s != syscall.SIGHUP {
+					log.Warn("second signal: stopping now", "signal", s.String())
+					dcancel()
+				}
+			case <-dctx.Done():
+			}
+		}()
+		if d.Drain(dctx) {
+			log.Info("drained: every session ended")
+		} else {
+			log.Warn("drain timeout: closing the remaining sessions", "sessions", d.registry.Len())
+		}
+		dcancel()
+		cancel()
+		err := <-done
+		log.Info("stopped")
+		return err
+	}
 	for {
 		select {
 		case err := <-done:
+			ts.close(false)
 			return err
+		case pid := <-handed:
+			// The new algd serves and is the service's process now; this
+			// one is not stopping the service, only its own sessions.
+			sdn.mainPID(pid)
+			d.closeAdmin()
+			ts.close(true)
+			return drain(fmt.Sprintf("taken over by pid %d", pid))
 		case s := <-sig:
 			if s == syscall.SIGHUP {
+				sdn.reloading()
 				d.reloadFile(ctx, path)
+				sdn.ready()
 				continue
 			}
-			timeout := d.config().Admin.ShutdownTimeout.Duration
-			log.Info("draining: accepting no more sessions", "signal", s.String(), "timeout", timeout,
-				"sessions", d.registry.Len())
-			dctx, dcancel := context.WithTimeout(ctx, timeout)
-			go func() {
-				select {
-				case s := <-sig:
-					if s != syscall.SIGHUP {
-						log.Warn("second signal: stopping now", "signal", s.String())
-						dcancel()
-					}
-				case <-dctx.Done():
-				}
-			}()
-			if d.Drain(dctx) {
-				log.Info("drained: every session ended")
-			} else {
-				log.Warn("drain timeout: closing the remaining sessions", "sessions", d.registry.Len())
-			}
-			dcancel()
-			cancel()
-			err := <-done
-			log.Info("stopped")
-			return err
+			sdn.stopping()
+			ts.close(false)
+			return drain("signal " + s.String())
 		}
 	}
 }
