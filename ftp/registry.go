@@ -3,6 +3,7 @@ package ftp
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/algd/algd/alg"
 )
@@ -31,11 +32,25 @@ func (s *session) Info() alg.SessionInfo {
 	return in
 }
 
+// drainQuiet is how long a draining session must have sent no command
+// before it is ended: a client in the middle of a conversation (logging
+// in, or between PASV and RETR) finishes it, which matters most when the
+// drain is a takeover (a session accepted just before the new algd took
+// the listener).
+const drainQuiet = time.Second
+
 // drainIdle reports whether a draining session may end now: nothing is
-// owed to the client and no data connection is open or expected. Called
-// with s.ctl held.
+// owed to the client, no data connection is open or expected and the
+// client has been quiet for drainQuiet. Called with s.ctl held.
 func (s *session) drainIdle() bool {
 	if len(s.queue) > 0 || s.active.Load() > 0 {
+		return false
+	}
+	last := s.started
+	if n := s.lastCmd.Load(); n != 0 {
+		last = time.Unix(0, n)
+	}
+	if time.Since(last) < drainQuiet {
 		return false
 	}
 	s.mu.Lock()

@@ -30,28 +30,29 @@ func (d *Daemon) startAdmin(ctx context.Context) error {
 			return fmt.Errorf("admin listen %s: %w", addr, err)
 		}
 	}
+	actx, stop := context.WithCancel(ctx)
 	d.mu.Lock()
-	d.adminLn, d.adminAddr = ln.(*net.TCPListener), addr
+	d.adminLn, d.adminAddr, d.adminStop = ln.(*net.TCPListener), addr, stop
 	d.mu.Unlock()
 	d.log.Info("admin listening", "addr", ln.Addr().String())
 	src := admin.SourceFunc(d.Status)
 	srv := &admin.Server{Source: src, Logger: d.log.With("component", "admin"),
 		Collectors: []prometheus.Collector{listenerMetrics{d}}}
 	go func() {
-		if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, net.ErrClosed) {
+		if err := srv.Serve(actx, ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			d.log.Error("admin listener failed", "err", err)
 		}
 	}()
 	return nil
 }
 
-// closeAdmin closes the admin listener (after a takeover: the new algd
-// answers on it).
+// closeAdmin stops the admin server, its keep-alive connections included
+// (after a takeover: the new algd answers on the listener).
 func (d *Daemon) closeAdmin() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.adminLn != nil {
-		d.adminLn.Close()
+	if d.adminStop != nil {
+		d.adminStop()
 	}
 }
 

@@ -75,6 +75,7 @@ type Daemon struct {
 	ipvs      *ipvsRun       // kernel IPVS for [[group]]s (ipvs.go); nil without groups
 	adminLn   *net.TCPListener
 	adminAddr netip.AddrPort // as configured, the key of a takeover
+	adminStop func()         // stops the admin server
 }
 
 // New builds everything cfg (a validated configuration) describes and
