@@ -96,6 +96,7 @@ func (h *Handler) Status() alg.ListenerStatus {
 		if r.p != nil {
 			u := alg.RangeUsage{Name: r.name}
 			u.InUse, u.Size, u.Exhaustions = r.p.Usage()
+			u.Busy = r.p.Busy()
 			st.Ranges = append(st.Ranges, u)
 		}
 	}

@@ -182,6 +182,12 @@ func TestTakeoverUnderLoad(t *testing.T) {
 	if !strings.Contains(next.logs.String(), "received the listening sockets") {
 		t.Errorf("the new algd did not take the sockets over:\n%s", next.logs.String())
 	}
+	// The new algd met passive ports the old one held, and used others.
+	if busy := st.Listeners[0].Range("passive").Busy; busy == 0 {
+		t.Errorf("no passive port counted busy: the new algd never met one the old algd held")
+	} else {
+		t.Logf("passive ports skipped as held by the old algd: %d", busy)
+	}
 	if _, err := os.Stat(sock); err != nil {
 		t.Errorf("the new algd does not listen on the takeover socket: %v", err)
 	}
