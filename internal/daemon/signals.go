@@ -16,12 +16,18 @@ import (
 )
 
 // Serve runs cfg until SIGINT or SIGTERM, then drains. On SIGHUP it reads
-// path again (when set) and applies what changed.
+// path again (when set) and applies what changed. On SIGUSR2 it starts
+// the binary it was started from again, with the same arguments, which
+// takes over (upgrade.go; needs [admin] takeover_socket).
 func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
+	exe, err := os.Executable()
+	if err != nil {
+		log.Warn("the path of the algd binary is unknown: SIGUSR2 cannot upgrade", "err", err)
+	}
 	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sig)
-	return runDaemon(cfg, path, log, sig)
+	return runDaemonExec(cfg, path, log, sig, func() error { return successor(exe, os.Args[1:], log) })
 }
 
 // runDaemon is serve with the signals coming from sig: SIGHUP reloads,
@@ -30,6 +36,12 @@ func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
 // listening sockets of an algd running there (takeover.go), and hands
 // its own to the next one, then drains as on SIGTERM.
 func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Signal) error {
+	return runDaemonExec(cfg, path, log, sig, func() error { return errors.New("upgrade: not supported here") })
+}
+
+// runDaemonExec is runDaemon where SIGUSR2 calls upgrade, which starts
+// the algd that takes over.
+func runDaemonExec(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Signal, upgrade func() error) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	sdn := notifier{log: log}
@@ -77,7 +89,7 @@ func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Si
 		go func() {
 			select {
 			case s := <-sig:
-				if s != syscall.SIGHUP {
+				if s != syscall.SIGHUP && s != syscall.SIGUSR2 {
 					log.Warn("second signal: stopping now", "signal", s.String())
 					dcancel()
 				}
@@ -108,10 +120,18 @@ func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Si
 			ts.close(true)
 			return drain(fmt.Sprintf("taken over by pid %d", pid))
 		case s := <-sig:
-			if s == syscall.SIGHUP {
+			switch s {
+			case syscall.SIGHUP:
 				sdn.reloading()
 				d.reloadFile(ctx, path)
 				sdn.ready()
+				continue
+			case syscall.SIGUSR2:
+				if ts == nil {
+					log.Error("SIGUSR2: no [admin] takeover_socket, no upgrade")
+				} else if err := upgrade(); err != nil {
+					log.Error("SIGUSR2", "err", err)
+				}
 				continue
 			}
 			sdn.stopping()
