@@ -4,14 +4,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
 
 	"github.com/algd/algd/admin"
 	"github.com/algd/algd/conf"
@@ -236,4 +240,44 @@ func TestTakeoverAbort(t *testing.T) {
 	}
 	next.sig <- syscall.SIGTERM
 	<-next.done
+}
+
+// TestTakeoverRTSP takes over an RTSP listener while a UDP stream plays
+// on the old algd: the new one sets up and plays a stream of its own,
+// skipping (and counting) the media pair the old one holds; the old
+// stream goes on until its client tears it down, and then the old algd
+// exits.
+func TestTakeoverRTSP(t *testing.T) {
+	const vip = "127.0.0.72"
+	rs := startRTSPSource(t, "127.0.0.73", 64390)
+	ctl := net.JoinHostPort(vip, strconv.Itoa(freePort(t, vip)))
+	sock := filepath.Join(t.TempDir(), "takeover.sock")
+	old := startDaemon(t, rtspConfig(ctl, vip, "64400-64409", "64410-64419", rs.String())+
+		fmt.Sprintf("takeover_socket = %q\n", sock))
+	before := play(t, ctl, gortsplib.ProtocolUDP)
+
+	next := startTakeover(t, old)
+	for end := time.Now().Add(30 * time.Second); !strings.Contains(old.logs.String(), "taken over by pid"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("the old algd never handed over")
+		}
+	}
+	after := play(t, ctl, gortsplib.ProtocolUDP)
+	before.flowing(t) // the old algd's stream goes on
+	st := next.waitStatus(func(st admin.Status) bool { l, _ := st.Listener("cams"); return l.Counters["sessions"] >= 1 })
+	if l, _ := st.Listener("cams"); l.Range("media").Busy == 0 {
+		t.Errorf("the new algd counted no media pair busy; ranges %+v", l.Ranges)
+	}
+	select {
+	case <-old.done:
+		t.Fatal("the old algd exited while its stream played")
+	default:
+	}
+	before.c.Close() // TEARDOWN
+	select {
+	case <-old.done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the old algd did not exit after its stream was torn down")
+	}
+	after.flowing(t)
 }
