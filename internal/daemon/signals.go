@@ -117,6 +117,7 @@ func runDaemonExec(cfg *conf.Config, path string, log *slog.Logger, sig <-chan o
 			// one is not stopping the service, only its own sessions.
 			sdn.mainPID(pid)
 			d.closeAdmin()
+			d.ipvs.handOver()
 			ts.close(true)
 			return drain(fmt.Sprintf("taken over by pid %d", pid))
 		case s := <-sig:
