@@ -6,6 +6,7 @@ require (
 	github.com/BurntSushi/toml v1.6.0
 	github.com/bluenviron/gortsplib/v5 v5.2.0
 	github.com/cloudflare/ipvs v0.12.0
+	github.com/coreos/go-systemd/v22 v22.7.0
 	github.com/fclairamb/ftpserverlib v0.30.0
 	github.com/google/nftables v0.3.0
 	github.com/jlaffaye/ftp v0.2.4

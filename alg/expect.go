@@ -83,6 +83,18 @@ func (d *DataPorts) Usage() (inUse, size int, exhaustions uint64) {
 	return inUse, int(d.last) - int(d.first) + 1, exhaustions
 }
 
+// Busy sums, over every local address, the ports skipped because another
+// process held them (limits.Ports.NoteBusy).
+func (d *DataPorts) Busy() uint64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var n uint64
+	for _, p := range d.byAddr {
+		n += p.Busy()
+	}
+	return n
+}
+
 // Refusal says why an expectation refused a connection.
 type Refusal uint8
 
@@ -174,6 +186,7 @@ func (d *DataPorts) Expect(e Expect) (*Expectation, error) {
 			busy = append(busy, port)
 			lastErr = err
 			if errors.Is(err, syscall.EADDRINUSE) {
+				ports.NoteBusy()
 				continue
 			}
 			return nil, fmt.Errorf("expect on %s: %w", e.Local, err)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/algd/algd/limits"
 )
 
 // refusals records what an expectation reported to OnRefused.
@@ -291,5 +293,37 @@ func TestOffenders(t *testing.T) {
 	}
 	if l, _ := nilTab.Top(); l != nil {
 		t.Fatalf("nil table lists %v", l)
+	}
+}
+
+// TestDataPortsSkipsBusy: a port of the range that another process holds
+// (an algd draining after a takeover) is skipped and counted, never a
+// failure while another port is free.
+func TestDataPortsSkipsBusy(t *testing.T) {
+	local := netip.MustParseAddr("127.0.0.81")
+	held, err := net.Listen("tcp", "127.0.0.81:63470")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	d := NewDataPorts(63470, 63471)
+	x, err := d.Expect(Expect{Local: local, Peer: local, Deadline: time.Now().Add(time.Second)})
+	if err != nil {
+		t.Fatalf("Expect with one port free: %v", err)
+	}
+	defer x.Close()
+	if x.Port() != 63471 {
+		t.Errorf("port %d, want 63471 (63470 is held)", x.Port())
+	}
+	// Only the held port is left: it is tried, skipped, and the range is
+	// exhausted.
+	if _, err := d.Expect(Expect{Local: local, Peer: local, Deadline: time.Now().Add(time.Second)}); !errors.Is(err, limits.ErrExhausted) {
+		t.Errorf("Expect with only a held port: %v, want ErrExhausted", err)
+	}
+	if d.Busy() < 1 {
+		t.Errorf("busy %d, want at least 1", d.Busy())
+	}
+	if in, _, _ := d.Usage(); in != 1 {
+		t.Errorf("%d ports in use, want 1 (the held one released again)", in)
 	}
 }

@@ -40,10 +40,12 @@ type RangeUsage struct {
 	// "backend_media" (RTSP, in port pairs).
 	Name string `json:"name"`
 	// InUse of Size ports (or pairs) are reserved now; Exhaustions counts
-	// the times none was free.
+	// the times none was free; Busy the ports (pairs) skipped because
+	// another process held them (an algd draining after a takeover).
 	InUse       int    `json:"in_use"`
 	Size        int    `json:"size"`
 	Exhaustions uint64 `json:"exhaustions"`
+	Busy        uint64 `json:"busy"`
 }
 
 // DataRefusal is one address of a listener's table of refused data
@@ -90,11 +92,13 @@ func (l ListenerStatus) Range(name string) RangeUsage {
 func AddRange[P interface {
 	*DataPorts | *UDPPorts
 	Usage() (inUse, size int, exhaustions uint64)
+	Busy() uint64
 }](st *ListenerStatus, name string, p P) {
 	if p == nil {
 		return
 	}
 	u := RangeUsage{Name: name}
 	u.InUse, u.Size, u.Exhaustions = p.Usage()
+	u.Busy = p.Busy()
 	st.Ranges = append(st.Ranges, u)
 }

@@ -105,6 +105,18 @@ func (u *UDPPorts) Usage() (inUse, size int, exhaustions uint64) {
 	return inUse, u.pairs, exhaustions
 }
 
+// Busy sums, over every local address, the pairs skipped because another
+// process held a port of them (limits.Ports.NoteBusy).
+func (u *UDPPorts) Busy() uint64 {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	var n uint64
+	for _, p := range u.byAddr {
+		n += p.Busy()
+	}
+	return n
+}
+
 // UDPPair is an RTP socket and an RTCP socket bound to two consecutive
 // ports of one address. It owns the sockets and its reservation until
 // Close, or until it is handed to a UDPRelay, which then owns it.
@@ -158,6 +170,7 @@ func (u *UDPPorts) Pair(local netip.Addr) (*UDPPair, error) {
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("udp pair on %s: %w", local, err)
 		}
+		ports.NoteBusy()
 	}
 	return nil, fmt.Errorf("udp pair on %s: %d pairs busy: %w", local, bindTries, lastErr)
 }

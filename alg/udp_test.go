@@ -95,6 +95,9 @@ func TestUDPPortsSkipsBusy(t *testing.T) {
 	if p.Port() != 63462 {
 		t.Errorf("port %d, want 63462 (63460-63461 busy)", p.Port())
 	}
+	if u.Busy() != 1 {
+		t.Errorf("busy %d, want 1 (the pair 63460-63461 skipped)", u.Busy())
+	}
 }
 
 // udpPeer is a test endpoint: two sockets standing for a peer's RTP and

@@ -32,7 +32,18 @@ type Admin struct {
 	// PIDFile is written with algd's process id at start and removed at
 	// exit, for `algd reload` (SIGHUP). Default "" (none).
 	PIDFile string `toml:"pid_file"`
+	// TakeoverSocket is the path of a unix socket on which algd hands its
+	// listening sockets (control listeners of every protocol, the admin
+	// listener) to a new algd started with the same setting, then drains:
+	// a restart or an upgrade that refuses no client. Default "" (none:
+	// a second algd fails with "address already in use"). Read at start
+	// only.
+	TakeoverSocket string `toml:"takeover_socket"`
 }
+
+// maxUnixPath is the longest path a unix socket address holds on Linux
+// (sun_path is 108 bytes, one of them the terminating NUL).
+const maxUnixPath = 107
 
 // setAdminDefaults applies the defaults of [admin] and of the PROXY
 // protocol keys.
@@ -59,6 +70,9 @@ func (c *Config) validateAdmin(p *problems) {
 	}
 	if a.ShutdownTimeout.Duration < 0 {
 		p.add("admin.shutdown_timeout", "negative duration %q", a.ShutdownTimeout.String())
+	}
+	if a.TakeoverSocket != "" && len(a.TakeoverSocket) > maxUnixPath {
+		p.add("admin.takeover_socket", "path longer than %d bytes, the limit of a unix socket address", maxUnixPath)
 	}
 	for i := range c.FTP {
 		f := &c.FTP[i]

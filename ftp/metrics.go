@@ -17,6 +17,7 @@ var (
 	descPortsInUse      = alg.NewDesc("passive_ports_in_use", "Passive ports reserved now.")
 	descPorts           = alg.NewDesc("passive_ports", "Size of the passive port range.")
 	descPortsExhausted  = alg.NewDesc("passive_ports_exhausted_total", "Passive port requests refused for want of a free port.")
+	descPortsBusy       = alg.NewDesc("passive_ports_busy_total", "Passive ports skipped because another process held them (an algd draining after a takeover); another port was used.")
 	descPortsPerClient  = alg.NewDesc("passive_ports_refused_total", "Passive port requests refused because the client address held max_data_ports_per_client ports.")
 	descRefused         = alg.NewDesc("refused_total", "Connections and commands refused: theft (data connection from another address), second_connection (data connection to a port already paired), outside_window (realserver data connection while its session had no transfer command outstanding), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header), overload (algd itself out of descriptors, memory or source ports).", "reason")
 	descBadReplies      = alg.NewDesc("bad_backend_replies_total", "Passive replies from realservers that could not be used.")
@@ -52,6 +53,12 @@ var metrics = func() alg.Metrics[*Handler] {
 		ports("", descPortsInUse, g, func(in, _ int, _ uint64) int64 { return int64(in) }),
 		ports("", descPorts, g, func(_, size int, _ uint64) int64 { return int64(size) }),
 		ports("", descPortsExhausted, c, func(_, _ int, ex uint64) int64 { return int64(ex) }),
+		{Desc: descPortsBusy, Type: c, Value: func(h *Handler) int64 {
+			if h.DataPorts == nil {
+				return 0
+			}
+			return int64(h.DataPorts.Busy())
+		}},
 		stat("passive_exhausted", nil, c, func(s *Stats) int64 { return s.PassiveExhausted.Load() }),
 		stat("passive_per_client", descPortsPerClient, c, func(s *Stats) int64 { return s.PassivePerClient.Load() }),
 		stat("theft", descRefused, c, func(s *Stats) int64 { return s.Theft.Load() }, "theft"),

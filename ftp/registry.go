@@ -3,6 +3,7 @@ package ftp
 import (
 	"errors"
 	"strconv"
+	"time"
 
 	"github.com/algd/algd/alg"
 )
@@ -31,11 +32,25 @@ func (s *session) Info() alg.SessionInfo {
 	return in
 }
 
+// drainQuiet is how long a draining session must have sent no command
+// and moved no data (since it began) before it is ended: a client in
+// the middle of a conversation (a login, PASV then RETR, one transfer
+// after another) finishes it; only one that waits is told 421. This
+// matters most when the drain is a takeover, where sessions accepted
+// just before the new algd took the listener would otherwise be ended
+// between USER and PASS.
+const drainQuiet = time.Second
+
 // drainIdle reports whether a draining session may end now: nothing is
-// owed to the client and no data connection is open or expected. Called
-// with s.ctl held.
+// owed to the client, no data connection is open or expected, and the
+// session has been quiet (no command, no data) for drainQuiet. Called with s.ctl held.
 func (s *session) drainIdle() bool {
 	if len(s.queue) > 0 || s.active.Load() > 0 {
+		return false
+	}
+	last := s.started.UnixNano()
+	last = max(last, s.lastCmd.Load(), s.dataMoved.Load())
+	if time.Since(time.Unix(0, last)) < drainQuiet {
 		return false
 	}
 	s.mu.Lock()

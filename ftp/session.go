@@ -126,6 +126,7 @@ type session struct {
 	active  atomic.Int32 // paired data connections still open
 
 	dataMoved atomic.Int64 // when data last moved (UnixNano): control idle timing counts it
+	lastCmd   atomic.Int64 // when the last client command was handled (UnixNano); 0: none yet
 
 	down, up  int64 // written by data goroutines under mu
 	transfers int
@@ -270,6 +271,7 @@ func (s *session) readClient(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		s.lastCmd.Store(time.Now().UnixNano())
 		deadline = time.Now().Add(s.idle)
 	}
 }

@@ -47,6 +47,9 @@ var ErrExhausted = errors.New("limits: port range exhausted")
 type Ports struct {
 	// exhaustions counts failed Reserve calls; atomic so it reads lock-free.
 	exhaustions atomic.Uint64
+	// busy counts reserved ports the caller could not bind because
+	// another process held them (NoteBusy).
+	busy atomic.Uint64
 
 	mu          sync.Mutex
 	first, last uint16
@@ -237,6 +240,14 @@ func (p *Ports) InUse() int {
 	defer p.mu.Unlock()
 	return p.inUse
 }
+
+// NoteBusy counts a reserved port that another process held (the bind
+// failed with EADDRINUSE: an algd draining after a takeover, or anyone
+// else); the caller skips it and tries another.
+func (p *Ports) NoteBusy() { p.busy.Add(1) }
+
+// Busy is how many reserved ports were skipped as held elsewhere.
+func (p *Ports) Busy() uint64 { return p.busy.Load() }
 
 // Exhaustions is how many Reserve calls failed with ErrExhausted.
 func (p *Ports) Exhaustions() uint64 {

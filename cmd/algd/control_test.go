@@ -44,3 +44,18 @@ func TestCmdReloadRefuses(t *testing.T) {
 		})
 	}
 }
+
+// TestCmdUpgradeRefuses: `algd upgrade` signals nobody without a running
+// algd's pid, and says which command failed.
+func TestCmdUpgradeRefuses(t *testing.T) {
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "garbage.pid")
+	if err := os.WriteFile(garbage, []byte("x\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"-pid", filepath.Join(dir, "none.pid")}, {"-pid", garbage}} {
+		if err := cmdUpgrade(args); err == nil || !strings.HasPrefix(err.Error(), "upgrade: ") {
+			t.Errorf("cmdUpgrade(%q) = %v, want an upgrade error", args, err)
+		}
+	}
+}

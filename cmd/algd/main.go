@@ -27,6 +27,7 @@ commands:
   demo            run two embedded FTP servers behind algd on loopback
   status [-admin ADDR] [-json]   print a running algd's pools, listeners and sessions
   reload [-c FILE | -pid FILE]   make a running algd reload its configuration (SIGHUP)
+  upgrade [-c FILE | -pid FILE]  restart a running algd from its binary without refusing clients (SIGUSR2; needs [admin] takeover_socket)
   ipvs plan -c FILE | status [-c FILE]   print the IPVS/nftables plan of the [[group]]s, or the kernel's state
   version         print the version
 `
@@ -49,6 +50,8 @@ func main() {
 		err = cmdStatus(os.Args[2:], os.Stdout)
 	case "reload":
 		err = cmdReload(os.Args[2:])
+	case "upgrade":
+		err = cmdUpgrade(os.Args[2:])
 	case "ipvs":
 		err = cmdIPVS(os.Args[2:], os.Stdout)
 	case "version", "-version", "--version":

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -19,21 +20,40 @@ func (d *Daemon) startAdmin(ctx context.Context) error {
 	if !addr.IsValid() {
 		return nil
 	}
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", addr.String())
-	if err != nil {
-		return fmt.Errorf("admin listen %s: %w", addr, err)
+	var ln net.Listener
+	if tl := d.opts.inherit.take(kindAdmin, addr); tl != nil {
+		ln = tl
+	} else {
+		var lc net.ListenConfig
+		var err error
+		if ln, err = lc.Listen(ctx, "tcp", addr.String()); err != nil {
+			return fmt.Errorf("admin listen %s: %w", addr, err)
+		}
 	}
+	actx, stop := context.WithCancel(ctx)
+	d.mu.Lock()
+	d.adminLn, d.adminAddr, d.adminStop = ln.(*net.TCPListener), addr, stop
+	d.mu.Unlock()
 	d.log.Info("admin listening", "addr", ln.Addr().String())
 	src := admin.SourceFunc(d.Status)
 	srv := &admin.Server{Source: src, Logger: d.log.With("component", "admin"),
 		Collectors: []prometheus.Collector{listenerMetrics{d}}}
 	go func() {
-		if err := srv.Serve(ctx, ln); err != nil {
+		if err := srv.Serve(actx, ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			d.log.Error("admin listener failed", "err", err)
 		}
 	}()
 	return nil
+}
+
+// closeAdmin stops the admin server, its keep-alive connections included
+// (after a takeover: the new algd answers on the listener).
+func (d *Daemon) closeAdmin() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.adminStop != nil {
+		d.adminStop()
+	}
 }
 
 // Status is the daemon as /status shows it.

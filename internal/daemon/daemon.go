@@ -40,6 +40,10 @@ type Options struct {
 	// Local counts the times algd itself runs out of a resource; nil: the
 	// daemon keeps its own.
 	Local *limits.LocalErrors
+
+	// inherit holds the listening sockets taken over from the algd that
+	// ran before (takeover.go); New uses them instead of binding.
+	inherit *inherited
 }
 
 // Daemon is the running configuration: pools, the listener table and the
@@ -69,6 +73,9 @@ type Daemon struct {
 	reloads   admin.Reloads
 	wg        sync.WaitGroup // Serve and health goroutines
 	ipvs      *ipvsRun       // kernel IPVS for [[group]]s (ipvs.go); nil without groups
+	adminLn   *net.TCPListener
+	adminAddr netip.AddrPort // as configured, the key of a takeover
+	adminStop func()         // stops the admin server
 }
 
 // New builds everything cfg (a validated configuration) describes and

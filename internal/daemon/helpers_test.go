@@ -178,7 +178,16 @@ func (r *daemonRun) reload(text string) admin.Status {
 // (pause between chunks) so the transfer stays in flight for a while, and
 // checks every byte. started, when set, is closed after the first chunk.
 func download(addr, file string, sum [32]byte, pause time.Duration, started chan<- struct{}) error {
-	c, err := ftpc.Dial(addr, ftpc.DialWithTimeout(10*time.Second))
+	return downloadFrom("", addr, file, sum, pause, started)
+}
+
+// downloadFrom is download from the client address src ("": any).
+func downloadFrom(src, addr, file string, sum [32]byte, pause time.Duration, started chan<- struct{}) error {
+	dialer := net.Dialer{Timeout: 10 * time.Second}
+	if src != "" {
+		dialer.LocalAddr = &net.TCPAddr{IP: net.ParseIP(src)}
+	}
+	c, err := ftpc.Dial(addr, ftpc.DialWithDialer(dialer))
 	if err != nil {
 		return fmt.Errorf("dial %s: %w", addr, err)
 	}

@@ -13,6 +13,7 @@ import (
 // step with the groups. nil when the configuration has no group.
 type ipvsRun struct {
 	runner *ipvs.Runner
+	stop   context.CancelFunc // ends Run; set by start
 }
 
 // newIPVSRun connects to the kernel when cfg has groups. A kernel without
@@ -42,11 +43,22 @@ func (r *ipvsRun) start(ctx context.Context, cfg *conf.Config, spawn func(func()
 	if r == nil {
 		return
 	}
+	ctx, r.stop = context.WithCancel(ctx)
 	spawn(func() {
 		if err := r.runner.Run(ctx, cfg); err != nil {
 			log.Error("ipvs cleanup on exit failed", "err", err)
 		}
 	})
+}
+
+// handOver stops reconciling at once and leaves the kernel state to the
+// algd that took over (no cleanup, whatever cleanup_on_exit says).
+func (r *ipvsRun) handOver() {
+	if r == nil {
+		return
+	}
+	r.runner.Keep()
+	r.stop()
 }
 
 // reload hands a reloaded configuration to the reconciler. Groups added

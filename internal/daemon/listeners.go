@@ -102,10 +102,13 @@ func (d *Daemon) apply(ctx context.Context, cfg *conf.Config) error {
 			if _, ok := d.listeners[a]; ok || fresh[a] != nil {
 				continue
 			}
-			ln, err := alg.Listen(ctx, a)
-			if err != nil {
-				unbind()
-				return err
+			ln := d.opts.inherit.take(kindControl, a)
+			if ln == nil {
+				var err error
+				if ln, err = alg.Listen(ctx, a); err != nil {
+					unbind()
+					return err
+				}
 			}
 			fresh[a] = &listenerRun{ln: ln, sw: &switchHandler{}}
 		}

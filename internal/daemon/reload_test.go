@@ -217,7 +217,9 @@ func TestDrain(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("healthz while draining: %s", resp.Status)
 	}
-	// The idle session is closed with 421.
+	// The idle session is closed with 421 once it has been quiet for a
+	// second (ftp's drainQuiet; it logged in before the downloads began).
+	time.Sleep(1500 * time.Millisecond)
 	if err := idle.NoOp(); err == nil || !strings.Contains(err.Error(), "421") {
 		t.Errorf("idle session while draining: NOOP = %v, want a 421", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/algd/algd/conf"
@@ -34,7 +35,12 @@ type Runner struct {
 
 	reload chan *conf.Config
 	once   sync.Once
+	keep   atomic.Bool // Keep: no cleanup on exit
 }
+
+// Keep makes Run leave the kernel state as it is when its context ends,
+// whatever cleanup_on_exit says: another algd (a takeover) owns it now.
+func (r *Runner) Keep() { r.keep.Store(true) }
 
 // GroupPool returns the pool configuration that health-checks g: the
 // members of g's pool with their ports replaced by the group's health port
@@ -158,7 +164,7 @@ func (r *Runner) Run(ctx context.Context, c *conf.Config) error {
 		select {
 		case <-ctx.Done():
 			h.stop()
-			if !c.IPVS.CleanupOnExit {
+			if !c.IPVS.CleanupOnExit || r.keep.Load() {
 				return nil
 			}
 			_, err := r.Reconciler.Remove(c.IPVS.NFTTable, c.IPVS.Marks)

@@ -105,3 +105,47 @@ on_down = "drain"
 		t.Error("cleanup_on_exit left the table")
 	}
 }
+
+// TestRunnerKeep: after Keep (another algd took over), the end of Run
+// leaves the services and the table in the kernel although
+// cleanup_on_exit is set.
+func TestRunnerKeep(t *testing.T) {
+	c := loadTest(t, `
+[ipvs]
+fwmark_range = "1-9"
+cleanup_on_exit = true
+[[pool]]
+name = "p"
+health = { kind = "none" }
+realservers = [{ address = "127.0.0.63:21" }]
+[[group]]
+name = "g"
+vip = "203.0.113.9"
+ports = ["tcp/21"]
+pool = "p"
+`)
+	fi, ff := &FakeIPVS{}, &FakeFirewall{}
+	quiet := slog.New(slog.DiscardHandler)
+	r := &Runner{Reconciler: &Reconciler{IPVS: fi, Firewall: ff, Logger: quiet}, Logger: quiet, Poll: 10 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, c) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for svcs, _ := fi.Services(); len(svcs) != 1; svcs, _ = fi.Services() {
+		if time.Now().After(deadline) {
+			t.Fatalf("kernel has %+v, want one service", svcs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.Keep()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if svcs, _ := fi.Services(); len(svcs) != 1 {
+		t.Errorf("after Keep the kernel has %+v, want the service left", svcs)
+	}
+	if _, exists, _, _ := ff.Marks("algd"); !exists {
+		t.Error("after Keep the table was removed")
+	}
+}
