@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -32,12 +33,44 @@ type Admin struct {
 	// PIDFile is written with algd's process id at start and removed at
 	// exit, for `algd reload` (SIGHUP). Default "" (none).
 	PIDFile string `toml:"pid_file"`
+	// TokenFile names a file holding the bearer token that the admin
+	// listener's state-changing endpoints (set weight, drain, disable,
+	// enable, end a session) require in "Authorization: Bearer <token>".
+	// Read at each such request, so it can be rotated in place. Default
+	// "" (none): over TCP those endpoints are refused.
+	TokenFile string `toml:"token_file"`
+	// ControlSocket is the path of a unix socket serving the same
+	// endpoints; a request over it needs no token, the socket's file
+	// permissions (ControlSocketMode) are the authentication. Default ""
+	// (none). Read at start only.
+	ControlSocket string `toml:"control_socket"`
+	// ControlSocketMode is the permission bits of ControlSocket, as an
+	// octal string. Default "0600" (algd's user only).
+	ControlSocketMode string `toml:"control_socket_mode"`
+}
+
+// SocketMode is ControlSocketMode as bits; validated, so an error here is
+// a default.
+func (a Admin) SocketMode() uint32 {
+	if m, ok := octalMode(a.ControlSocketMode); ok {
+		return m
+	}
+	return 0o600
+}
+
+// octalMode parses permission bits such as "0660".
+func octalMode(s string) (uint32, bool) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	return uint32(m), err == nil && m <= 0o777 && len(s) <= 4
 }
 
 // setAdminDefaults applies the defaults of [admin] and of the PROXY
 // protocol keys.
 func (c *Config) setAdminDefaults() {
 	setDuration(&c.Admin.ShutdownTimeout, defaultShutdownTimeout)
+	if c.Admin.ControlSocketMode == "" {
+		c.Admin.ControlSocketMode = "0600"
+	}
 	for i := range c.FTP {
 		if c.FTP[i].ProxyProtocol == "" {
 			c.FTP[i].ProxyProtocol = defaultProxyProtocol
@@ -59,6 +92,12 @@ func (c *Config) validateAdmin(p *problems) {
 	}
 	if a.ShutdownTimeout.Duration < 0 {
 		p.add("admin.shutdown_timeout", "negative duration %q", a.ShutdownTimeout.String())
+	}
+	if _, ok := octalMode(a.ControlSocketMode); !ok {
+		p.add("admin.control_socket_mode", "%q is not octal permission bits such as \"0660\"", a.ControlSocketMode)
+	}
+	if a.ControlSocket != "" && !a.ListenAddr.IsValid() {
+		p.add("admin.control_socket", "set without admin.listen: the control socket serves the admin listener's endpoints and needs it")
 	}
 	for i := range c.FTP {
 		f := &c.FTP[i]

@@ -57,6 +57,20 @@ func (s *session) TryDrain() {
 	}
 }
 
+// End ends s now, transfers in flight or not, with a 421 (alg.Session):
+// an operator ended it.
+func (s *session) End() {
+	s.ctl.Lock()
+	live := s.cancel != nil && s.endErr == nil
+	if live {
+		s.send(NewReply(421, "Session ended by the administrator, closing control connection."))
+	}
+	s.ctl.Unlock()
+	if live {
+		s.end(errEnded)
+	}
+}
+
 // sessionID numbers a new session of h: through the registry when there is
 // one (ids unique across reloads), else per handler.
 func (h *Handler) sessionID() string {
@@ -77,3 +91,6 @@ func (s *session) register() (remove func()) {
 
 // errDraining ends a session closed by a drain.
 var errDraining = errors.New("server draining")
+
+// errEnded ends a session an operator ended (admin listener).
+var errEnded = errors.New("ended by the administrator")

@@ -85,8 +85,8 @@ func (p *Pool) runNotify(r *Realserver, up bool) {
 	env := append(Env(p.name, r.addr), "ALGD_STATE="+state)
 	start := time.Now()
 	err := runCommand(ctx, argv, env)
-	log := p.logger().With("pool", p.name, "realserver", r.addr.String(), "state", state,
-		"command", argv[0], "duration", time.Since(start).Round(time.Millisecond))
+	log := p.logger().With("realserver", r.addr.String(), "state", state,
+		"command", argv[0], "duration", time.Since(start).Seconds())
 	if err != nil {
 		log.Warn("notify command failed", "err", err)
 		return

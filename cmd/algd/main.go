@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/algd/algd/conf"
@@ -107,18 +106,6 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	return daemon.Serve(cfg, path, newLogger(cfg.Log, os.Stderr))
-}
-
-// newLogger builds the slog logger [log] asks for.
-func newLogger(c conf.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.Level)); err != nil {
-		lvl = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	log, level := daemon.NewLogger(cfg.Log, os.Stderr)
+	return daemon.Serve(cfg, path, daemon.Options{Logger: log, Level: level})
 }

@@ -102,9 +102,11 @@ func startDaemonAt(t *testing.T, text string, level slog.Level) *daemonRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: level}))
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: lv}))
 	go func() {
-		r.err = runDaemon(cfg, r.path, log, r.sig)
+		r.err = runDaemon(cfg, r.path, Options{Logger: log, Level: lv}, r.sig)
 		close(r.done)
 	}()
 	t.Cleanup(func() {

@@ -17,20 +17,25 @@ import (
 
 // Serve runs cfg until SIGINT or SIGTERM, then drains. On SIGHUP it reads
 // path again (when set) and applies what changed.
-func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
+// o.Logger nil means slog.Default().
+func Serve(cfg *conf.Config, path string, o Options) error {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sig)
-	return runDaemon(cfg, path, log, sig)
+	return runDaemon(cfg, path, o, sig)
 }
 
 // runDaemon is serve with the signals coming from sig: SIGHUP reloads,
 // anything else drains for [admin] shutdown_timeout and stops (a second
 // one stops at once).
-func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Signal) error {
+func runDaemon(cfg *conf.Config, path string, o Options, sig <-chan os.Signal) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	d, err := New(ctx, cfg, Options{Logger: log})
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	log := o.Logger
+	d, err := New(ctx, cfg, o)
 	if err != nil {
 		return err
 	}
@@ -123,6 +128,7 @@ func (d *Daemon) reloaded(from string, next *conf.Config, err error) {
 		return
 	}
 	d.ipvs.reload(next, d.log)
+	d.applyLevel(next.Log)
 	d.log.Info("configuration reloaded", "file", from)
 }
 
