@@ -24,8 +24,12 @@ commands:
   run -c FILE     serve the configuration in FILE
   check -c FILE   validate FILE, print what would listen where and the firewall ports
   demo            run two embedded FTP servers behind algd on loopback
-  status [-admin ADDR] [-json]   print a running algd's pools, listeners and sessions
-  reload [-c FILE | -pid FILE]   make a running algd reload its configuration (SIGHUP)
+  status [-c FILE | -admin ADDR] [-json]   print a running algd's pools, listeners and sessions
+  reload [-c FILE | -pid FILE] [-wait]     make a running algd reload its configuration (SIGHUP);
+                                           -wait: exit 1 with algd's error if it refused the file
+  realserver [-c FILE] POOL ADDR show|weight N|drain|disable|enable
+                                           show or change a realserver until the next reload
+  session [-c FILE] end ID                 end a live session now
   ipvs plan -c FILE | status [-c FILE]   print the IPVS/nftables plan of the [[group]]s, or the kernel's state
   version         print the version
 `
@@ -47,7 +51,11 @@ func main() {
 	case "status":
 		err = cmdStatus(os.Args[2:], os.Stdout)
 	case "reload":
-		err = cmdReload(os.Args[2:])
+		err = cmdReload(os.Args[2:], os.Stdout)
+	case "realserver":
+		err = cmdRealserver(os.Args[2:], os.Stdout)
+	case "session":
+		err = cmdSession(os.Args[2:], os.Stdout)
 	case "ipvs":
 		err = cmdIPVS(os.Args[2:], os.Stdout)
 	case "version", "-version", "--version":
