@@ -1,6 +1,9 @@
 package alg
 
 import (
+	"math"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -65,4 +68,10 @@ func (ms Metrics[T]) Counters(v T) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// Seconds is d in seconds, to the millisecond: the form of every duration
+// in algd's log lines, as in its metrics.
+func Seconds(d time.Duration) float64 {
+	return math.Round(d.Seconds()*1000) / 1000
 }

@@ -286,8 +286,8 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	s.logger().Info("session start", "listen", local.String(), "tls", implicit, "backend_tls", mode, "route_by_user", h.RouteByUser)
 	start := time.Now()
 	err = s.run(ctx, &greeting)
-	s.logger().Info("session end", "duration", time.Since(start).Round(time.Millisecond), "reason", reason(err),
-		"down", s.down, "up", s.up, "transfers", s.transfers)
+	s.logger().Info("session end", "duration", alg.Seconds(time.Since(start)), "reason", reason(err),
+		"tls", s.tlsShown.Load(), "down", s.down, "up", s.up, "transfers", s.transfers)
 }
 
 // refused tells a client whose session got no realserver why (refusal, the

@@ -560,7 +560,7 @@ func (s *session) auth(ctx context.Context, cmd Command) (upgraded bool, err err
 	s.client = tc
 	s.tlsOn = true
 	s.tlsShown.Store(true)
-	s.logger().Debug("control connection under TLS", "version", tls.VersionName(tc.ConnectionState().Version))
+	s.logger().Info("control connection upgraded to TLS", "tls", true, "tls_version", tls.VersionName(tc.ConnectionState().Version))
 	return true, nil
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/algd/algd/admin"
+	"github.com/algd/algd/internal/testcert"
 	ftpc "github.com/jlaffaye/ftp"
 )
 
@@ -322,4 +324,76 @@ func uniqueKeys(b []byte) error {
 		return fmt.Errorf("trailing data")
 	}
 	return nil
+}
+
+// TestLogSessionTLS: an explicit-FTPS session logs its upgrade and
+// tls=true on its end line (its start line came before AUTH TLS); a
+// plain one tls=false. Durations are seconds.
+func TestLogSessionTLS(t *testing.T) {
+	f := newFarm(t, 1<<10, "127.0.0.14")
+	dir := t.TempDir()
+	certPath, keyPath := filepath.Join(dir, "vip.pem"), filepath.Join(dir, "vip.key")
+	testcert.New(t, "vip", "127.0.0.1").Write(t, certPath, keyPath)
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d := startDaemonLog(t, fmt.Sprintf(`[admin]
+listen = "ADMIN"
+
+[[pool]]
+name = "p"
+realservers = [{ address = %q }]
+
+[[ftp]]
+name = "vip"
+listen = [%q]
+pool = "p"
+passive_ports = "63600-63699"
+
+  [ftp.tls]
+  cert = %q
+  key = %q
+`, f.servers[0].Addr().String(), listen, certPath, keyPath), slog.LevelInfo, true)
+	for _, secure := range []bool{true, false} {
+		opts := []ftpc.DialOption{ftpc.DialWithTimeout(10 * time.Second)}
+		if secure {
+			opts = append(opts, ftpc.DialWithExplicitTLS(&tls.Config{InsecureSkipVerify: true}))
+		}
+		c, err := ftpc.Dial(listen, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Login("demo", "demo"); err != nil {
+			t.Fatal(err)
+		}
+		c.Quit()
+	}
+	d.waitStatus(func(st admin.Status) bool { return len(st.Live) == 0 })
+	var ends []map[string]any
+	upgrades, upgraded := 0, any(nil)
+	for _, line := range strings.Split(strings.TrimSpace(d.logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("%v: %s", err, line)
+		}
+		switch rec["msg"] {
+		case "session end":
+			ends = append(ends, rec)
+		case "control connection upgraded to TLS":
+			upgrades++
+			upgraded = rec["session"]
+			if rec["tls_version"] == nil || rec["session"] == nil {
+				t.Errorf("upgrade line without tls_version or session: %s", line)
+			}
+		}
+	}
+	if upgrades != 1 || len(ends) != 2 {
+		t.Fatalf("%d upgrade lines and %d session end lines, want 1 and 2:\n%s", upgrades, len(ends), d.logs.String())
+	}
+	for i := range ends {
+		if want := ends[i]["session"] == upgraded; ends[i]["tls"] != want {
+			t.Errorf("session end %d: tls %v, want %v", i, ends[i]["tls"], want)
+		}
+		if dur, ok := ends[i]["duration"].(float64); !ok || dur < 0 || dur > 60 {
+			t.Errorf("session end %d: duration %v, want seconds", i, ends[i]["duration"])
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 )
 
@@ -60,7 +61,7 @@ func runDaemon(cfg *conf.Config, path string, o Options, sig <-chan os.Signal) e
 				continue
 			}
 			timeout := d.config().Admin.ShutdownTimeout.Duration
-			log.Info("draining: accepting no more sessions", "signal", s.String(), "timeout", timeout,
+			log.Info("draining: accepting no more sessions", "signal", s.String(), "timeout", alg.Seconds(timeout),
 				"sessions", d.registry.Len())
 			dctx, dcancel := context.WithTimeout(ctx, timeout)
 			go func() {
