@@ -55,7 +55,9 @@ type SessionInfo struct {
 	Transferring bool `json:"transferring"`
 	// Transfers counts finished data connections (FTP) or streams set up
 	// (RTSP); BytesDown (realserver to client) and BytesUp (client to
-	// realserver) the bytes they carried.
+	// realserver) the bytes they carried, those of running FTP transfers
+	// included (the bytes the peers acknowledged so far, TLS overhead
+	// counted, until the exact count at the end).
 	Transfers int   `json:"transfers"`
 	BytesDown int64 `json:"bytes_down"`
 	BytesUp   int64 `json:"bytes_up"`

@@ -21,6 +21,11 @@ func (s *session) Info() alg.SessionInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in.BytesDown, in.BytesUp, in.Transfers = s.down, s.up, s.transfers
+	for lv := range s.live {
+		d, u := lv.bytes()
+		in.BytesDown += d
+		in.BytesUp += u
+	}
 	in.Realserver, in.User = s.rsAddr, s.user
 	switch {
 	case s.current != nil && s.current.x == nil, s.current == nil && s.port != nil:

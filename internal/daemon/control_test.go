@@ -397,3 +397,24 @@ passive_ports = "63600-63699"
 		}
 	}
 }
+
+// TestLiveTransferBytes: /status shows the bytes of a download while it
+// runs, before the data connection ends.
+func TestLiveTransferBytes(t *testing.T) {
+	f := newFarm(t, 8<<20, "127.0.0.11")
+	vip := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d := startDaemon(t, controlConfig(t, f, vip, t.TempDir(), ""))
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- download(vip, f.file, f.sum, 20*time.Millisecond, started) }()
+	<-started
+	st := d.waitStatus(func(st admin.Status) bool {
+		return len(st.Live) == 1 && st.Live[0].Transferring && st.Live[0].BytesDown > 0
+	})
+	if s := st.Live[0]; s.Transfers != 0 || s.BytesDown > 8<<20+64<<10 {
+		t.Errorf("live session while transferring: %+v; want no finished transfer and at most the file", s)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
