@@ -376,6 +376,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	}
 	s.live[lv] = struct{}{}
 	s.mu.Unlock()
+	began := time.Now()
 	up, down, err := alg.PipeWith(d.ctx, cside, bside, alg.PipeOptions{
 		Linger:     dataLinger,
 		CloseA:     true, // the client hears of a failure on the control connection
@@ -391,6 +392,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 			d.fromServer.close()
 		},
 	})
+	s.h.stats().TransferDurations.Observe(time.Since(began))
 	s.h.stats().BytesUp.Add(up)
 	s.h.stats().BytesDown.Add(down)
 	s.mu.Lock()

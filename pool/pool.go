@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/internal/hist"
 	"github.com/algd/algd/limits"
 )
 
@@ -74,7 +75,7 @@ func New(c conf.Pool, checker Checker) *Pool {
 		sched:   newScheduler(c.Scheduler),
 	}
 	for _, rc := range c.Realservers {
-		r := &Realserver{addr: rc.AddrPort, notify: newNotifier(c, rc)}
+		r := &Realserver{addr: rc.AddrPort, notify: newNotifier(c, rc), latency: hist.New(hist.Short)}
 		r.weight.Store(int64(max(rc.W(), 0)))
 		r.up.Store(true)
 		p.rs = append(p.rs, r)

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/algd/algd/internal/hist"
 )
 
 // Realserver is one member of a pool. It is safe for concurrent use.
@@ -29,7 +31,7 @@ type Realserver struct {
 	disabled   atomic.Bool
 	checkFails atomic.Uint64 // failed health checks, ever
 	changedAt  atomic.Int64  // latest change of State (up, down, disabled), Unix ns; 0: none
-	latency    LatencyHistogram
+	latency    *hist.Histogram // check durations
 
 	mu          sync.Mutex // guards the health fields below
 	checked     bool       // a check has decided the state at least once
@@ -97,7 +99,7 @@ func (r *Realserver) LastChange() time.Time {
 }
 
 // CheckLatencies returns the histogram of r's health check durations.
-func (r *Realserver) CheckLatencies() LatencySnapshot { return r.latency.Snapshot() }
+func (r *Realserver) CheckLatencies() hist.Snapshot { return r.latency.Snapshot() }
 
 // recordCheck applies one health check result and reports whether Up
 // changed, and to what. The first check alone decides the state; later ones need rise

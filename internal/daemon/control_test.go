@@ -418,3 +418,53 @@ func TestLiveTransferBytes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// metricsRun is an algd with a pool of two, one of them down, and one
+// finished download: every metric family of the issue has samples.
+func metricsRun(t *testing.T) string {
+	t.Helper()
+	f := newFarm(t, 64<<10, "127.0.0.11", "127.0.0.12")
+	vip := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	d := startDaemon(t, controlConfig(t, f, vip, t.TempDir(), ""))
+	if err := download(vip, f.file, f.sum, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	down := f.servers[1].Addr()
+	f.servers[1].Close()
+	d.waitStatus(func(st admin.Status) bool {
+		m := memberAt(t, st, down)
+		return !m.Up && m.CheckFailures > 0 && len(st.Live) == 0
+	})
+	return httpGet(t, "http://"+d.admin+"/metrics")
+}
+
+// TestMetricsFamilies: the standard process_* and go_* collectors, the
+// old algd_process_* names kept for one release, algd_build_info, check
+// failures, last change, and the duration histograms.
+func TestMetricsFamilies(t *testing.T) {
+	text := metricsRun(t)
+	for _, want := range []string{
+		"\nprocess_open_fds ", "\nprocess_start_time_seconds ", "\nalgd_process_open_fds ",
+		"\ngo_goroutines ", "\ngo_memstats_alloc_bytes ",
+		`algd_build_info{goversion="go`,
+		"# TYPE algd_realserver_check_failures_total counter",
+		"# TYPE algd_realserver_last_change_timestamp_seconds gauge",
+		"# TYPE algd_realserver_check_duration_seconds histogram",
+		"# TYPE algd_realserver_disabled gauge",
+		`algd_session_duration_seconds_count{listener="vip"} 1`,
+		`algd_transfer_duration_seconds_count{listener="vip"} 1`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if strings.HasPrefix(line, "algd_realserver_check_failures_total{") && strings.HasSuffix(line, " 0") {
+			continue
+		}
+		if strings.HasPrefix(line, "algd_realserver_check_failures_total{") {
+			return // the down realserver's failures are counted
+		}
+	}
+	t.Errorf("no realserver with check failures:\n%s", text)
+}
