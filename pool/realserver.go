@@ -29,8 +29,8 @@ type Realserver struct {
 	// disabled is set by an operator (admin listener): the realserver
 	// takes no new session whatever its health and weight, until enabled.
 	disabled   atomic.Bool
-	checkFails atomic.Uint64 // failed health checks, ever
-	changedAt  atomic.Int64  // latest change of State (up, down, disabled), Unix ns; 0: none
+	checkFails atomic.Uint64   // failed health checks, ever
+	changedAt  atomic.Int64    // latest change of State (up, down, disabled), Unix ns; 0: none
 	latency    *hist.Histogram // check durations
 
 	mu          sync.Mutex // guards the health fields below
