@@ -112,9 +112,19 @@ func (d *Daemon) Reload(ctx context.Context, next *conf.Config, from string) err
 	return err
 }
 
-// reloaded counts and logs a reload of from that gave err.
+// reloaded logs a reload of from that gave err, applies what is not part
+// of apply (IPVS, the log level) and counts it, last: whoever sees the
+// count (algd reload -wait, /status) sees the reload's whole effect.
 func (d *Daemon) reloaded(from string, next *conf.Config, err error) {
+	if err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "file", from, "err", err)
+	} else {
+		d.ipvs.reload(next, d.log)
+		d.applyLevel(next.Log)
+		d.log.Info("configuration reloaded", "file", from)
+	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.reloads.Last = time.Now()
 	if err != nil {
 		d.reloads.Failed++
@@ -123,14 +133,6 @@ func (d *Daemon) reloaded(from string, next *conf.Config, err error) {
 		d.reloads.OK++
 		d.reloads.LastError = ""
 	}
-	d.mu.Unlock()
-	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "file", from, "err", err)
-		return
-	}
-	d.ipvs.reload(next, d.log)
-	d.applyLevel(next.Log)
-	d.log.Info("configuration reloaded", "file", from)
 }
 
 // writePIDFile writes the process id to path ("" does nothing).
