@@ -89,6 +89,9 @@ func TestControlAuthentication(t *testing.T) {
 	d := startDaemon(t, text)
 	a := f.servers[0].Addr()
 	drain := "/realservers/p/" + a.String() + "/drain"
+	if raw := httpGet(t, "http://"+d.admin+"/status.json"); !strings.Contains(raw, `"live": []`) {
+		t.Errorf("/status without sessions lacks \"live\": []:\n%s", raw)
+	}
 
 	if got := post(t, d.admin, drain, ""); got != http.StatusUnauthorized {
 		t.Errorf("drain without token: %d, want 401", got)
