@@ -1,6 +1,8 @@
 package admin
 
 import (
+	"runtime"
+	"runtime/debug"
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +25,8 @@ type collector struct {
 
 	rsUp, rsWeight, rsActive, rsTotal, rsLatency     *prometheus.Desc
 	rsLastCheck, rsSessionFailures                   *prometheus.Desc
+	rsCheckFailures, rsLastChange, rsDisabled        *prometheus.Desc
+	rsCheckDuration, buildInfo                       *prometheus.Desc
 	reloads, reloadLast, draining, live, maxSessions *prometheus.Desc
 	localErrors                                      *prometheus.Desc
 }
@@ -42,12 +46,18 @@ func newCollector(src Source) *collector {
 		rsLastCheck: desc("realserver_last_check_timestamp_seconds", "When the latest health check ended.", rs...),
 		rsSessionFailures: desc("realserver_session_failures_total",
 			"Sessions that could not connect to the realserver or were not greeted in time; they do not take it down, health checks do.", rs...),
-		reloads:     desc("reloads_total", "Configuration reloads, by result (ok, failed).", "result"),
-		reloadLast:  desc("reload_last_timestamp_seconds", "When the latest reload was tried."),
-		draining:    desc("draining", "1 while algd drains after SIGTERM."),
-		live:        desc("sessions", "Control sessions open now over every listener."),
-		maxSessions: desc("sessions_max", "The cap on control sessions ([limits] max_sessions)."),
-		localErrors: desc("local_resource_errors_total", "Times algd itself ran out of a resource while accepting or connecting to a realserver: files (EMFILE, ENFILE), memory (ENOBUFS, ENOMEM), source_address (EADDRNOTAVAIL). Never counted against a realserver.", "kind"),
+		rsCheckFailures: desc("realserver_check_failures_total", "Failed health checks of the realserver.", rs...),
+		rsLastChange: desc("realserver_last_change_timestamp_seconds",
+			"When the realserver last went up, down, disabled or enabled; absent before any change since algd started.", rs...),
+		rsDisabled:      desc("realserver_disabled", "1 while an operator has disabled the realserver.", rs...),
+		rsCheckDuration: desc("realserver_check_duration_seconds", "Durations of the health checks.", rs...),
+		buildInfo:       desc("build_info", "Always 1; the labels say which algd runs.", "version", "revision", "goversion"),
+		reloads:         desc("reloads_total", "Configuration reloads, by result (ok, failed).", "result"),
+		reloadLast:      desc("reload_last_timestamp_seconds", "When the latest reload was tried."),
+		draining:        desc("draining", "1 while algd drains after SIGTERM."),
+		live:            desc("sessions", "Control sessions open now over every listener."),
+		maxSessions:     desc("sessions_max", "The cap on control sessions ([limits] max_sessions)."),
+		localErrors:     desc("local_resource_errors_total", "Times algd itself ran out of a resource while accepting or connecting to a realserver: files (EMFILE, ENFILE), memory (ENOBUFS, ENOMEM), source_address (EADDRNOTAVAIL). Never counted against a realserver.", "kind"),
 	}
 }
 
@@ -56,6 +66,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.rsUp, c.rsWeight, c.rsActive, c.rsTotal, c.rsLatency, c.rsLastCheck, c.rsSessionFailures,
 		c.reloads, c.reloadLast, c.draining, c.live, c.maxSessions, c.localErrors,
+		c.rsCheckFailures, c.rsLastChange, c.rsDisabled, c.rsCheckDuration, c.buildInfo,
 	} {
 		ch <- d
 	}
@@ -73,15 +84,18 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, p := range st.Pools {
 		for _, r := range p.Members {
 			lv := []string{p.Name, r.Address.String()}
-			up := 0.0
-			if r.Up {
-				up = 1
-			}
-			gauge(c.rsUp, up, lv...)
+			gauge(c.rsUp, bool01(r.Up), lv...)
 			gauge(c.rsWeight, float64(r.Weight), lv...)
 			gauge(c.rsActive, float64(r.Active), lv...)
 			counter(c.rsTotal, float64(r.Total), lv...)
 			counter(c.rsSessionFailures, float64(r.SessionFailures), lv...)
+			counter(c.rsCheckFailures, float64(r.CheckFailures), lv...)
+			gauge(c.rsDisabled, bool01(r.Disabled), lv...)
+			if !r.LastChange.IsZero() {
+				gauge(c.rsLastChange, float64(r.LastChange.UnixNano())/1e9, lv...)
+			}
+			h := r.CheckLatencies
+			ch <- prometheus.MustNewConstHistogram(c.rsCheckDuration, h.Count, h.Sum, h.Buckets, lv...)
 			if !r.LastCheck.IsZero() {
 				gauge(c.rsLatency, r.CheckLatency.Seconds(), lv...)
 				gauge(c.rsLastCheck, float64(r.LastCheck.UnixNano())/1e9, lv...)
@@ -93,11 +107,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if !st.Reloads.Last.IsZero() {
 		gauge(c.reloadLast, float64(st.Reloads.Last.UnixNano())/1e9)
 	}
-	drain := 0.0
-	if st.Draining {
-		drain = 1
-	}
-	gauge(c.draining, drain)
+	gauge(c.draining, bool01(st.Draining))
+	gauge(c.buildInfo, 1, st.Version, revision, runtime.Version())
 	gauge(c.live, float64(st.Sessions))
 	gauge(c.maxSessions, float64(st.MaxSessions))
 	for _, k := range localKinds {
@@ -109,3 +120,26 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 }
+
+// bool01 is 1 for true.
+func bool01(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// revision is the VCS revision the binary was built from, "" when the
+// build did not record one.
+var revision = func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" {
+			return s.Value
+		}
+	}
+	return ""
+}()

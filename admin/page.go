@@ -93,7 +93,7 @@ table { border-collapse: collapse; margin-bottom: 1.5em; }
 th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: left; }
 th { background: #eee; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-.up { color: #070; } .down { color: #b00; font-weight: bold; } .drained { color: #a60; }
+.up { color: #070; } .down { color: #b00; font-weight: bold; } .drained { color: #a60; } .disabled { color: #a60; font-style: italic; }
 .note { color: #666; font-size: 0.9em; }
 </style>
 </head>

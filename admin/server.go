@@ -24,13 +24,19 @@ type Server struct {
 	Source Source
 	// Collectors are further metrics for /metrics: the listeners' (each
 	// protocol exports its own); the protocol-neutral ones (realservers,
-	// reloads, drain), the Go runtime's and the process's are always
+	// reloads, drain, build info), the Go runtime's (go_*) and the
+	// process's (process_*, and the deprecated algd_process_*) are always
 	// there.
 	Collectors []prometheus.Collector
 	// Refresh is the HTML status page's refresh interval; 0 means 2s.
 	Refresh time.Duration
 	// Logger receives serve errors; nil means slog.Default().
 	Logger *slog.Logger
+	// Control, when set, enables the state-changing endpoints
+	// (control.go), guarded by Auth.
+	Control Control
+	// Auth says who may use them.
+	Auth Auth
 }
 
 // Handler returns the admin endpoints: /metrics, /healthz, /status (JSON
@@ -41,6 +47,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	all := append([]prometheus.Collector{
 		newCollector(s.Source),
 		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		// The old algd_process_* names, for one more release (see
+		// docs/operations.md): dashboards move to process_*.
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: alg.Namespace}),
 	}, s.Collectors...)
 	for _, c := range all {
@@ -53,6 +62,9 @@ func (s *Server) Handler() (http.Handler, error) {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /status", s.status)
 	mux.HandleFunc("GET /status.json", func(w http.ResponseWriter, r *http.Request) { s.writeJSON(w) })
+	if s.Control != nil {
+		s.controlRoutes(mux)
+	}
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/status", http.StatusFound)
 	})
@@ -62,6 +74,16 @@ func (s *Server) Handler() (http.Handler, error) {
 // Serve serves the admin endpoints on ln until ctx is done, then closes
 // it, letting requests in progress finish for a second.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, nil)
+}
+
+// ServeControl is Serve for the control socket: its requests need no
+// token (the socket's file permissions stand for authentication).
+func (s *Server) ServeControl(ctx context.Context, ln net.Listener) error {
+	return s.serve(ctx, ln, TrustConn)
+}
+
+func (s *Server) serve(ctx context.Context, ln net.Listener, connCtx func(context.Context, net.Conn) context.Context) error {
 	h, err := s.Handler()
 	if err != nil {
 		ln.Close()
@@ -72,6 +94,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		IdleTimeout:       time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.logger().Handler(), slog.LevelDebug),
+		ConnContext:       connCtx,
 	}
 	stop := context.AfterFunc(ctx, func() {
 		sctx, cancel := context.WithTimeout(context.Background(), time.Second)

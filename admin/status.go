@@ -109,12 +109,33 @@ type Realserver struct {
 	// realserver down: health checks do.
 	SessionFailures uint64 `json:"session_failures"`
 	Suspect         bool   `json:"suspect,omitempty"`
+	// Disabled is set by an operator (POST .../disable): no new session
+	// whatever the health and weight, until enabled or the next reload.
+	Disabled bool `json:"disabled,omitempty"`
+	// CheckFailures counts failed health checks; LastChange is when the
+	// realserver last went up, down, disabled or enabled (zero: not since
+	// algd started).
+	CheckFailures uint64    `json:"check_failures"`
+	LastChange    time.Time `json:"last_change,omitzero"`
+	// CheckLatencies is the histogram of health check durations, for
+	// /metrics.
+	CheckLatencies Histogram `json:"-"`
 }
 
-// State is the realserver's state in a word: "up", "drained" (weight 0)
-// or "down".
+// Histogram is a histogram read at one moment: Count observations summing
+// to Sum (seconds), Buckets their cumulative counts by upper bound.
+type Histogram struct {
+	Count   uint64
+	Sum     float64
+	Buckets map[float64]uint64
+}
+
+// State is the realserver's state in a word: "up", "drained" (weight 0),
+// "disabled" (by an operator) or "down".
 func (r Realserver) State() string {
 	switch {
+	case r.Disabled:
+		return "disabled"
 	case !r.Up:
 		return "down"
 	case r.Weight == 0:

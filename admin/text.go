@@ -3,7 +3,6 @@ package admin
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -14,26 +13,7 @@ import (
 
 // Fetch reads the status from the admin listener at addr ("host:port").
 func Fetch(ctx context.Context, client *http.Client, addr string) (Status, error) {
-	var st Status
-	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/status.json", nil)
-	if err != nil {
-		return st, fmt.Errorf("status: %w", err)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return st, fmt.Errorf("status: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("status: %s answered %s", addr, resp.Status)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&st); err != nil {
-		return st, fmt.Errorf("status: decode: %w", err)
-	}
-	return st, nil
+	return (&Client{Addr: addr, HTTP: client}).Status(ctx)
 }
 
 // WriteText prints st for a terminal: what the HTML page shows, as

@@ -1,7 +1,12 @@
 package alg
 
 import (
+	"math"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/algd/algd/internal/hist"
 )
 
 // Namespace prefixes every algd metric.
@@ -65,4 +70,16 @@ func (ms Metrics[T]) Counters(v T) map[string]int64 {
 		}
 	}
 	return out
+}
+
+// Seconds is d in seconds, to the millisecond: the form of every duration
+// in algd's log lines, as in its metrics.
+func Seconds(d time.Duration) float64 {
+	return math.Round(d.Seconds()*1000) / 1000
+}
+
+// CollectHistogram sends a histogram snapshot as the metric d with label
+// values lv (a protocol's duration histograms, next to its table).
+func CollectHistogram(ch chan<- prometheus.Metric, d *prometheus.Desc, s hist.Snapshot, lv ...string) {
+	ch <- prometheus.MustNewConstHistogram(d, s.Count, s.Sum, s.Buckets, lv...)
 }

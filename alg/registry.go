@@ -23,6 +23,9 @@ type Session interface {
 	// connection or media stream open or expected). A busy session is
 	// left alone and asked again later.
 	TryDrain()
+	// End ends the session now, busy or not: transfers and streams in
+	// flight are cut (an operator's "end session"). FTP says 421 first.
+	End()
 }
 
 // SessionInfo describes one live session, whatever its protocol.
@@ -52,7 +55,9 @@ type SessionInfo struct {
 	Transferring bool `json:"transferring"`
 	// Transfers counts finished data connections (FTP) or streams set up
 	// (RTSP); BytesDown (realserver to client) and BytesUp (client to
-	// realserver) the bytes they carried.
+	// realserver) the bytes they carried, those of running FTP transfers
+	// included (the bytes the peers acknowledged so far, TLS overhead
+	// counted, until the exact count at the end).
 	Transfers int   `json:"transfers"`
 	BytesDown int64 `json:"bytes_down"`
 	BytesUp   int64 `json:"bytes_up"`
@@ -158,6 +163,19 @@ func cmpID(a, b string) int {
 		return 1
 	}
 	return 0
+}
+
+// End ends every live session whose id is id (Session.End) and reports
+// how many there were: 0 when none is live.
+func (r *Registry) End(id string) int {
+	n := 0
+	for _, s := range r.list() {
+		if s.Info().ID == id {
+			s.End()
+			n++
+		}
+	}
+	return n
 }
 
 // Drain asks every session, now and later, to end as soon as it is idle

@@ -25,17 +25,15 @@ func controlNoPort(rc syscall.RawConn) error {
 	return serr
 }
 
-// tcpMoved returns the bytes c has received plus the bytes its peer has
-// acknowledged (TCP_INFO tcpi_bytes_received, tcpi_bytes_acked; Linux
-// 4.1+): a number that grows exactly when data moves on c, either way.
-func tcpMoved(c net.Conn) (uint64, bool) {
+// tcpInfo reads c's TCP_INFO; ok is false when c is not TCP.
+func tcpInfo(c net.Conn) (*unix.TCPInfo, bool) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {
-		return 0, false
+		return nil, false
 	}
 	rc, err := tc.SyscallConn()
 	if err != nil {
-		return 0, false
+		return nil, false
 	}
 	var (
 		info *unix.TCPInfo
@@ -44,6 +42,29 @@ func tcpMoved(c net.Conn) (uint64, bool) {
 	if err := rc.Control(func(fd uintptr) {
 		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
 	}); err != nil || serr != nil {
+		return nil, false
+	}
+	return info, true
+}
+
+// Acked returns the bytes c's peer has acknowledged (TCP_INFO
+// tcpi_bytes_acked, of the TCP connection under a TLS one): what a
+// transfer that splice(2) moves has delivered so far, read without
+// counting in user space. ok is false where the kernel cannot tell.
+func Acked(c net.Conn) (uint64, bool) {
+	info, ok := tcpInfo(rawConn(c))
+	if !ok {
+		return 0, false
+	}
+	return info.Bytes_acked, true
+}
+
+// tcpMoved returns the bytes c has received plus the bytes its peer has
+// acknowledged (TCP_INFO tcpi_bytes_received, tcpi_bytes_acked; Linux
+// 4.1+): a number that grows exactly when data moves on c, either way.
+func tcpMoved(c net.Conn) (uint64, bool) {
+	info, ok := tcpInfo(c)
+	if !ok {
 		return 0, false
 	}
 	return info.Bytes_received + info.Bytes_acked, true

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
 	"time"
 )
 
@@ -39,6 +40,35 @@ type Admin struct {
 	// a second algd fails with "address already in use"). Read at start
 	// only.
 	TakeoverSocket string `toml:"takeover_socket"`
+	// TokenFile names a file holding the bearer token that the admin
+	// listener's state-changing endpoints (set weight, drain, disable,
+	// enable, end a session) require in "Authorization: Bearer <token>".
+	// Read at each such request, so it can be rotated in place. Default
+	// "" (none): over TCP those endpoints are refused.
+	TokenFile string `toml:"token_file"`
+	// ControlSocket is the path of a unix socket serving the same
+	// endpoints; a request over it needs no token, the socket's file
+	// permissions (ControlSocketMode) are the authentication. Default ""
+	// (none). Read at start only.
+	ControlSocket string `toml:"control_socket"`
+	// ControlSocketMode is the permission bits of ControlSocket, as an
+	// octal string. Default "0600" (algd's user only).
+	ControlSocketMode string `toml:"control_socket_mode"`
+}
+
+// SocketMode is ControlSocketMode as bits; validated, so an error here is
+// a default.
+func (a Admin) SocketMode() uint32 {
+	if m, ok := octalMode(a.ControlSocketMode); ok {
+		return m
+	}
+	return 0o600
+}
+
+// octalMode parses permission bits such as "0660".
+func octalMode(s string) (uint32, bool) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	return uint32(m), err == nil && m <= 0o777 && len(s) <= 4
 }
 
 // maxUnixPath is the longest path a unix socket address holds on Linux
@@ -49,6 +79,9 @@ const maxUnixPath = 107
 // protocol keys.
 func (c *Config) setAdminDefaults() {
 	setDuration(&c.Admin.ShutdownTimeout, defaultShutdownTimeout)
+	if c.Admin.ControlSocketMode == "" {
+		c.Admin.ControlSocketMode = "0600"
+	}
 	for i := range c.FTP {
 		if c.FTP[i].ProxyProtocol == "" {
 			c.FTP[i].ProxyProtocol = defaultProxyProtocol
@@ -73,6 +106,12 @@ func (c *Config) validateAdmin(p *problems) {
 	}
 	if a.TakeoverSocket != "" && len(a.TakeoverSocket) > maxUnixPath {
 		p.add("admin.takeover_socket", "path longer than %d bytes, the limit of a unix socket address", maxUnixPath)
+	}
+	if _, ok := octalMode(a.ControlSocketMode); !ok {
+		p.add("admin.control_socket_mode", "%q is not octal permission bits such as \"0660\"", a.ControlSocketMode)
+	}
+	if a.ControlSocket != "" && !a.ListenAddr.IsValid() {
+		p.add("admin.control_socket", "set without admin.listen: the control socket serves the admin listener's endpoints and needs it")
 	}
 	for i := range c.FTP {
 		f := &c.FTP[i]

@@ -369,6 +369,14 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	}
 	s.h.stats().DataConns.Add(1)
 	lim := s.h.Limits
+	lv := newLiveData(c, bc)
+	s.mu.Lock()
+	if s.live == nil {
+		s.live = make(map[*liveData]struct{})
+	}
+	s.live[lv] = struct{}{}
+	s.mu.Unlock()
+	began := time.Now()
 	up, down, err := alg.PipeWith(d.ctx, cside, bside, alg.PipeOptions{
 		Linger:     dataLinger,
 		CloseA:     true, // the client hears of a failure on the control connection
@@ -384,9 +392,11 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 			d.fromServer.close()
 		},
 	})
+	s.h.stats().TransferDurations.Observe(time.Since(began))
 	s.h.stats().BytesUp.Add(up)
 	s.h.stats().BytesDown.Add(down)
 	s.mu.Lock()
+	delete(s.live, lv)
 	s.up += up
 	s.down += down
 	s.transfers++
@@ -411,4 +421,32 @@ func slogLevel(err error) slog.Level {
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn
+}
+
+// liveData reads the progress of a data connection while it pipes: the
+// bytes each peer has acknowledged since the pipe began (alg.Acked), so
+// /status shows a running transfer's bytes before it ends. TLS record
+// overhead is included; the exact counts replace these at the end.
+type liveData struct {
+	client, backend net.Conn
+	c0, b0          uint64 // acknowledged before the pipe began
+}
+
+func newLiveData(client, backend net.Conn) *liveData {
+	l := &liveData{client: client, backend: backend}
+	l.c0, _ = alg.Acked(client)
+	l.b0, _ = alg.Acked(backend)
+	return l
+}
+
+// bytes returns what has gone to the client (down) and to the realserver
+// (up) so far; 0 where the kernel cannot tell.
+func (l *liveData) bytes() (down, up int64) {
+	if n, ok := alg.Acked(l.client); ok && n > l.c0 {
+		down = int64(n - l.c0)
+	}
+	if n, ok := alg.Acked(l.backend); ok && n > l.b0 {
+		up = int64(n - l.b0)
+	}
+	return down, up
 }

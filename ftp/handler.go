@@ -15,6 +15,7 @@ import (
 
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/internal/hist"
 	"github.com/algd/algd/limits"
 	"github.com/algd/algd/pool"
 )
@@ -171,6 +172,9 @@ type Stats struct {
 	// Commands counts command lines algd refused and never forwarded:
 	// lines it cannot read unambiguously, and TLS policy refusals.
 	Commands Refusals
+	// SessionDurations and TransferDurations are the histograms of how
+	// long control sessions and data connections lasted.
+	SessionDurations, TransferDurations hist.Histogram
 }
 
 // countFailed counts a failed transfer.
@@ -286,8 +290,9 @@ func (h *Handler) serve(ctx context.Context, c *net.TCPConn, implicit bool) {
 	s.logger().Info("session start", "listen", local.String(), "tls", implicit, "backend_tls", mode, "route_by_user", h.RouteByUser)
 	start := time.Now()
 	err = s.run(ctx, &greeting)
-	s.logger().Info("session end", "duration", time.Since(start).Round(time.Millisecond), "reason", reason(err),
-		"down", s.down, "up", s.up, "transfers", s.transfers)
+	s.h.stats().SessionDurations.Observe(time.Since(start))
+	s.logger().Info("session end", "duration", alg.Seconds(time.Since(start)), "reason", reason(err),
+		"tls", s.tlsShown.Load(), "down", s.down, "up", s.up, "transfers", s.transfers)
 }
 
 // refused tells a client whose session got no realserver why (refusal, the

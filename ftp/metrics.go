@@ -9,23 +9,25 @@ import (
 // The descriptions of the FTP listeners' metrics; names are algd's since
 // its first release and stay as they are.
 var (
-	descSessionsActive  = alg.NewDesc("sessions_active", "Control sessions open now.")
-	descSessionsTotal   = alg.NewDesc("sessions_total", "Control sessions accepted.")
-	descSessionsRefused = alg.NewDesc("sessions_refused_total", "Sessions refused by limits or for want of a realserver.")
-	descBytes           = alg.NewDesc("data_bytes_total", "Bytes carried by data connections; direction down is realserver to client.", "direction")
-	descDataConns       = alg.NewDesc("data_connections_total", "Paired data connections.")
-	descPortsInUse      = alg.NewDesc("passive_ports_in_use", "Passive ports reserved now.")
-	descPorts           = alg.NewDesc("passive_ports", "Size of the passive port range.")
-	descPortsExhausted  = alg.NewDesc("passive_ports_exhausted_total", "Passive port requests refused for want of a free port.")
-	descPortsBusy       = alg.NewDesc("passive_ports_busy_total", "Passive ports skipped because another process held them (an algd draining after a takeover); another port was used.")
-	descPortsPerClient  = alg.NewDesc("passive_ports_refused_total", "Passive port requests refused because the client address held max_data_ports_per_client ports.")
-	descRefused         = alg.NewDesc("refused_total", "Connections and commands refused: theft (data connection from another address), second_connection (data connection to a port already paired), outside_window (realserver data connection while its session had no transfer command outstanding), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header), overload (algd itself out of descriptors, memory or source ports).", "reason")
-	descBadReplies      = alg.NewDesc("bad_backend_replies_total", "Passive replies from realservers that could not be used.")
-	descTransfersFailed = alg.NewDesc("transfers_failed_total", "Transfers whose data connection did not carry the whole transfer, answered 425/426: connect (never made), tls (the client's handshake on it failed), reset (by either side), cut (by algd: ABOR, session end), idle (data_idle_timeout).", "reason")
-	descCommandsRefused = alg.NewDesc("ftp_commands_refused_total", "Client command lines refused and never forwarded: telnet, control, syntax (lines an ftpd could read differently), unknown (verbs algd does not know), tls ([ftp.tls] required), prot (require_prot_p).", "reason")
-	descTLSHandshakes   = alg.NewDesc("tls_handshakes_total", "TLS handshakes completed with clients.")
-	descTLSFailures     = alg.NewDesc("tls_handshake_failures_total", "TLS handshakes with clients that failed.")
-	descTLSReuseRefused = alg.NewDesc("tls_reuse_refused_total", "Protected data connections refused for not resuming the control session.")
+	descSessionsActive   = alg.NewDesc("sessions_active", "Control sessions open now.")
+	descSessionsTotal    = alg.NewDesc("sessions_total", "Control sessions accepted.")
+	descSessionsRefused  = alg.NewDesc("sessions_refused_total", "Sessions refused by limits or for want of a realserver.")
+	descBytes            = alg.NewDesc("data_bytes_total", "Bytes carried by data connections; direction down is realserver to client.", "direction")
+	descDataConns        = alg.NewDesc("data_connections_total", "Paired data connections.")
+	descPortsInUse       = alg.NewDesc("passive_ports_in_use", "Passive ports reserved now.")
+	descPorts            = alg.NewDesc("passive_ports", "Size of the passive port range.")
+	descPortsExhausted   = alg.NewDesc("passive_ports_exhausted_total", "Passive port requests refused for want of a free port.")
+	descPortsBusy        = alg.NewDesc("passive_ports_busy_total", "Passive ports skipped because another process held them (an algd draining after a takeover); another port was used.")
+	descPortsPerClient   = alg.NewDesc("passive_ports_refused_total", "Passive port requests refused because the client address held max_data_ports_per_client ports.")
+	descRefused          = alg.NewDesc("refused_total", "Connections and commands refused: theft (data connection from another address), second_connection (data connection to a port already paired), outside_window (realserver data connection while its session had no transfer command outstanding), bounce (PORT/EPRT to another host or a low port), proxy (missing or untrusted PROXY header), overload (algd itself out of descriptors, memory or source ports).", "reason")
+	descBadReplies       = alg.NewDesc("bad_backend_replies_total", "Passive replies from realservers that could not be used.")
+	descTransfersFailed  = alg.NewDesc("transfers_failed_total", "Transfers whose data connection did not carry the whole transfer, answered 425/426: connect (never made), tls (the client's handshake on it failed), reset (by either side), cut (by algd: ABOR, session end), idle (data_idle_timeout).", "reason")
+	descCommandsRefused  = alg.NewDesc("ftp_commands_refused_total", "Client command lines refused and never forwarded: telnet, control, syntax (lines an ftpd could read differently), unknown (verbs algd does not know), tls ([ftp.tls] required), prot (require_prot_p).", "reason")
+	descTLSHandshakes    = alg.NewDesc("tls_handshakes_total", "TLS handshakes completed with clients.")
+	descTLSFailures      = alg.NewDesc("tls_handshake_failures_total", "TLS handshakes with clients that failed.")
+	descSessionDuration  = alg.NewDesc("session_duration_seconds", "How long FTP control sessions lasted.")
+	descTransferDuration = alg.NewDesc("transfer_duration_seconds", "How long FTP data connections lasted, from pairing to close.")
+	descTLSReuseRefused  = alg.NewDesc("tls_reuse_refused_total", "Protected data connections refused for not resuming the control session.")
 )
 
 // metrics is every number an FTP listener exports, to /metrics and to
@@ -87,12 +89,20 @@ var metrics = func() alg.Metrics[*Handler] {
 
 // Describe sends the descriptions of every FTP listener metric
 // (prometheus.Collector, with Collect).
-func (h *Handler) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
+func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
+	metrics.Describe(ch)
+	ch <- descSessionDuration
+	ch <- descTransferDuration
+}
 
 // Collect sends the listener's metrics, labelled with its Name. Every
 // handler of one listener shares its Stats, so the numbers run across
 // reloads.
-func (h *Handler) Collect(ch chan<- prometheus.Metric) { metrics.Collect(ch, h.Name, h) }
+func (h *Handler) Collect(ch chan<- prometheus.Metric) {
+	metrics.Collect(ch, h.Name, h)
+	alg.CollectHistogram(ch, descSessionDuration, h.stats().SessionDurations.Snapshot(), h.Name)
+	alg.CollectHistogram(ch, descTransferDuration, h.stats().TransferDurations.Snapshot(), h.Name)
+}
 
 // Status is what /status shows of the listener: its counters, port
 // ranges and refused data connections. The caller adds what the

@@ -22,6 +22,11 @@ func (s *session) Info() alg.SessionInfo {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	in.BytesDown, in.BytesUp, in.Transfers = s.down, s.up, s.transfers
+	for lv := range s.live {
+		d, u := lv.bytes()
+		in.BytesDown += d
+		in.BytesUp += u
+	}
 	in.Realserver, in.User = s.rsAddr, s.user
 	switch {
 	case s.current != nil && s.current.x == nil, s.current == nil && s.port != nil:
@@ -72,6 +77,20 @@ func (s *session) TryDrain() {
 	}
 }
 
+// End ends s now, transfers in flight or not, with a 421 (alg.Session):
+// an operator ended it.
+func (s *session) End() {
+	s.ctl.Lock()
+	live := s.cancel != nil && s.endErr == nil
+	if live {
+		s.send(NewReply(421, "Session ended by the administrator, closing control connection."))
+	}
+	s.ctl.Unlock()
+	if live {
+		s.end(errEnded)
+	}
+}
+
 // sessionID numbers a new session of h: through the registry when there is
 // one (ids unique across reloads), else per handler.
 func (h *Handler) sessionID() string {
@@ -92,3 +111,6 @@ func (s *session) register() (remove func()) {
 
 // errDraining ends a session closed by a drain.
 var errDraining = errors.New("server draining")
+
+// errEnded ends a session an operator ended (admin listener).
+var errEnded = errors.New("ended by the administrator")

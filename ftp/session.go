@@ -130,7 +130,8 @@ type session struct {
 
 	down, up  int64 // written by data goroutines under mu
 	transfers int
-	user      string // the latest USER's name, for Info; under mu
+	live      map[*liveData]struct{} // data connections piping now; under mu
+	user      string                 // the latest USER's name, for Info; under mu
 
 	cancel  context.CancelFunc
 	endOnce sync.Once
@@ -562,7 +563,7 @@ func (s *session) auth(ctx context.Context, cmd Command) (upgraded bool, err err
 	s.client = tc
 	s.tlsOn = true
 	s.tlsShown.Store(true)
-	s.logger().Debug("control connection under TLS", "version", tls.VersionName(tc.ConnectionState().Version))
+	s.logger().Info("control connection upgraded to TLS", "tls", true, "tls_version", tls.VersionName(tc.ConnectionState().Version))
 	return true, nil
 }
 

@@ -123,15 +123,13 @@ func (p *Pool) check(ctx context.Context, r *Realserver) {
 	if err != nil && timedOut && r.greeted.Load() >= start.Add(-p.health.interval).UnixNano() {
 		// Too slow for the check, but sessions got through within the
 		// last interval: busy, not dead.
-		p.logger().Debug("realserver slow to answer its check while serving sessions", "pool", p.name,
-			"realserver", r.addr.String(), "err", err)
+		p.logger().Debug("realserver slow to answer its check while serving sessions", "realserver", r.addr.String(), "err", err)
 		return
 	}
 	if changed, up := r.recordCheck(err, end.Sub(start), end, p.health.rise, p.health.fall); changed {
 		p.changed(r, up, err)
 	} else if err != nil {
-		p.logger().Debug("realserver check failed", "pool", p.name,
-			"realserver", r.addr.String(), "err", err)
+		p.logger().Debug("realserver check failed", "realserver", r.addr.String(), "err", err)
 	}
 }
 
@@ -151,8 +149,7 @@ func (p *Pool) MarkFailed(r *Realserver, err error) {
 	}
 	r.sessionFails.Add(1)
 	if !r.suspect.Swap(true) {
-		p.logger().Debug("realserver suspect", "pool", p.name,
-			"realserver", r.addr.String(), "err", err)
+		p.logger().Debug("realserver suspect", "realserver", r.addr.String(), "err", err)
 	}
 }
 
@@ -182,10 +179,9 @@ func (p *Pool) Others(exclude ...*Realserver) bool {
 // changed logs r's new state and rebuilds the scheduler state.
 func (p *Pool) changed(r *Realserver, up bool, err error) {
 	if up {
-		p.logger().Info("realserver up", "pool", p.name, "realserver", r.addr.String())
+		p.logger().Info("realserver up", "realserver", r.addr.String())
 	} else {
-		p.logger().Warn("realserver down", "pool", p.name,
-			"realserver", r.addr.String(), "err", err)
+		p.logger().Warn("realserver down", "realserver", r.addr.String(), "err", err)
 	}
 	p.refresh()
 	p.notify(r, up)

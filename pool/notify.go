@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -85,8 +86,8 @@ func (p *Pool) runNotify(r *Realserver, up bool) {
 	env := append(Env(p.name, r.addr), "ALGD_STATE="+state)
 	start := time.Now()
 	err := runCommand(ctx, argv, env)
-	log := p.logger().With("pool", p.name, "realserver", r.addr.String(), "state", state,
-		"command", argv[0], "duration", time.Since(start).Round(time.Millisecond))
+	log := p.logger().With("realserver", r.addr.String(), "state", state,
+		"command", argv[0], "duration", math.Round(time.Since(start).Seconds()*1000)/1000) // seconds, as alg.Seconds
 	if err != nil {
 		log.Warn("notify command failed", "err", err)
 		return

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/internal/hist"
 	"github.com/algd/algd/limits"
 )
 
@@ -74,7 +75,7 @@ func New(c conf.Pool, checker Checker) *Pool {
 		sched:   newScheduler(c.Scheduler),
 	}
 	for _, rc := range c.Realservers {
-		r := &Realserver{addr: rc.AddrPort, notify: newNotifier(c, rc)}
+		r := &Realserver{addr: rc.AddrPort, notify: newNotifier(c, rc), latency: hist.New(hist.Short)}
 		r.weight.Store(int64(max(rc.W(), 0)))
 		r.up.Store(true)
 		p.rs = append(p.rs, r)
@@ -198,9 +199,36 @@ func (p *Pool) SetWeight(r *Realserver, w int) error {
 	if old == int64(w) {
 		return nil
 	}
-	p.logger().Info("realserver weight changed", "pool", p.name,
+	p.logger().Info("realserver weight changed",
 		"realserver", r.addr.String(), "old", old, "weight", w)
 	p.refresh()
+	return nil
+}
+
+// SetDisabled disables r (it takes no new session, whatever its health
+// and weight; its sessions go on) or enables it again, and rebuilds the
+// scheduler state. It is an operator's switch: health checks go on and
+// a reload leaves it as it is while the pool is kept.
+func (p *Pool) SetDisabled(r *Realserver, disabled bool) error {
+	if !slices.Contains(p.rs, r) {
+		return fmt.Errorf("pool %s: disable: realserver not in pool", p.name)
+	}
+	if r.disabled.Swap(disabled) == disabled {
+		return nil
+	}
+	r.changedAt.Store(time.Now().UnixNano())
+	p.logger().Info("realserver disabled by the administrator", "realserver", r.addr.String(), "disabled", disabled)
+	p.refresh()
+	return nil
+}
+
+// Realserver returns the member at addr, or nil.
+func (p *Pool) Realserver(addr netip.AddrPort) *Realserver {
+	for _, r := range p.rs {
+		if r.addr == addr {
+			return r
+		}
+	}
 	return nil
 }
 
@@ -218,11 +246,14 @@ func (p *Pool) now() time.Time {
 	return time.Now()
 }
 
+// logger is Logger (or the default) with the pool's name: callers add
+// no "pool" of their own, so no line carries the key twice.
 func (p *Pool) logger() *slog.Logger {
-	if p.Logger != nil {
-		return p.Logger
+	l := p.Logger
+	if l == nil {
+		l = slog.Default()
 	}
-	return slog.Default()
+	return l.With("pool", p.name)
 }
 
 // exclusion is the set of realservers a Pick must skip.

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/algd/algd/internal/hist"
 )
 
 // Realserver is one member of a pool. It is safe for concurrent use.
@@ -23,6 +25,13 @@ type Realserver struct {
 	sessionFails atomic.Uint64
 	greeted      atomic.Int64 // when a session last got through (MarkOK), Unix ns
 	notify       *notifier    // notify_up and notify_down; nil runs none
+
+	// disabled is set by an operator (admin listener): the realserver
+	// takes no new session whatever its health and weight, until enabled.
+	disabled   atomic.Bool
+	checkFails atomic.Uint64   // failed health checks, ever
+	changedAt  atomic.Int64    // latest change of State (up, down, disabled), Unix ns; 0: none
+	latency    *hist.Histogram // check durations
 
 	mu          sync.Mutex // guards the health fields below
 	checked     bool       // a check has decided the state at least once
@@ -70,8 +79,27 @@ func (r *Realserver) LastCheck() (err error, latency time.Duration, at time.Time
 // available reports whether r may take new sessions at all; a suspect
 // realserver may.
 func (r *Realserver) available() bool {
-	return r.up.Load() && r.weight.Load() > 0
+	return r.up.Load() && r.weight.Load() > 0 && !r.disabled.Load()
 }
+
+// Disabled reports whether an operator disabled r (Pool.SetDisabled).
+func (r *Realserver) Disabled() bool { return r.disabled.Load() }
+
+// CheckFailures returns the number of health checks of r that failed
+// (checks that failed for want of algd's own resources are not counted).
+func (r *Realserver) CheckFailures() uint64 { return r.checkFails.Load() }
+
+// LastChange returns when r last went up, down, disabled or enabled;
+// zero before any change since algd started.
+func (r *Realserver) LastChange() time.Time {
+	if ns := r.changedAt.Load(); ns != 0 {
+		return time.Unix(0, ns)
+	}
+	return time.Time{}
+}
+
+// CheckLatencies returns the histogram of r's health check durations.
+func (r *Realserver) CheckLatencies() hist.Snapshot { return r.latency.Snapshot() }
 
 // recordCheck applies one health check result and reports whether Up
 // changed, and to what. The first check alone decides the state; later ones need rise
@@ -80,8 +108,11 @@ func (r *Realserver) recordCheck(err error, latency time.Duration, at time.Time,
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.lastErr, r.lastLatency, r.lastAt = err, latency, at
+	r.latency.Observe(latency)
 	if err == nil {
 		r.suspect.Store(false)
+	} else {
+		r.checkFails.Add(1)
 	}
 	if !r.checked {
 		r.checked = true
@@ -116,4 +147,10 @@ func (r *Realserver) count(err error, rise, fall int) bool {
 }
 
 // setUp stores the state and reports whether it changed.
-func (r *Realserver) setUp(up bool) bool { return r.up.Swap(up) != up }
+func (r *Realserver) setUp(up bool) bool {
+	if r.up.Swap(up) == up {
+		return false
+	}
+	r.changedAt.Store(time.Now().UnixNano())
+	return true
+}

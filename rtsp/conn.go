@@ -399,5 +399,6 @@ func (s *conn) cleanup() {
 	if s.lease != nil {
 		s.lease.Release()
 	}
-	s.log.Info("connection closed", "streams", s.transfers)
+	s.h.stats().ConnDurations.Observe(time.Since(s.started))
+	s.log.Info("connection closed", "streams", s.transfers, "duration", alg.Seconds(time.Since(s.started)))
 }

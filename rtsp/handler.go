@@ -11,6 +11,7 @@ import (
 
 	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
+	"github.com/algd/algd/internal/hist"
 	"github.com/algd/algd/limits"
 	"github.com/algd/algd/pool"
 )
@@ -103,6 +104,9 @@ type Stats struct {
 	// SessionsEnded counts media sessions ended (TEARDOWN, timeout,
 	// control close).
 	SessionsEnded atomic.Int64
+	// ConnDurations and MediaDurations are the histograms of how long
+	// control connections and media sessions lasted.
+	ConnDurations, MediaDurations hist.Histogram
 	// Media counts the relayed RTP/RTCP datagrams of every stream, and
 	// those dropped (by reason: unexpected source, truncated, unsendable).
 	Media alg.UDPStats

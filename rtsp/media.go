@@ -205,7 +205,8 @@ func (m *media) close(why string) {
 		r.Close()
 	}
 	m.h.stats().SessionsEnded.Add(1)
-	m.log.Info("media session ended", "rtsp_session", m.id, "why", why)
+	m.h.stats().MediaDurations.Observe(time.Since(m.started))
+	m.log.Info("media session ended", "rtsp_session", m.id, "why", why, "duration", alg.Seconds(time.Since(m.started)))
 	if detached != nil {
 		detached() // after the relays: their ports are back
 	}

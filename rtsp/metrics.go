@@ -22,6 +22,8 @@ var (
 	descSourcesRefused = alg.NewDesc("rtsp_media_sources_refused_total", "UDP streams whose realserver announced in source= an address that is neither a pool member nor in the pool's media_sources.")
 	descPairsInUse     = alg.NewDesc("rtsp_media_pairs_in_use", "Media UDP port pairs (RTP and RTCP) reserved now; side client is media_ports on the VIP, backend is backend_media_ports.", "side")
 	descPairs          = alg.NewDesc("rtsp_media_pairs", "Size of the media UDP range in port pairs.", "side")
+	descConnDuration   = alg.NewDesc("rtsp_session_duration_seconds", "How long RTSP control connections lasted.")
+	descMediaDuration  = alg.NewDesc("rtsp_media_session_duration_seconds", "How long RTSP media sessions lasted, from SETUP to their end.")
 	descPairsExhausted = alg.NewDesc("rtsp_media_pairs_exhausted_total", "Media port pair requests refused for want of a free pair.", "side")
 )
 
@@ -79,10 +81,18 @@ var metrics = func() alg.Metrics[*Handler] {
 
 // Describe sends the descriptions of every RTSP listener metric
 // (prometheus.Collector, with Collect).
-func (h *Handler) Describe(ch chan<- *prometheus.Desc) { metrics.Describe(ch) }
+func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
+	metrics.Describe(ch)
+	ch <- descConnDuration
+	ch <- descMediaDuration
+}
 
 // Collect sends the listener's metrics, labelled with its Name.
-func (h *Handler) Collect(ch chan<- prometheus.Metric) { metrics.Collect(ch, h.Name, h) }
+func (h *Handler) Collect(ch chan<- prometheus.Metric) {
+	metrics.Collect(ch, h.Name, h)
+	alg.CollectHistogram(ch, descConnDuration, h.stats().ConnDurations.Snapshot(), h.Name)
+	alg.CollectHistogram(ch, descMediaDuration, h.stats().MediaDurations.Snapshot(), h.Name)
+}
 
 // Status is what /status shows of the listener: its counters and media
 // port ranges (in pairs). The caller adds what the configuration says

@@ -93,6 +93,23 @@ func (s *conn) TryDrain() {
 	}
 }
 
+// End closes the control connection now, streams in flight or not
+// (alg.Session): an operator ended it. The media sessions it used end
+// with it, UDP streams included (a client hanging up leaves those).
+func (s *conn) End() {
+	s.log.Info("session ended by the administrator")
+	s.mu.Lock()
+	touched := make([]*media, 0, len(s.touched))
+	for md := range s.touched {
+		touched = append(touched, md)
+	}
+	s.mu.Unlock()
+	for _, md := range touched {
+		md.close("ended by the administrator")
+	}
+	s.cancel()
+}
+
 // hold notes that one more open control connection uses m; a media
 // session registered on its own leaves the registry, the connection
 // speaking for it now.
@@ -150,3 +167,6 @@ func (m *media) Info() alg.SessionInfo {
 // a stream in flight, which ends with its TEARDOWN (over a new control
 // connection) or its timeout.
 func (m *media) TryDrain() {}
+
+// End closes the media session now, its streams with it (alg.Session).
+func (m *media) End() { m.close("ended by the administrator") }

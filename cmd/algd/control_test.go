@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func TestCmdReloadRefuses(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := cmdReload(tt.args)
+			err := cmdReload(tt.args, io.Discard)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("cmdReload(%q) = %v, want an error containing %q", tt.args, err, tt.want)
 			}
@@ -54,7 +55,7 @@ func TestCmdUpgradeRefuses(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, args := range [][]string{{"-pid", filepath.Join(dir, "none.pid")}, {"-pid", garbage}} {
-		if err := cmdUpgrade(args); err == nil || !strings.HasPrefix(err.Error(), "upgrade: ") {
+		if err := cmdUpgrade(args, io.Discard); err == nil || !strings.HasPrefix(err.Error(), "upgrade: ") {
 			t.Errorf("cmdUpgrade(%q) = %v, want an upgrade error", args, err)
 		}
 	}

@@ -29,7 +29,7 @@ func cmdDemo(args []string) error {
 	if *verbose {
 		lvl = "debug"
 	}
-	log := newLogger(conf.Log{Level: lvl}, os.Stderr)
+	log, _ := daemon.NewLogger(conf.Log{Level: lvl}, os.Stderr)
 
 	// One folder for both servers, as a farm shares its storage: a file
 	// uploaded through one realserver is there for the next session.
@@ -70,7 +70,7 @@ func cmdDemo(args []string) error {
 		return err
 	}
 	printDemo(vip, root)
-	return daemon.Serve(cfg, "", log.With("component", "algd"))
+	return daemon.Serve(cfg, "", daemon.Options{Logger: log.With("component", "algd")})
 }
 
 func printDemo(vip netip.AddrPort, root string) {

@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/algd/algd/conf"
@@ -25,9 +24,13 @@ commands:
   run -c FILE     serve the configuration in FILE
   check -c FILE   validate FILE, print what would listen where and the firewall ports
   demo            run two embedded FTP servers behind algd on loopback
-  status [-admin ADDR] [-json]   print a running algd's pools, listeners and sessions
-  reload [-c FILE | -pid FILE]   make a running algd reload its configuration (SIGHUP)
+  status [-c FILE | -admin ADDR] [-json]   print a running algd's pools, listeners and sessions
+  reload [-c FILE | -pid FILE] [-wait]     make a running algd reload its configuration (SIGHUP);
+                                           -wait: exit 1 with algd's error if it refused the file
   upgrade [-c FILE | -pid FILE]  restart a running algd from its binary without refusing clients (SIGUSR2; needs [admin] takeover_socket)
+  realserver [-c FILE] POOL ADDR show|weight N|drain|disable|enable
+                                           show or change a realserver until the next reload
+  session [-c FILE] end ID                 end a live session now
   ipvs plan -c FILE | status [-c FILE]   print the IPVS/nftables plan of the [[group]]s, or the kernel's state
   version         print the version
 `
@@ -49,9 +52,13 @@ func main() {
 	case "status":
 		err = cmdStatus(os.Args[2:], os.Stdout)
 	case "reload":
-		err = cmdReload(os.Args[2:])
+		err = cmdReload(os.Args[2:], os.Stdout)
+	case "realserver":
+		err = cmdRealserver(os.Args[2:], os.Stdout)
+	case "session":
+		err = cmdSession(os.Args[2:], os.Stdout)
 	case "upgrade":
-		err = cmdUpgrade(os.Args[2:])
+		err = cmdUpgrade(os.Args[2:], os.Stdout)
 	case "ipvs":
 		err = cmdIPVS(os.Args[2:], os.Stdout)
 	case "version", "-version", "--version":
@@ -110,18 +117,6 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	return daemon.Serve(cfg, path, newLogger(cfg.Log, os.Stderr))
-}
-
-// newLogger builds the slog logger [log] asks for.
-func newLogger(c conf.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.Level)); err != nil {
-		lvl = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	log, level := daemon.NewLogger(cfg.Log, os.Stderr)
+	return daemon.Serve(cfg, path, daemon.Options{Logger: log, Level: level})
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"syscall"
 	"time"
 
 	"github.com/algd/algd/admin"
+	"github.com/algd/algd/alg"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -35,9 +38,25 @@ func (d *Daemon) startAdmin(ctx context.Context) error {
 	d.adminLn, d.adminAddr, d.adminStop = ln.(*net.TCPListener), addr, stop
 	d.mu.Unlock()
 	d.log.Info("admin listening", "addr", ln.Addr().String())
+	a := d.config().Admin
 	src := admin.SourceFunc(d.Status)
 	srv := &admin.Server{Source: src, Logger: d.log.With("component", "admin"),
-		Collectors: []prometheus.Collector{listenerMetrics{d}}}
+		Collectors: []prometheus.Collector{listenerMetrics{d}},
+		Control:    d, Auth: admin.Auth{TokenFile: a.TokenFile}}
+	var sock net.Listener
+	if a.ControlSocket != "" {
+		var err error
+		if sock, err = listenControl(a.ControlSocket, os.FileMode(a.SocketMode())); err != nil {
+			ln.Close()
+			return err
+		}
+		d.log.Info("control socket listening", "path", a.ControlSocket)
+		go func() {
+			if err := srv.ServeControl(actx, sock); err != nil && !errors.Is(err, net.ErrClosed) {
+				d.log.Error("control socket failed", "err", err)
+			}
+		}()
+	}
 	go func() {
 		if err := srv.Serve(actx, ln); err != nil && !errors.Is(err, net.ErrClosed) {
 			d.log.Error("admin listener failed", "err", err)
@@ -54,6 +73,30 @@ func (d *Daemon) closeAdmin() {
 	if d.adminStop != nil {
 		d.adminStop()
 	}
+}
+
+// listenControl binds the control socket at path with mode: a stale
+// socket file left by a crash is replaced, and the file gets its mode
+// before the first request can come (umask, then chmod before Serve).
+func listenControl(path string, mode os.FileMode) (net.Listener, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 {
+		os.Remove(path)
+	}
+	old := syscall.Umask(0o177)
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("admin control_socket: %w", err)
+	}
+	// After a takeover the new algd has bound a socket at the same path:
+	// closing this one must not remove it (a stale file is replaced at
+	// the next start).
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(path, mode); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("admin control_socket: %w", err)
+	}
+	return ln, nil
 }
 
 // Status is the daemon as /status shows it.
@@ -76,8 +119,11 @@ func (d *Daemon) Status() admin.Status {
 		p := admin.Pool{Name: pc.Name, Scheduler: pc.Scheduler}
 		for _, r := range pr.p.Realservers() {
 			err, lat, at := r.LastCheck()
+			h := r.CheckLatencies()
 			m := admin.Realserver{Address: r.Addr(), Up: r.Up(), Weight: r.Weight(), Active: r.Active(),
-				Total: r.Total(), LastCheck: at, CheckLatency: lat, SessionFailures: r.SessionFailures(), Suspect: r.Suspect()}
+				Total: r.Total(), LastCheck: at, CheckLatency: lat, SessionFailures: r.SessionFailures(), Suspect: r.Suspect(),
+				Disabled: r.Disabled(), CheckFailures: r.CheckFailures(), LastChange: r.LastChange(),
+				CheckLatencies: admin.Histogram{Count: h.Count, Sum: h.Sum, Buckets: h.Buckets}}
 			if err != nil {
 				m.CheckError = err.Error()
 			}
@@ -96,5 +142,8 @@ func (d *Daemon) Status() admin.Status {
 		st.Local.Errors = map[string]uint64{}
 	}
 	st.Live = d.registry.Sessions()
+	if st.Live == nil {
+		st.Live = []alg.SessionInfo{} // "live": [], never null
+	}
 	return st
 }

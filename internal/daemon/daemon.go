@@ -40,6 +40,9 @@ type Options struct {
 	// Local counts the times algd itself runs out of a resource; nil: the
 	// daemon keeps its own.
 	Local *limits.LocalErrors
+	// Level, when set, is the level of Logger: a reload sets it from
+	// [log] level (NewLogger returns both).
+	Level *slog.LevelVar
 
 	// inherit holds the listening sockets taken over from the algd that
 	// ran before (takeover.go); New uses them instead of binding.

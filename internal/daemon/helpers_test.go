@@ -94,6 +94,12 @@ func startDaemon(t *testing.T, text string) *daemonRun {
 // startDaemonAt is startDaemon logging from level on.
 func startDaemonAt(t *testing.T, text string, level slog.Level) *daemonRun {
 	t.Helper()
+	return startDaemonLog(t, text, level, false)
+}
+
+// startDaemonLog is startDaemonAt, logging JSON lines when asJSON.
+func startDaemonLog(t *testing.T, text string, level slog.Level, asJSON bool) *daemonRun {
+	t.Helper()
 	r := &daemonRun{t: t, path: filepath.Join(t.TempDir(), "algd.toml"), sig: make(chan os.Signal, 1),
 		done: make(chan struct{}), logs: &logbuf.Buffer{}}
 	r.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
@@ -102,9 +108,15 @@ func startDaemonAt(t *testing.T, text string, level slog.Level) *daemonRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: level}))
+	lv := new(slog.LevelVar)
+	lv.Set(level)
+	var h slog.Handler = slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: lv})
+	if asJSON {
+		h = slog.NewJSONHandler(r.logs, &slog.HandlerOptions{Level: lv})
+	}
+	log := slog.New(h)
 	go func() {
-		r.err = runDaemon(cfg, r.path, log, r.sig)
+		r.err = runDaemon(cfg, r.path, Options{Logger: log, Level: lv}, r.sig)
 		close(r.done)
 	}()
 	t.Cleanup(func() {

@@ -105,7 +105,7 @@ func (d *Daemon) buildPools(cfg *conf.Config) (pools map[string]*poolRun, starte
 			return nil, nil, fmt.Errorf("pool %q: %w", pc.Name, err)
 		}
 		p := pool.New(pc, ch)
-		p.Logger = d.log.With("pool", pc.Name)
+		p.Logger = d.log // the pool adds its name
 		p.Local = d.local
 		pr := &poolRun{cfg: pc, check: cf, p: p}
 		pools[pc.Name] = pr
@@ -155,11 +155,14 @@ func samePool(a, b conf.Pool) bool {
 // the TLS settings alone does not rebuild the pool).
 func sameCheck(a, b checkFrom) bool { return a.source == b.source && a.mode == b.mode }
 
-// setWeights applies the weights of pc to p's realservers.
+// setWeights applies the weights of pc to p's realservers and enables
+// every one: a reload ends the runtime changes of the admin listener
+// (control.go).
 func setWeights(p *pool.Pool, pc conf.Pool) {
 	for i, r := range p.Realservers() {
 		if i < len(pc.Realservers) {
 			p.SetWeight(r, max(pc.Realservers[i].W(), 0))
 		}
+		p.SetDisabled(r, false)
 	}
 }

@@ -144,4 +144,17 @@ func TestRTSPMetrics(t *testing.T) {
 			}
 		})
 	}
+	// Both players are gone: their control connections and media
+	// sessions are in the duration histograms.
+	conns, media := `algd_rtsp_session_duration_seconds_count{`+l+`}`, `algd_rtsp_media_session_duration_seconds_count{`+l+`}`
+	for end := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		m := scrape(t, r.admin)
+		if m[conns] >= 2 && m[media] >= 2 {
+			break
+		}
+		if time.Now().After(end) {
+			t.Errorf("%s = %v, %s = %v; want both at least 2", conns, m[conns], media, m[media])
+			break
+		}
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 )
 
@@ -19,7 +20,12 @@ import (
 // path again (when set) and applies what changed. On SIGUSR2 it starts
 // the binary it was started from again, with the same arguments, which
 // takes over (upgrade.go; needs [admin] takeover_socket).
-func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
+// o.Logger nil means slog.Default().
+func Serve(cfg *conf.Config, path string, o Options) error {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	log := o.Logger
 	exe, err := os.Executable()
 	if err != nil {
 		log.Warn("the path of the algd binary is unknown: SIGUSR2 cannot upgrade", "err", err)
@@ -27,7 +33,7 @@ func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(sig)
-	return runDaemonExec(cfg, path, log, sig, func() error { return successor(exe, os.Args[1:], log) })
+	return runDaemonExec(cfg, path, o, sig, func() error { return successor(exe, os.Args[1:], log) })
 }
 
 // runDaemon is serve with the signals coming from sig: SIGHUP reloads,
@@ -35,21 +41,26 @@ func Serve(cfg *conf.Config, path string, log *slog.Logger) error {
 // one stops at once). With [admin] takeover_socket it first takes the
 // listening sockets of an algd running there (takeover.go), and hands
 // its own to the next one, then drains as on SIGTERM.
-func runDaemon(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Signal) error {
-	return runDaemonExec(cfg, path, log, sig, func() error { return errors.New("upgrade: not supported here") })
+func runDaemon(cfg *conf.Config, path string, o Options, sig <-chan os.Signal) error {
+	return runDaemonExec(cfg, path, o, sig, func() error { return errors.New("upgrade: not supported here") })
 }
 
 // runDaemonExec is runDaemon where SIGUSR2 calls upgrade, which starts
 // the algd that takes over.
-func runDaemonExec(cfg *conf.Config, path string, log *slog.Logger, sig <-chan os.Signal, upgrade func() error) error {
+func runDaemonExec(cfg *conf.Config, path string, o Options, sig <-chan os.Signal, upgrade func() error) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	log := o.Logger
 	sdn := notifier{log: log}
 	in, err := takeOver(ctx, cfg.Admin.TakeoverSocket, log)
 	if err != nil {
 		return err
 	}
-	d, err := New(ctx, cfg, Options{Logger: log, inherit: in})
+	o.inherit = in
+	d, err := New(ctx, cfg, o)
 	if err != nil {
 		in.abort()
 		return err
@@ -83,7 +94,7 @@ func runDaemonExec(cfg *conf.Config, path string, log *slog.Logger, sig <-chan o
 	go sdn.watchdog(ctx, func() { d.config() })
 	drain := func(why string) error {
 		timeout := d.config().Admin.ShutdownTimeout.Duration
-		log.Info("draining: accepting no more sessions", "why", why, "timeout", timeout,
+		log.Info("draining: accepting no more sessions", "why", why, "timeout", alg.Seconds(timeout),
 			"sessions", d.registry.Len())
 		dctx, dcancel := context.WithTimeout(ctx, timeout)
 		go func() {
@@ -166,9 +177,19 @@ func (d *Daemon) Reload(ctx context.Context, next *conf.Config, from string) err
 	return err
 }
 
-// reloaded counts and logs a reload of from that gave err.
+// reloaded logs a reload of from that gave err, applies what is not part
+// of apply (IPVS, the log level) and counts it, last: whoever sees the
+// count (algd reload -wait, /status) sees the reload's whole effect.
 func (d *Daemon) reloaded(from string, next *conf.Config, err error) {
+	if err != nil {
+		d.log.Error("reload refused, keeping the running configuration", "file", from, "err", err)
+	} else {
+		d.ipvs.reload(next, d.log)
+		d.applyLevel(next.Log)
+		d.log.Info("configuration reloaded", "file", from)
+	}
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	d.reloads.Last = time.Now()
 	if err != nil {
 		d.reloads.Failed++
@@ -177,13 +198,6 @@ func (d *Daemon) reloaded(from string, next *conf.Config, err error) {
 		d.reloads.OK++
 		d.reloads.LastError = ""
 	}
-	d.mu.Unlock()
-	if err != nil {
-		d.log.Error("reload refused, keeping the running configuration", "file", from, "err", err)
-		return
-	}
-	d.ipvs.reload(next, d.log)
-	d.log.Info("configuration reloaded", "file", from)
 }
 
 // writePIDFile writes the process id to path ("" does nothing).

@@ -49,7 +49,7 @@ func startTakeover(t *testing.T, r *daemonRun) *daemonRun {
 	}
 	log := slog.New(slog.NewTextHandler(n.logs, nil))
 	go func() {
-		n.err = runDaemon(cfg, n.path, log, n.sig)
+		n.err = runDaemon(cfg, n.path, Options{Logger: log}, n.sig)
 		close(n.done)
 	}()
 	t.Cleanup(func() {
@@ -218,7 +218,7 @@ func TestTakeoverAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	sig := make(chan os.Signal, 1)
-	if err := runDaemon(cfg, badPath, slog.New(slog.DiscardHandler), sig); err == nil {
+	if err := runDaemon(cfg, badPath, Options{Logger: slog.New(slog.DiscardHandler)}, sig); err == nil {
 		t.Fatal("the second algd started on an address it cannot bind")
 	}
 	if err := download(vip, f.file, f.sum, 0, nil); err != nil {

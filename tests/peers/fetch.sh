@@ -21,7 +21,8 @@ mkdir -p "$cache/debs"
 # proftpd-mod-crypto in Debian 12).
 tools=(lftp curl nftables iproute2 python3 coreutils procps ffmpeg chromium
 	python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
-	gstreamer1.0-plugins-good gstreamer1.0-tools)
+	gstreamer1.0-plugins-good gstreamer1.0-tools
+	prometheus) # prometheus for promtool (check metrics) only
 libs=(libc6 libcap2 libpam0g libpam-modules libssl3 libwrap0 libsodium23
 	libcrypt1 libacl1 libhiredis0.14 libidn2-0 libmemcached11
 	libmemcachedutil2 libncursesw6 libpcre2-8-0 libpcre2-posix3 libtinfo6
