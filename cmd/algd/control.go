@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,10 +17,10 @@ import (
 
 // cmdStatus prints a running algd's status, read from its admin listener.
 func cmdStatus(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs := newFlagSet("status")
 	addr := fs.String("admin", "127.0.0.1:9021", "the admin listener ([admin] listen)")
 	asJSON := fs.Bool("json", false, "print the JSON of /status")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -39,10 +38,10 @@ func cmdStatus(args []string, out io.Writer) error {
 // cmdReload asks a running algd to reload its configuration: SIGHUP to
 // the process named by its pid file (the same as `kill -HUP <pid>`).
 func cmdReload(args []string) error {
-	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
+	fs := newFlagSet("reload")
 	pidFile := fs.String("pid", "", "pid file ([admin] pid_file); default: the one of -c")
 	cfgPath := fs.String("c", "/etc/algd/algd.toml", "configuration file naming the pid file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	path := *pidFile
