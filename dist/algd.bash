@@ -1,0 +1,45 @@
+# bash completion for algd(8): its commands, the flags of each, and files
+# for -c and -pid. Installed as /usr/share/bash-completion/completions/algd.
+# cmd/algd/usage_test.go keeps it in step with the commands and flags.
+
+_algd() {
+	local cur prev cmd
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD-1]}
+	COMPREPLY=()
+
+	case $prev in
+	-c | -pid)
+		COMPREPLY=($(compgen -f -- "$cur"))
+		return
+		;;
+	-admin | -listen | -passive-ports)
+		return
+		;;
+	esac
+
+	if [ "$COMP_CWORD" -eq 1 ]; then
+		COMPREPLY=($(compgen -W "run check demo status reload ipvs version help" -- "$cur"))
+		return
+	fi
+	cmd=${COMP_WORDS[1]}
+	if [ "$cmd" = ipvs ]; then
+		if [ "$COMP_CWORD" -eq 2 ]; then
+			COMPREPLY=($(compgen -W "plan status" -- "$cur"))
+			return
+		fi
+		cmd="ipvs ${COMP_WORDS[2]}"
+	fi
+
+	local flags
+	case $cmd in
+	run | check | "ipvs plan" | "ipvs status") flags="-c" ;;
+	demo) flags="-listen -passive-ports -v" ;;
+	status) flags="-admin -json" ;;
+	reload) flags="-c -pid" ;;
+	help) flags="run check demo status reload ipvs version" ;;
+	*) flags="" ;;
+	esac
+	COMPREPLY=($(compgen -W "$flags -h" -- "$cur"))
+}
+complete -F _algd algd
