@@ -71,7 +71,8 @@ func build(o options) (string, error) {
 		{dst: "/usr/share/man/man8/algd.8.gz", mode: 0o644, data: gz(pages["algd.8"])},
 		{dst: "/usr/share/man/man5/algd.toml.5.gz", mode: 0o644, data: gz(pages["algd.toml.5"])},
 		{dst: "/usr/share/doc/algd/copyright", mode: 0o644, data: []byte(copyright)},
-		{dst: "/usr/share/doc/algd/changelog.Debian.gz", mode: 0o644, data: gz(changelog(o, stamp))},
+		{dst: "/usr/share/doc/algd/changelog.gz", mode: 0o644, data: gz(changelog(o, stamp))},
+		{dst: "/usr/share/lintian/overrides/algd", mode: 0o644, src: "dist/algd.lintian-overrides"},
 		{dst: "/usr/share/doc/algd/README.md", mode: 0o644, src: "README.md"},
 		{dst: "/usr/share/doc/algd/SECURITY.md", mode: 0o644, src: "SECURITY.md"},
 	}
@@ -167,20 +168,21 @@ Upstream-Name: algd
 Source: https://github.com/algd/algd
 
 Files: *
-Copyright: the algd authors
+Copyright: 2026 the algd authors
 License: TODO
  The source tree states no license yet; fill in before publishing.
 `
 
-// goBuild builds cmd/algd into bin: static, stripped of symbols (the build
-// info stays), the version set with -X, the VCS stamped where the go
+// goBuild builds cmd/algd into bin: without cgo, position-independent
+// (ASLR; and lintian takes a static non-PIE binary for a mistake),
+// stripped of symbols (the build info stays), the version set with -X, the VCS stamped where the go
 // command can (-buildvcs=auto overrides a GOFLAGS=-buildvcs=false).
 func goBuild(o options, bin string) error {
 	goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(goCmd); err != nil {
 		goCmd = "go"
 	}
-	cmd := exec.Command(goCmd, "build", "-trimpath", "-buildvcs=auto",
+	cmd := exec.Command(goCmd, "build", "-trimpath", "-buildvcs=auto", "-buildmode=pie",
 		"-ldflags", "-s -w -X main.version="+o.version, "-o", bin, "./cmd/algd")
 	cmd.Dir = o.root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+o.arch)
@@ -240,7 +242,8 @@ func manPages(root, version string, stamp time.Time) (map[string][]byte, error) 
 	}, nil
 }
 
-// changelog is a Debian changelog entry for this build.
+// changelog is a Debian changelog entry for this build; algd is a native
+// package (no Debian revision), so it is /usr/share/doc/algd/changelog.gz.
 func changelog(o options, stamp time.Time) []byte {
 	return fmt.Appendf(nil, "algd (%s) unstable; urgency=medium\n\n  * Built from the algd repository by dist/mkdeb.\n\n -- %s  %s\n",
 		o.version, o.maintainer, stamp.Format(time.RFC1123Z))

@@ -88,7 +88,8 @@ func TestPackage(t *testing.T) {
 		"usr/share/man/man8/algd.8.gz":               0o644,
 		"usr/share/man/man5/algd.toml.5.gz":          0o644,
 		"usr/share/doc/algd/copyright":               0o644,
-		"usr/share/doc/algd/changelog.Debian.gz":     0o644,
+		"usr/share/doc/algd/changelog.gz":            0o644,
+		"usr/share/lintian/overrides/algd":           0o644,
 		"usr/share/doc/algd/docs/configuration.md":   0o644,
 	}
 	for p, mode := range want {
