@@ -4,18 +4,14 @@
 # shipped /etc/algd/algd.toml, version, -h), renders both man pages with
 # man -l, runs lintian when apt can install it, then purges the package.
 #
-# It changes the system while it runs (the package, and the algd system
-# user its postinst creates); at the end it purges the package and, unless
-# ALGD_KEEP_USER=1, deletes the algd user when this run created it, so a
-# developer machine is left as it was (lintian, once installed, stays).
-# Run as root.
+# It changes the system only while it runs: at the end (also on failure)
+# it purges the package, so a developer machine is left as it was
+# (lintian, once installed, stays). Run as root.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 out=$(mktemp -d /tmp/algd-deb.XXXXXX)
-user_existed=0
-getent passwd algd >/dev/null && user_existed=1
 if dpkg-query -W -f='${Status}' algd 2>/dev/null | grep -q installed; then
 	echo "ci-package: an algd package is installed already; not touching it" >&2
 	exit 1
@@ -24,10 +20,6 @@ fi
 cleanup() {
 	local rc=$?
 	dpkg --purge algd >/dev/null 2>&1 || true
-	if [ "$user_existed" = 0 ] && [ "${ALGD_KEEP_USER:-0}" != 1 ] && getent passwd algd >/dev/null; then
-		userdel algd 2>/dev/null || true
-		getent group algd >/dev/null && groupdel algd 2>/dev/null || true
-	fi
 	rm -rf "$out"
 	exit "$rc"
 }
@@ -41,10 +33,9 @@ dpkg-deb --contents "$deb"
 dpkg -i "$deb"
 dpkg-query -W -f='${Package} ${Version} ${Status}\n' algd
 cat /var/lib/dpkg/info/algd.conffiles
-getent passwd algd
 
-/usr/sbin/algd check -c /etc/algd/algd.toml
-v=$(/usr/sbin/algd version)
+/usr/bin/algd check -c /etc/algd/algd.toml
+v=$(/usr/bin/algd version)
 echo "$v"
 case $v in
 "algd dev"*)
@@ -57,7 +48,7 @@ case $v in
 	exit 1
 	;;
 esac
-/usr/sbin/algd check -h >/dev/null
+/usr/bin/algd check -h >/dev/null
 
 if command -v man >/dev/null; then
 	for page in /usr/share/man/man8/algd.8.gz /usr/share/man/man5/algd.toml.5.gz; do
@@ -85,7 +76,7 @@ if command -v lintian >/dev/null; then
 fi
 
 dpkg --purge algd
-if [ -e /usr/sbin/algd ] || [ -e /etc/algd/algd.toml ]; then
+if [ -e /usr/bin/algd ] || [ -e /etc/algd/algd.toml ]; then
 	echo "ci-package: files left after dpkg --purge" >&2
 	exit 1
 fi

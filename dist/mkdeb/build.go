@@ -63,10 +63,9 @@ func build(o options) (string, error) {
 		return "", err
 	}
 	list := []content{
-		{dst: "/usr/sbin/algd", mode: 0o755, src: bin},
+		{dst: "/usr/bin/algd", mode: 0o755, src: bin},
 		{dst: "/etc/algd/algd.toml", mode: 0o644, src: "dist/algd.toml", config: true},
 		{dst: "/usr/lib/systemd/system/algd.service", mode: 0o644, src: "dist/algd.service"},
-		{dst: "/usr/lib/sysusers.d/algd.conf", mode: 0o644, src: "dist/algd.sysusers"},
 		{dst: "/usr/share/bash-completion/completions/algd", mode: 0o644, src: "dist/algd.bash"},
 		{dst: "/usr/share/man/man8/algd.8.gz", mode: 0o644, data: gz(pages["algd.8"])},
 		{dst: "/usr/share/man/man5/algd.toml.5.gz", mode: 0o644, data: gz(pages["algd.toml.5"])},
@@ -136,7 +135,6 @@ func packageInfo(o options, stamp time.Time, list []content, work string) (*nfpm
 		Homepage:      "https://github.com/algd/algd",
 		MTime:         stamp,
 		Overridables: nfpm.Overridables{
-			Depends:  []string{"adduser"},
 			Contents: cs,
 			Scripts: nfpm.Scripts{
 				PostInstall: filepath.Join(o.root, "dist/deb/postinst"),

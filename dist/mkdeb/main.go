@@ -1,6 +1,6 @@
 // Command mkdeb builds algd's Debian package with nfpm: the binary (its
 // version set from git), /etc/algd/algd.toml as a conffile, the systemd
-// unit, the sysusers.d entry, the man pages algd(8) and algd.toml(5)
+// unit, the man pages algd(8) and algd.toml(5)
 // (rendered from dist/man/algd.8.md and docs/configuration.md), the bash
 // completion and the docs. Run from anywhere in the repository:
 //

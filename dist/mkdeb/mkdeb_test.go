@@ -62,7 +62,7 @@ func TestPackage(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]string{"Package": "algd", "Version": version, "Architecture": runtime.GOARCH,
-		"Section": "net", "Priority": "optional", "Maintainer": "Test <test@example.org>", "Depends": "adduser",
+		"Section": "net", "Priority": "optional", "Maintainer": "Test <test@example.org>", "Depends": "",
 		"Description": "FTP and RTSP application-layer gateway for load-balancer VIPs"} {
 		if fields[k] != want {
 			t.Errorf("control field %s = %q, want %q", k, fields[k], want)
@@ -80,10 +80,9 @@ func TestPackage(t *testing.T) {
 
 	data := readTarGz(t, members.data["data.tar.gz"])
 	want := map[string]int64{
-		"usr/sbin/algd":                              0o755,
+		"usr/bin/algd":                               0o755,
 		"etc/algd/algd.toml":                         0o644,
 		"usr/lib/systemd/system/algd.service":        0o644,
-		"usr/lib/sysusers.d/algd.conf":               0o644,
 		"usr/share/bash-completion/completions/algd": 0o644,
 		"usr/share/man/man8/algd.8.gz":               0o644,
 		"usr/share/man/man5/algd.toml.5.gz":          0o644,
@@ -131,7 +130,7 @@ func TestPackage(t *testing.T) {
 
 	// Run what was packaged.
 	dir := t.TempDir()
-	for _, p := range []string{"usr/sbin/algd", "etc/algd/algd.toml"} {
+	for _, p := range []string{"usr/bin/algd", "etc/algd/algd.toml"} {
 		if err := os.WriteFile(filepath.Join(dir, filepath.Base(p)), data[p].data, os.FileMode(data[p].mode)); err != nil {
 			t.Fatal(err)
 		}
