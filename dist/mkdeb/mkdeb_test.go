@@ -100,6 +100,9 @@ func TestPackage(t *testing.T) {
 			t.Errorf("/%s: mode %o owner %s size %d; want mode %o, root/root, not empty", p, f.mode, f.owner, len(f.data), mode)
 		}
 	}
+	if o := data["usr/share/lintian/overrides/algd"].data; !bytes.Contains(o, []byte("[usr/bin/algd]\n")) {
+		t.Errorf("the lintian override does not name the packaged binary usr/bin/algd:\n%s", o)
+	}
 	sums := map[string]string{}
 	for _, l := range strings.Split(strings.TrimSpace(string(control["md5sums"].data)), "\n") {
 		sum, p, _ := strings.Cut(l, "  ")
