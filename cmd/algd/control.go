@@ -18,7 +18,7 @@ import (
 // cmdStatus prints a running algd's status, read from its admin listener.
 func cmdStatus(args []string, out io.Writer) error {
 	fs := newFlagSet("status")
-	addr := fs.String("admin", "127.0.0.1:9021", "the admin listener ([admin] listen)")
+	addr := fs.String("admin", "127.0.0.1:9021", "the admin listener `ADDR` ([admin] listen)")
 	asJSON := fs.Bool("json", false, "print the JSON of /status")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -39,8 +39,8 @@ func cmdStatus(args []string, out io.Writer) error {
 // the process named by its pid file (the same as `kill -HUP <pid>`).
 func cmdReload(args []string) error {
 	fs := newFlagSet("reload")
-	pidFile := fs.String("pid", "", "pid file ([admin] pid_file); default: the one of -c")
-	cfgPath := fs.String("c", "/etc/algd/algd.toml", "configuration file naming the pid file")
+	pidFile := fs.String("pid", "", "pid `FILE` ([admin] pid_file); default: the one of -c")
+	cfgPath := fs.String("c", "/etc/algd/algd.toml", "configuration `FILE` naming the pid file")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -18,8 +18,8 @@ func cmdDemo(args []string) error {
 	fs := newFlagSet("demo")
 	var vip netip.AddrPort
 	var passive conf.PortRange
-	fs.TextVar(&vip, "listen", netip.MustParseAddrPort("127.0.0.1:2121"), "the VIP: where algd listens")
-	fs.TextVar(&passive, "passive-ports", conf.PortRange{First: 61000, Last: 61099}, "algd's passive range on the VIP")
+	fs.TextVar(&vip, "listen", netip.MustParseAddrPort("127.0.0.1:2121"), "the VIP `ADDR`: where algd listens")
+	fs.TextVar(&passive, "passive-ports", conf.PortRange{First: 61000, Last: 61099}, "algd's passive `RANGE` on the VIP")
 	verbose := fs.Bool("v", false, "log every command")
 	if err := parseFlags(fs, args); err != nil {
 		return err

@@ -65,7 +65,7 @@ func loadReport(path string, out io.Writer) (*conf.Config, error) {
 // ipvsStatus prints the kernel's fwmark services with their owners.
 func ipvsStatus(args []string, out io.Writer) error {
 	fs := newFlagSet("ipvs status")
-	path := fs.String("c", "", "configuration file naming the groups (optional)")
+	path := fs.String("c", "", "configuration `FILE` naming the groups (optional)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func dispatch(args []string) error {
 // configFlag parses the -c flag shared by run and check.
 func configFlag(name string, args []string) (string, error) {
 	fs := newFlagSet(name)
-	path := fs.String("c", "/etc/algd/algd.toml", "configuration file")
+	path := fs.String("c", "/etc/algd/algd.toml", "configuration `FILE`")
 	if err := parseFlags(fs, args); err != nil {
 		return "", err
 	}
