@@ -83,15 +83,27 @@ func newFlagSet(name string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args into fs. -h, -help and --help print the usage on
-// stdout and return flag.ErrHelp (main exits 0); a bad flag or a stray
-// argument prints the problem and the usage on stderr and returns an
-// error wrapping errUsage (main exits 2).
+// parseFlags parses args into fs, for a command without arguments after
+// its flags. -h, -help and --help print the usage on stdout and return
+// flag.ErrHelp (main exits 0); a bad flag or a stray argument prints the
+// problem and the usage on stderr and returns an error wrapping errUsage
+// (main exits 2).
 func parseFlags(fs *flag.FlagSet, args []string) error {
+	return parse(fs, args, false)
+}
+
+// parseArgs is parseFlags for a command that takes arguments after its
+// flags (fs.Args()).
+func parseArgs(fs *flag.FlagSet, args []string) error {
+	return parse(fs, args, true)
+}
+
+// parse is parseFlags, with arguments after the flags allowed or not.
+func parse(fs *flag.FlagSet, args []string, positional bool) error {
 	var buf bytes.Buffer
 	fs.SetOutput(&buf)
 	err := fs.Parse(args)
-	if err == nil && fs.NArg() > 0 {
+	if err == nil && !positional && fs.NArg() > 0 {
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 		fmt.Fprintln(&buf, err)
 		fs.Usage()

@@ -60,7 +60,11 @@ func TestHelpExitsZero(t *testing.T) {
 		if c.name == "ipvs" {
 			continue
 		}
-		for _, bad := range [][]string{{"-no-such-flag"}, {"stray"}} {
+		bads := [][]string{{"-no-such-flag"}}
+		if !takesArgs(c.synopsis) {
+			bads = append(bads, []string{"stray"})
+		}
+		for _, bad := range bads {
 			out, errOut, code := runAlgd(t, append(args, bad...)...)
 			if code != 2 || out != "" || !strings.Contains(errOut, "usage: algd "+c.name) {
 				t.Errorf("algd %s %s: exit %d, stdout %q, stderr %q; want exit 2 and the usage on stderr",
@@ -127,5 +131,33 @@ func TestVersion(t *testing.T) {
 				t.Errorf("versionLine = %q, want %q", line, tt.line)
 			}
 		})
+	}
+}
+
+// takesArgs reports whether a synopsis has arguments besides its
+// [bracketed] flags: "[-c FILE] POOL ADDR" does, "[-c FILE | -pid FILE]"
+// does not.
+func takesArgs(synopsis string) bool {
+	depth := 0
+	for _, r := range synopsis {
+		switch {
+		case r == '[':
+			depth++
+		case r == ']':
+			depth--
+		case depth == 0 && r != ' ':
+			return true
+		}
+	}
+	return false
+}
+
+// TestTakesArgs pins takesArgs on the synopses it has to tell apart.
+func TestTakesArgs(t *testing.T) {
+	for syn, want := range map[string]bool{"": false, "[-c FILE]": false, "[-c FILE | -pid FILE] [-wait]": false,
+		"[-c FILE] POOL ADDR show|drain": true, "[-c FILE] end ID": true, "plan [-c FILE] | status [-c FILE]": true} {
+		if got := takesArgs(syn); got != want {
+			t.Errorf("takesArgs(%q) = %v, want %v", syn, got, want)
+		}
 	}
 }
