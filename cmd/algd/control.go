@@ -85,11 +85,11 @@ func (a *adminFlags) client(fs *flag.FlagSet, control bool) (*admin.Client, erro
 
 // cmdStatus prints a running algd's status, read from its admin listener.
 func cmdStatus(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs := newFlagSet("status")
 	var af adminFlags
 	af.add(fs)
 	asJSON := fs.Bool("json", false, "print the JSON of /status")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	c, err := af.client(fs, false)
@@ -114,10 +114,10 @@ func cmdStatus(args []string, out io.Writer) error {
 //
 // Changes last until the next reload.
 func cmdRealserver(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("realserver", flag.ContinueOnError)
+	fs := newFlagSet("realserver")
 	var af adminFlags
 	af.add(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	rest := fs.Args()
@@ -176,10 +176,10 @@ func showRealserver(ctx context.Context, c *admin.Client, pool string, addr neti
 //
 //	algd session [-c FILE] end ID
 func cmdSession(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("session", flag.ContinueOnError)
+	fs := newFlagSet("session")
 	var af adminFlags
 	af.add(fs)
-	if err := fs.Parse(args); err != nil {
+	if err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 2 || fs.Arg(0) != "end" {
@@ -203,13 +203,13 @@ func cmdSession(args []string, out io.Writer) error {
 // With -wait it then watches the admin listener's reload counters and
 // fails with algd's error when the file was refused.
 func cmdReload(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
+	fs := newFlagSet("reload")
 	pidFile := fs.String("pid", "", "pid file ([admin] pid_file); default: the one of -c")
 	var af adminFlags
 	af.add(fs)
 	wait := fs.Bool("wait", false, "wait for the result through the admin listener; fail if algd refused the file")
 	timeout := fs.Duration("timeout", 30*time.Second, "how long -wait waits")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	pid, _, err := findAlgd("reload", *pidFile, af.cfg)
@@ -265,10 +265,10 @@ func reloadWait(ctx context.Context, c *admin.Client, pid int, out io.Writer) er
 // and the old one drains. It waits until the pid file names the new
 // process.
 func cmdUpgrade(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("upgrade", flag.ContinueOnError)
+	fs := newFlagSet("upgrade")
 	pidFile := fs.String("pid", "", "pid file ([admin] pid_file); default: the one of -c")
 	cfgPath := fs.String("c", defaultConfig, "configuration file naming the pid file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	pid, path, err := findAlgd("upgrade", *pidFile, *cfgPath)

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"net/netip"
 	"os"
@@ -16,13 +15,13 @@ import (
 // 127.0.0.1, then serves until Ctrl-C. Distinct addresses make the rewrite
 // visible: a client can only follow the 227 reply to the VIP.
 func cmdDemo(args []string) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs := newFlagSet("demo")
 	var vip netip.AddrPort
 	var passive conf.PortRange
-	fs.TextVar(&vip, "listen", netip.MustParseAddrPort("127.0.0.1:2121"), "the VIP: where algd listens")
-	fs.TextVar(&passive, "passive-ports", conf.PortRange{First: 61000, Last: 61099}, "algd's passive range on the VIP")
+	fs.TextVar(&vip, "listen", netip.MustParseAddrPort("127.0.0.1:2121"), "the VIP `ADDR`: where algd listens")
+	fs.TextVar(&passive, "passive-ports", conf.PortRange{First: 61000, Last: 61099}, "algd's passive `RANGE` on the VIP")
 	verbose := fs.Bool("v", false, "log every command")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	lvl := "info"

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -65,9 +64,9 @@ func loadReport(path string, out io.Writer) (*conf.Config, error) {
 
 // ipvsStatus prints the kernel's fwmark services with their owners.
 func ipvsStatus(args []string, out io.Writer) error {
-	fs := flag.NewFlagSet("ipvs status", flag.ContinueOnError)
-	path := fs.String("c", "", "configuration file naming the groups (optional)")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet("ipvs status")
+	path := fs.String("c", "", "configuration `FILE` naming the groups (optional)")
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var want ipvs.State

@@ -6,7 +6,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,75 +14,49 @@ import (
 	"github.com/algd/algd/internal/daemon"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
-
-const usage = `usage: algd <command> [flags]
-
-commands:
-  run -c FILE     serve the configuration in FILE
-  check -c FILE   validate FILE, print what would listen where and the firewall ports
-  demo            run two embedded FTP servers behind algd on loopback
-  status [-c FILE | -admin ADDR] [-json]   print a running algd's pools, listeners and sessions
-  reload [-c FILE | -pid FILE] [-wait]     make a running algd reload its configuration (SIGHUP);
-                                           -wait: exit 1 with algd's error if it refused the file
-  upgrade [-c FILE | -pid FILE]  restart a running algd from its binary without refusing clients (SIGUSR2; needs [admin] takeover_socket)
-  realserver [-c FILE] POOL ADDR show|weight N|drain|disable|enable
-                                           show or change a realserver until the next reload
-  session [-c FILE] end ID                 end a live session now
-  ipvs plan -c FILE | status [-c FILE]   print the IPVS/nftables plan of the [[group]]s, or the kernel's state
-  version         print the version
-`
-
 func main() {
-	if len(os.Args) < 2 {
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
+	os.Exit(exitCode(dispatch(os.Args[1:])))
+}
+
+// dispatch runs the command named by args[0] and prints its error, except
+// a help request or bad usage, which the flag set has printed already.
+func dispatch(args []string) error {
+	daemon.Version = buildVersion()
+	if len(args) == 0 {
+		writeUsage(os.Stderr)
+		return errUsage
 	}
-	daemon.Version = version
 	var err error
-	switch os.Args[1] {
-	case "run":
-		err = cmdRun(os.Args[2:])
-	case "check":
-		err = cmdCheck(os.Args[2:], os.Stdout)
-	case "demo":
-		err = cmdDemo(os.Args[2:])
-	case "status":
-		err = cmdStatus(os.Args[2:], os.Stdout)
-	case "reload":
-		err = cmdReload(os.Args[2:], os.Stdout)
-	case "realserver":
-		err = cmdRealserver(os.Args[2:], os.Stdout)
-	case "session":
-		err = cmdSession(os.Args[2:], os.Stdout)
-	case "upgrade":
-		err = cmdUpgrade(os.Args[2:], os.Stdout)
-	case "ipvs":
-		err = cmdIPVS(os.Args[2:], os.Stdout)
-	case "version", "-version", "--version":
-		fmt.Println("algd", version)
+	switch name := args[0]; name {
+	case "-version", "--version":
+		err = cmdVersion(nil)
 	case "help", "-h", "-help", "--help":
-		fmt.Print(usage)
+		if len(args) > 1 {
+			return dispatch([]string{args[1], "-h"})
+		}
+		writeUsage(os.Stdout)
+		return nil
 	default:
-		fmt.Fprintf(os.Stderr, "algd: unknown command %q\n%s", os.Args[1], usage)
-		os.Exit(2)
+		c, ok := lookup(name)
+		if !ok || c.run == nil {
+			fmt.Fprintf(os.Stderr, "algd: unknown command %q\n", name)
+			writeUsage(os.Stderr)
+			return errUsage
+		}
+		err = c.run(args[1:])
 	}
-	if err != nil {
+	if err != nil && exitCode(err) == 1 {
 		fmt.Fprintln(os.Stderr, "algd:", err)
-		os.Exit(1)
 	}
+	return err
 }
 
 // configFlag parses the -c flag shared by run and check.
 func configFlag(name string, args []string) (string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	path := fs.String("c", "/etc/algd/algd.toml", "configuration file")
-	if err := fs.Parse(args); err != nil {
+	fs := newFlagSet(name)
+	path := fs.String("c", "/etc/algd/algd.toml", "configuration `FILE`")
+	if err := parseFlags(fs, args); err != nil {
 		return "", err
-	}
-	if fs.NArg() > 0 {
-		return "", fmt.Errorf("%s: unexpected argument %q", name, fs.Arg(0))
 	}
 	return *path, nil
 }
