@@ -51,7 +51,7 @@ type conn struct {
 	// drain waits for.
 	inflight int
 	drained  bool // TryDrain closed the connection
-	// streams are the UDP relays set up through this connection while
+	// streams are the UDP streams set up through this connection while
 	// their sessions live; doneDown and doneUp the bytes of those ended.
 	streams          []stream
 	doneDown, doneUp int64
@@ -59,10 +59,10 @@ type conn struct {
 	mode             string // transport of the latest: "udp", "interleaved"
 }
 
-// stream is a UDP relay set up through a connection, and its session.
+// stream is a UDP stream set up through a connection, and its session.
 type stream struct {
 	md *media
-	r  *alg.UDPRelay
+	u  *udpStream
 }
 
 // pending is a request sent to the realserver and waiting for its answer.
@@ -350,14 +350,14 @@ func (s *conn) remember(md *media) {
 	}
 }
 
-// setUp counts a stream set up through the connection: r is its UDP
-// relay, nil for an interleaved one. Streams of ended sessions are
+// setUp counts a stream set up through the connection: u is its UDP
+// stream, nil for an interleaved one. Streams of ended sessions are
 // folded into the byte counts.
-func (s *conn) setUp(md *media, r *alg.UDPRelay) {
+func (s *conn) setUp(md *media, u *udpStream) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.transfers++
-	if r == nil {
+	if u == nil {
 		s.mode = "interleaved"
 		return
 	}
@@ -368,11 +368,12 @@ func (s *conn) setUp(md *media, r *alg.UDPRelay) {
 			live = append(live, st)
 			continue
 		}
-		s.doneDown += st.r.Stats.DownBytes.Load()
-		s.doneUp += st.r.Stats.UpBytes.Load()
+		down, up := st.u.bytes() // final: the session's close polled
+		s.doneDown += down
+		s.doneUp += up
 	}
 	clear(s.streams[len(live):])
-	s.streams = append(live, stream{md, r})
+	s.streams = append(live, stream{md, u})
 }
 
 // cleanup runs when the connection ends: pairs of unanswered SETUPs go

@@ -18,13 +18,15 @@ import (
 )
 
 // fakeServer is a scripted realserver: it answers SETUP with a UDP
-// transport (server_port 63690-63691, a 1 s session timeout), unless hang
-// is set, and everything else with 200. It records the requests. With a
-// gate, it answers nothing before the gate closes.
+// transport (server_port 63690-63691, source= its own address or source,
+// a 1 s session timeout), unless hang is set, and everything else with
+// 200. It records the requests. With a gate, it answers nothing before
+// the gate closes.
 type fakeServer struct {
-	addr netip.AddrPort
-	hang bool
-	gate chan struct{}
+	addr   netip.AddrPort
+	hang   bool
+	gate   chan struct{}
+	source string
 
 	mu   sync.Mutex
 	reqs []*Message
@@ -81,7 +83,11 @@ func (f *fakeServer) serve(c net.Conn) {
 			}
 			tr, _ := m.Get("Transport")
 			resp.Set("Session", "s1;timeout=1")
-			resp.Set("Transport", tr+";server_port=63690-63691;source=127.0.0.41;ssrc=ABCD")
+			src := f.source
+			if src == "" {
+				src = "127.0.0.41"
+			}
+			resp.Set("Transport", tr+";server_port=63690-63691;source="+src+";ssrc=ABCD")
 		}
 		c.Write(resp.AppendTo(nil))
 	}

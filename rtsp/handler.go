@@ -68,6 +68,13 @@ type Handler struct {
 	// media sessions that outlive theirs (for the status page), numbers
 	// them and drains them; it may be shared by several handlers.
 	Registry *alg.Registry
+	// Kernel, when set, carries UDP media streams in the kernel (the
+	// kernel data path, alg/nat): at SETUP algd maps the stream's RTP and
+	// RTCP both ways instead of relaying them, keeping its sockets bound
+	// for whatever was not mapped. A stream the kernel cannot take (mixed
+	// address families, a mapping refused) is relayed as on the proxy
+	// path. Nil: the proxy path only.
+	Kernel alg.Kernel
 	// Local counts the times algd itself ran out of descriptors, memory
 	// or source ports; it may be shared by every listener. Such an error
 	// is never blamed on a realserver, whether Local is set or not.
@@ -89,6 +96,11 @@ type Stats struct {
 	// Streams counts UDP streams set up (relays started); Interleaved
 	// counts SETUPs answered with RTP/AVP/TCP, passed through.
 	Streams, Interleaved atomic.Int64
+	// KernelStreams counts the UDP streams (of Streams) carried by the
+	// kernel data path; KernelRefused those that a Kernel was set for
+	// but that went to the proxy path (mixed address families, a mapping
+	// the kernel refused).
+	KernelStreams, KernelRefused atomic.Int64
 	// Unsupported counts SETUPs refused 461 (multicast only).
 	Unsupported atomic.Int64
 	// Exhausted counts SETUPs refused 453 for want of a media pair.

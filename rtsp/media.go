@@ -3,6 +3,7 @@ package rtsp
 import (
 	"log/slog"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,7 +14,8 @@ import (
 )
 
 // media is one RTSP session (a Session id) as algd sees it: the
-// realserver that owns it and the UDP relays of its streams. It outlives
+// realserver that owns it and its UDP streams (relays, and kernel mappings
+// on the kernel path). It outlives
 // control connections: a client may TEARDOWN or keep alive over a new one.
 // While it relays UDP and no control connection holds it, it is in the
 // registry on its own (registry.go).
@@ -33,12 +35,13 @@ type media struct {
 	last atomic.Int64 // unix nanoseconds of the last request of the session
 
 	mu          sync.Mutex
-	relays      []*alg.UDPRelay
+	streams     []*udpStream
 	interleaved bool // a stream was set up interleaved (RTP/AVP/TCP)
 	closed      bool
 	timer       *time.Timer
-	holders     int    // control connections that used the session and are open
-	detached    func() // removes its own registry entry; nil when not registered
+	poller      *time.Timer // reads the kernel streams' counters; nil on the proxy path
+	holders     int         // control connections that used the session and are open
+	detached    func()      // removes its own registry entry; nil when not registered
 }
 
 // Media is the table of the live media sessions (Session ids) of one
@@ -113,18 +116,41 @@ func (t *Media) Close() {
 // touch records a sign of life of the session.
 func (m *media) touch() { m.last.Store(time.Now().UnixNano()) }
 
-// add hands a relay to the session, which closes it with the session. It
-// reports false (and closes r) when the session has ended meanwhile.
-func (m *media) add(r *alg.UDPRelay) bool {
+// add hands a stream to the session, which closes it with the session.
+// It reports false (and closes u) when the session has ended meanwhile.
+func (m *media) add(u *udpStream) bool {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
-		r.Close()
+		u.close()
 		return false
 	}
-	m.relays = append(m.relays, r)
+	m.streams = append(m.streams, u)
+	if u.kernel != nil && m.poller == nil {
+		m.poller = time.AfterFunc(kernelPoll, m.pollKernel)
+	}
 	m.mu.Unlock()
 	return true
+}
+
+// pollKernel reads the conntrack counters of the session's kernel
+// streams into the metrics, every kernelPoll until the session ends.
+func (m *media) pollKernel() {
+	for _, u := range m.udpStreams() {
+		u.poll()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.closed {
+		m.poller.Reset(kernelPoll)
+	}
+}
+
+// udpStreams returns the session's UDP streams now.
+func (m *media) udpStreams() []*udpStream {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.streams)
 }
 
 // setInterleaved notes a stream set up interleaved in a control
@@ -140,26 +166,26 @@ func (m *media) setInterleaved() {
 func (m *media) relaying() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return !m.closed && (len(m.relays) > 0 || m.interleaved)
+	return !m.closed && (len(m.streams) > 0 || m.interleaved)
 }
 
 // udp reports whether the session relays any stream over UDP.
 func (m *media) udp() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.relays) > 0
+	return len(m.streams) > 0
 }
 
 // lastSeen is the latest sign of life: a request of the session or a
-// datagram from the client on any of its relays (RTCP receiver reports
-// while playing, RTP while recording).
+// datagram from the client on any of its streams (RTCP receiver reports
+// while playing, RTP while recording), relayed by algd or counted by
+// conntrack (read now).
 func (m *media) lastSeen() time.Time {
 	t := time.Unix(0, m.last.Load())
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, r := range m.relays {
-		if u := r.LastUp(); u.After(t) {
-			t = u
+	for _, u := range m.udpStreams() {
+		u.poll()
+		if l := u.lastUp(); l.After(t) {
+			t = l
 		}
 	}
 	return t
@@ -180,7 +206,8 @@ func (m *media) expire() {
 	m.close("timeout")
 }
 
-// close ends the session: its relays stop and their ports go back. Safe
+// close ends the session: its kernel flows are cut, its relays stop and
+// their ports go back. Safe
 // to call more than once.
 func (m *media) close(why string) {
 	m.mu.Lock()
@@ -189,10 +216,13 @@ func (m *media) close(why string) {
 		return
 	}
 	m.closed = true
-	relays, detached := m.relays, m.detached
-	m.relays, m.detached = nil, nil
+	streams, detached := m.streams, m.detached
+	m.streams, m.detached = nil, nil
 	if m.timer != nil {
 		m.timer.Stop()
+	}
+	if m.poller != nil {
+		m.poller.Stop()
 	}
 	m.mu.Unlock()
 	t := m.table
@@ -201,8 +231,8 @@ func (m *media) close(why string) {
 		delete(t.byID, m.id)
 	}
 	t.mu.Unlock()
-	for _, r := range relays {
-		r.Close()
+	for _, u := range streams {
+		u.close()
 	}
 	m.h.stats().SessionsEnded.Add(1)
 	m.h.stats().MediaDurations.Observe(time.Since(m.started))

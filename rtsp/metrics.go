@@ -14,9 +14,11 @@ var (
 	descMediaSessions  = alg.NewDesc("rtsp_media_sessions", "RTSP sessions with relayed media now.")
 	descEnded          = alg.NewDesc("rtsp_media_sessions_ended_total", "RTSP media sessions ended by TEARDOWN, timeout or control close.")
 	descStreams        = alg.NewDesc("rtsp_streams_total", "SETUPs accepted, by transport: udp (relayed by algd) or interleaved (RTP/AVP/TCP on the control connection).", "transport")
+	descStreamsByPath  = alg.NewDesc("rtsp_streams_by_path_total", "UDP streams set up, by data path: kernel (RTP/RTCP forwarded by kernel NAT mappings, counted by conntrack) or proxy (relayed by algd).", "path")
+	descKernelRefused  = alg.NewDesc("rtsp_kernel_refused_total", "UDP streams of a kernel-path listener that went to the proxy path: mixed address families, or a mapping the kernel refused.")
 	descSetupsRefused  = alg.NewDesc("rtsp_setups_refused_total", "SETUPs refused: unsupported (461, multicast), exhausted (453, no free media port pair) or per_client (453, the client address holds max_media_pairs_per_client pairs).", "reason")
-	descPackets        = alg.NewDesc("rtsp_media_packets_total", "RTP/RTCP datagrams relayed; direction down is realserver to client.", "direction")
-	descBytes          = alg.NewDesc("rtsp_media_bytes_total", "RTP/RTCP datagram bytes (UDP payload) relayed; direction down is realserver to client.", "direction")
+	descPackets        = alg.NewDesc("rtsp_media_packets_total", "RTP/RTCP datagrams relayed (by algd, or by the kernel as conntrack counts them); direction down is realserver to client.", "direction")
+	descBytes          = alg.NewDesc("rtsp_media_bytes_total", "RTP/RTCP datagram bytes (UDP payload) relayed (by algd, or by the kernel as conntrack counts them, less IP and UDP headers); direction down is realserver to client.", "direction")
 	descDropped        = alg.NewDesc("rtsp_media_dropped_total", "Datagrams dropped: from unexpected sources, truncated, or not sendable.")
 	descDroppedBy      = alg.NewDesc("rtsp_media_dropped_by_reason_total", "Datagrams dropped, by reason: source (from an address or port algd does not accept for the stream), truncated, unsendable.", "reason")
 	descSourcesRefused = alg.NewDesc("rtsp_media_sources_refused_total", "UDP streams whose realserver announced in source= an address that is neither a pool member nor in the pool's media_sources.")
@@ -54,6 +56,9 @@ var metrics = func() alg.Metrics[*Handler] {
 		stat("sessions_ended", descEnded, c, func(s *Stats) int64 { return s.SessionsEnded.Load() }),
 		stat("streams.udp", descStreams, c, func(s *Stats) int64 { return s.Streams.Load() }, "udp"),
 		stat("streams.interleaved", descStreams, c, func(s *Stats) int64 { return s.Interleaved.Load() }, "interleaved"),
+		stat("streams_by_path.kernel", descStreamsByPath, c, func(s *Stats) int64 { return s.KernelStreams.Load() }, "kernel"),
+		stat("streams_by_path.proxy", descStreamsByPath, c, func(s *Stats) int64 { return s.Streams.Load() - s.KernelStreams.Load() }, "proxy"),
+		stat("kernel_refused", descKernelRefused, c, func(s *Stats) int64 { return s.KernelRefused.Load() }),
 		stat("setups_refused.unsupported", descSetupsRefused, c, func(s *Stats) int64 { return s.Unsupported.Load() }, "unsupported"),
 		stat("setups_refused.exhausted", descSetupsRefused, c, func(s *Stats) int64 { return s.Exhausted.Load() }, "exhausted"),
 		stat("setups_refused.per_client", descSetupsRefused, c, func(s *Stats) int64 { return s.PerClient.Load() }, "per_client"),

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"slices"
 	"strconv"
 
 	"github.com/algd/algd/alg"
@@ -57,8 +58,10 @@ func (s *conn) Info() alg.SessionInfo {
 	in.BytesDown += s.doneDown
 	in.BytesUp += s.doneUp
 	for _, st := range s.streams {
-		in.BytesDown += st.r.Stats.DownBytes.Load()
-		in.BytesUp += st.r.Stats.UpBytes.Load()
+		st.u.poll()
+		down, up := st.u.bytes()
+		in.BytesDown += down
+		in.BytesUp += up
 	}
 	in.Transferring = s.relaying()
 	return in
@@ -132,7 +135,7 @@ func (m *media) release(s *conn) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.holders--
-	if m.holders > 0 || m.closed || len(m.relays) == 0 || m.detached != nil || s.h.Registry == nil {
+	if m.holders > 0 || m.closed || len(m.streams) == 0 || m.detached != nil || s.h.Registry == nil {
 		return
 	}
 	m.detached = s.h.Registry.Add(m)
@@ -153,12 +156,15 @@ func (m *media) Info() alg.SessionInfo {
 		Started:    m.started,
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	in.Transferring = !m.closed && len(m.relays) > 0
-	in.Transfers = len(m.relays)
-	for _, r := range m.relays {
-		in.BytesDown += r.Stats.DownBytes.Load()
-		in.BytesUp += r.Stats.UpBytes.Load()
+	closed, streams := m.closed, slices.Clone(m.streams)
+	m.mu.Unlock()
+	in.Transferring = !closed && len(streams) > 0
+	in.Transfers = len(streams)
+	for _, u := range streams {
+		u.poll()
+		down, up := u.bytes()
+		in.BytesDown += down
+		in.BytesUp += up
 	}
 	return in
 }

@@ -141,12 +141,25 @@ func (s *conn) setupResponse(m *Message, st *setupState) {
 	r.Totals = &s.h.stats().Media
 	log := s.log.With("rtsp_session", id, "vip_port", st.client.Port())
 	r.OnDrop = dropLogger(log, ms)
+	u := &udpStream{relay: r}
+	path := "proxy"
+	if s.h.Kernel != nil {
+		vipPair := [2]netip.AddrPort{netip.AddrPortFrom(st.client.Addr(), st.client.Port()), netip.AddrPortFrom(st.client.Addr(), st.client.Port()+1)}
+		backPair := [2]netip.AddrPort{netip.AddrPortFrom(st.backend.Addr(), st.backend.Port()), netip.AddrPortFrom(st.backend.Addr(), st.backend.Port()+1)}
+		ks, err := mapStream(s.h.Kernel, front, vipPair, backPair, back, timeout, &s.h.stats().Media, log)
+		if err != nil {
+			s.h.stats().KernelRefused.Add(1)
+			log.Warn("media stays on the proxy path", "err", err)
+		} else {
+			u.kernel, path = ks, "kernel"
+		}
+	}
 	md := s.h.table().attach(id, s, timeout)
 	s.remember(md)
-	if !md.add(r) {
+	if !md.add(u) {
 		return
 	}
-	s.setUp(md, r)
+	s.setUp(md, u)
 	if ms.refused {
 		s.h.stats().SourcesRefused.Add(1)
 		log.Warn("media source refused: media from it is dropped", "source", ms.announced, "reason", ms.why,
@@ -154,7 +167,10 @@ func (s *conn) setupResponse(m *Message, st *setupState) {
 	}
 	r.Start()
 	s.h.stats().Streams.Add(1)
-	log.Info("stream", "client_ports", front[0].String(), "backend_pair", st.backend.Port(), "server", back[0].String())
+	if u.kernel != nil {
+		s.h.stats().KernelStreams.Add(1)
+	}
+	log.Info("stream", "client_ports", front[0].String(), "backend_pair", st.backend.Port(), "server", back[0].String(), "path", path)
 
 	if _, ok := sp.Get("client_port"); ok {
 		sp.SetPorts("client_port", st.cRTP, st.cRTCP)
