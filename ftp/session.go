@@ -529,6 +529,9 @@ func (s *session) command(ctx context.Context, cmd Command) error {
 			s.h.stats().Commands.Add(RefusedTLS)
 			return s.answer(NewReply(530, "TLS required: send AUTH TLS first."))
 		}
+		if cmd.Verb == "USER" {
+			s.noteUser(cmd.Arg)
+		}
 	case "FEAT":
 		p.kind = kindFEAT
 	case "QUIT":

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"path"
 	"strings"
@@ -116,10 +117,9 @@ func (s *session) login(ctx context.Context, cmd Command) error {
 		s.dropData()
 	}
 	s.mu.Lock()
-	s.user, s.rsAddr = user, netip.AddrPort{}
+	s.rsAddr = netip.AddrPort{}
 	s.mu.Unlock()
-	log := s.base.With("user", fmt.Sprintf("%q", user))
-	s.logp.Store(log)
+	log := s.noteUser(user)
 
 	rt := s.h.route(user)
 	p := rt.Pool
@@ -173,6 +173,23 @@ func (s *session) replayUTF8(br *bufio.Reader) error {
 	}
 	s.logger().Debug("OPTS UTF8 replayed to the realserver", "code", r.Code)
 	return nil
+}
+
+// noteUser records the name the client sent with USER (relayed to the
+// realserver, or routed on) for /status, and puts it on every later log
+// line of the session, with the realserver when one is connected. It
+// returns the session's new logger.
+func (s *session) noteUser(user string) *slog.Logger {
+	s.mu.Lock()
+	s.user = user
+	rs := s.rsAddr
+	s.mu.Unlock()
+	log := s.base.With("user", user)
+	if rs.IsValid() {
+		log = log.With("realserver", rs.String())
+	}
+	s.logp.Store(log)
+	return log
 }
 
 // useBackend makes bk the session's realserver connection. Called with

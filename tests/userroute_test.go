@@ -494,7 +494,7 @@ func TestUserRoutingPROXYAndAudit(t *testing.T) {
 			t.Errorf("session log line after USER without the user: %s", line)
 		}
 	}
-	if !after || !strings.Contains(out, `user="\"bob\""`) {
+	if !after || !strings.Contains(out, `user=bob`) {
 		t.Errorf("the debug log does not show USER and then the user bob:\n%s", out)
 	}
 }

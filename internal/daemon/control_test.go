@@ -331,7 +331,8 @@ func uniqueKeys(b []byte) error {
 
 // TestLogSessionTLS: an explicit-FTPS session logs its upgrade and
 // tls=true on its end line (its start line came before AUTH TLS); a
-// plain one tls=false. Durations are seconds.
+// plain one tls=false. Both end lines name the user. Durations are
+// seconds.
 func TestLogSessionTLS(t *testing.T) {
 	f := newFarm(t, 1<<10, "127.0.0.14")
 	dir := t.TempDir()
@@ -394,6 +395,9 @@ passive_ports = "63600-63699"
 	for i := range ends {
 		if want := ends[i]["session"] == upgraded; ends[i]["tls"] != want {
 			t.Errorf("session end %d: tls %v, want %v", i, ends[i]["tls"], want)
+		}
+		if ends[i]["user"] != "demo" {
+			t.Errorf("session end %d: user %v, want demo", i, ends[i]["user"])
 		}
 		if dur, ok := ends[i]["duration"].(float64); !ok || dur < 0 || dur > 60 {
 			t.Errorf("session end %d: duration %v, want seconds", i, ends[i]["duration"])
