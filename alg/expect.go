@@ -59,6 +59,9 @@ func (d *DataPorts) SetRange(first, last uint16) {
 	}
 }
 
+// Proxy is the PROXY policy of later expectations (SetProxy), or nil.
+func (d *DataPorts) Proxy() *Proxy { return d.proxy.Load() }
+
 // Ports returns the allocator for local, creating it on first use.
 func (d *DataPorts) Ports(local netip.Addr) *limits.Ports {
 	d.mu.Lock()
@@ -230,6 +233,20 @@ func (x *Expectation) Shut() {
 	if !x.paired.Load() {
 		x.Close()
 	}
+}
+
+// Hold makes x refuse every connection from now on, the expected peer's
+// as RefusedSecond, until Close: the kernel data path, where the expected
+// connection is forwarded by a NAT mapping and never reaches the
+// listener, so whatever does reach it (from another address, or from the
+// peer once the one-shot mapping is used) is refused and reported as on
+// the proxy path. Call it instead of Accept, or on a gated expectation.
+func (x *Expectation) Hold() {
+	if x.paired.Swap(true) || x.gated != nil {
+		return // the accepting goroutine (gated) refuses from now on
+	}
+	x.ln.SetDeadline(time.Time{})
+	go x.next()
 }
 
 // Accept waits for the first connection from the expected peer (for a

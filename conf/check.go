@@ -18,6 +18,13 @@ type System struct {
 	EphemeralFirst, EphemeralLast uint16
 	// NoFile is the soft limit on open file descriptors (RLIMIT_NOFILE).
 	NoFile uint64
+	// NoKernel is why the kernel data path cannot be used here (no
+	// CAP_NET_ADMIN, no nftables), "" when it can. cmd/algd sets it from
+	// the probe of alg/nat; ReadSystem leaves it "".
+	NoKernel string
+	// NoForward: IPv4 forwarding is off (net.ipv4.ip_forward), which the
+	// kernel data path needs.
+	NoForward bool
 }
 
 // Fallbacks of ReadSystem: the Linux defaults.
@@ -36,6 +43,8 @@ type Report struct {
 	// Listens says, per control listener, which pool and realservers it
 	// leads to.
 	Listens []string
+	// DataPaths says, per listener, which data path it takes and why.
+	DataPaths []string
 	// Firewall lists, per address, the TCP ports to open.
 	Firewall []string
 	// Warnings are legal but doubtful settings.
@@ -77,6 +86,7 @@ func Check(c *Config, sys System) Report {
 		}
 	}
 	c.checkRTSP(&r, fw, sys)
+	c.checkDataPaths(&r, sys)
 	r.Firewall = fw.lines()
 
 	if need := uint64(c.Limits.MaxSessions)*2 + fdSpare; need > sys.NoFile {
@@ -109,6 +119,9 @@ func (r Report) Write(w io.Writer) {
 	var b strings.Builder
 	for _, l := range r.Listens {
 		b.WriteString("listen " + l + "\n")
+	}
+	for _, l := range r.DataPaths {
+		b.WriteString("data path: " + l + "\n")
 	}
 	for _, l := range r.Firewall {
 		b.WriteString("firewall: " + l + "\n")

@@ -36,6 +36,8 @@ type Config struct {
 	// Admin configures the admin HTTP listener, the pid file and the
 	// SIGTERM drain (see admin.go).
 	Admin Admin `toml:"admin"`
+	// Kernel configures the kernel data path (see datapath.go).
+	Kernel Kernel `toml:"kernel"`
 }
 
 // Pool returns the pool called name, or nil. The pointer is into c.Pools.
@@ -227,6 +229,13 @@ type FTP struct {
 	UserFile string `toml:"user_file"`
 	// FileRoutes are UserFile's routes as Validate read them.
 	FileRoutes []UserRoute `toml:"-"`
+	// DataPath is how data connections go: "kernel" (one-shot NAT
+	// mappings, the bytes never enter algd; per transfer, what needs
+	// algd stays on the proxy path: PROT P, TLS towards the realservers,
+	// passive data through a PROXY balancer, PORT/EPRT without
+	// BackendRange), "proxy" (algd splices every byte) or "auto" (kernel
+	// where algd can use it, proxy elsewhere). Default "auto".
+	DataPath string `toml:"data_path"`
 }
 
 // TLS configures FTPS for one [[ftp]] listener: towards clients (explicit

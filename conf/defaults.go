@@ -40,6 +40,7 @@ const DefaultBackendConnectTimeout = 5 * time.Second
 func (c *Config) SetDefaults() {
 	c.setGroupDefaults()
 	c.setRTSPDefaults()
+	c.setKernelDefaults()
 	for i := range c.FTP {
 		f := &c.FTP[i]
 		if f.Name == "" && len(f.ListenAddrs) > 0 {

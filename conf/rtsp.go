@@ -46,6 +46,10 @@ type RTSP struct {
 	// (no request, no RTCP from the client) for this long, when the
 	// realserver's Session header states no timeout. Default 60s.
 	SessionTimeout Duration `toml:"session_timeout"`
+	// DataPath is how media flows: "kernel" (NAT mappings per media
+	// pair), "proxy" (algd relays every packet) or "auto" (kernel where
+	// algd can use it). Default "auto".
+	DataPath string `toml:"data_path"`
 }
 
 // setRTSPDefaults names RTSP listeners and makes "rtsp" (an OPTIONS

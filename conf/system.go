@@ -7,14 +7,18 @@ import (
 )
 
 // ReadSystem reads the kernel's ephemeral port range from
-// /proc/sys/net/ipv4/ip_local_port_range and the soft RLIMIT_NOFILE. What
-// it cannot read takes the Linux defaults, 32768-60999 and 1024.
+// /proc/sys/net/ipv4/ip_local_port_range, whether IPv4 forwarding is on
+// and the soft RLIMIT_NOFILE. What it cannot read takes the Linux
+// defaults, 32768-60999 and 1024 (forwarding: taken as on).
 func ReadSystem() System {
 	sys := System{EphemeralFirst: defaultEphemeralFirst, EphemeralLast: defaultEphemeralLast, NoFile: defaultNoFile}
 	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
 		if first, last, ok := parseLocalPortRange(string(b)); ok {
 			sys.EphemeralFirst, sys.EphemeralLast = first, last
 		}
+	}
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_forward"); err == nil {
+		sys.NoForward = strings.TrimSpace(string(b)) == "0"
 	}
 	if n, ok := softNoFile(); ok {
 		sys.NoFile = n

@@ -27,6 +27,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateRTSP(&p)
 	c.validateGroups(&p)
+	c.validateKernel(&p)
 	c.validateLimits(&p)
 	c.validateAdmin(&p)
 	c.checkClaims(&p)

@@ -16,6 +16,7 @@ type activeSetup struct {
 	client  netip.AddrPort
 	backend netip.AddrPort   // the realserver's passive port; or
 	x       *alg.Expectation // with backend_data_mode "active": where the realserver connects to algd
+	kernel  bool             // x is for the kernel data path (mapActive)
 }
 
 // close releases what the setup holds when it goes unused.
@@ -113,7 +114,7 @@ func (s *session) setPort(a *activeSetup) {
 // PASV/EPSV expectation, the PORT/EPRT. Called with mu held.
 func (s *session) forgetSetup() {
 	if s.waiting != nil {
-		s.waiting.x.Close()
+		s.waiting.drop()
 		s.waiting = nil
 	}
 	s.next = nil
@@ -128,8 +129,16 @@ func (s *session) forgetSetup() {
 // session's transfer command is outstanding (startActive opens the window
 // before the command goes to the realserver, the final reply shuts it);
 // anything earlier, later, second or from elsewhere is reset and counted.
+//
+// On the kernel data path (p.kernel) the port is from KernelBackendPorts,
+// and a mapping (mapActive) sends the realserver's connection to the
+// client; the expectation refuses whatever reaches it.
 func (s *session) askPORT(p pending) error {
-	x, err := s.h.BackendPorts.Expect(alg.Expect{
+	ports := s.h.BackendPorts
+	if p.kernel {
+		ports = s.h.KernelBackendPorts
+	}
+	x, err := ports.Expect(alg.Expect{
 		Local: s.bkLocal,
 		Peer:  s.rsAddr.Addr(),
 		Gated: true,
@@ -157,7 +166,7 @@ func (s *session) activeReplyPORT(p pending, r Reply) Reply {
 		p.x.Close()
 		return r
 	}
-	s.setPort(&activeSetup{client: p.target, x: p.x})
+	s.setPort(&activeSetup{client: p.target, x: p.x, kernel: p.kernel})
 	return portOK(p)
 }
 
@@ -175,9 +184,18 @@ func (s *session) startActive(ctx context.Context) *dataConn {
 	d.bx = a.x
 	d.target = a.backend
 	d.claimed = true
+	if a.kernel && s.mapActive(d, a) {
+		s.mu.Lock()
+		s.current = d
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serveKernel(d)
+		return d
+	}
 	if a.x != nil {
 		// The window opens before the command reaches the realserver,
-		// which may connect at once.
+		// which may connect at once. (A kernel setup whose mapping
+		// failed is served here too: the realserver has algd's port.)
 		a.x.Open(time.Now().Add(s.dataWait))
 	}
 	s.mu.Lock()

@@ -26,6 +26,7 @@ import (
 type dataConn struct {
 	x      *alg.Expectation // nil in active mode
 	bx     *alg.Expectation // backend_data_mode "active": the realserver's port; else nil
+	k      *kernelConn      // on the kernel data path: its mapping; nil on the proxy path
 	target netip.AddrPort   // the realserver's data port (passive towards it)
 	prot   byte             // the client's PROT when the data was set up
 	sess   context.Context  // the session's
@@ -69,6 +70,15 @@ func (d *dataConn) finish() {
 	d.fromServer.close()
 	d.fromClient.close()
 	d.done.close()
+}
+
+// drop ends a data connection set up and not claimed: its expectation
+// closes, and on the kernel path its mapping goes (serveKernel ends).
+func (d *dataConn) drop() {
+	d.x.Close()
+	if d.k != nil {
+		d.cancel()
+	}
 }
 
 // over reports whether the data connection's goroutine has ended.
@@ -154,10 +164,11 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 		s.logger().Warn("client holds its share of passive ports", "max", s.h.Limits.MaxDataPortsPerClient)
 		return NewReply(425, "Too many data connections pending from your address.")
 	}
+	deadline := time.Now().Add(s.dataWait)
 	x, err := s.h.DataPorts.Expect(alg.Expect{
 		Local:    s.adv,
 		Peer:     s.peer,
-		Deadline: time.Now().Add(s.dataWait),
+		Deadline: deadline,
 		OnRefused: func(from netip.AddrPort, why alg.Refusal) {
 			s.refusedData("client", from, why)
 		},
@@ -175,9 +186,10 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 	d := s.newDataConn(ctx, x)
 	d.target = target
 	d.share = release
+	s.mapPassive(d, deadline)
 	s.mu.Lock()
 	if s.waiting != nil {
-		s.waiting.x.Close() // a new PASV replaces an unused one
+		s.waiting.drop() // a new PASV replaces an unused one
 	}
 	s.waiting = d
 	s.next = d
@@ -187,7 +199,11 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 	s.wg.Add(1)
 	go func() {
 		defer release() // the port is the client's until its data connection ends
-		s.serveData(d, target)
+		if d.k != nil {
+			s.serveKernel(d)
+		} else {
+			s.serveData(d, target)
+		}
 	}()
 
 	if p.epsv {
@@ -195,7 +211,7 @@ func (s *session) passiveReply(ctx context.Context, p pending, r Reply) Reply {
 	}
 	text, err := FormatPASV(x.AddrPort())
 	if err != nil { // passiveCheck admits PASV only on IPv4
-		x.Close()
+		d.drop()
 		return NewReply(425, "Can't open data connection.")
 	}
 	return NewReply(227, text)
@@ -368,6 +384,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 		return
 	}
 	s.h.stats().DataConns.Add(1)
+	s.h.stats().ProxyConns.Add(1)
 	lim := s.h.Limits
 	lv := newLiveData(c, bc)
 	s.mu.Lock()

@@ -54,6 +54,18 @@ type Handler struct {
 	// range on algd's side of the realserver connection, instead of algd
 	// asking it for PASV.
 	BackendPorts *alg.DataPorts
+	// Kernel, when set, is the kernel data path (data_path "kernel" or
+	// "auto" where it is available): data connections whose bytes need
+	// nothing from algd are forwarded by one-shot NAT mappings (see
+	// kernel.go for which). Nil: every data connection takes the proxy
+	// path.
+	Kernel alg.Kernel
+	// KernelBackendPorts is the backend_ports range for a client's
+	// PORT/EPRT on the kernel path: the realserver gets a PORT to a port
+	// of it (as with BackendPorts) and a mapping sends its connection on
+	// to the client. Nil (no backend_ports): PORT/EPRT take the proxy
+	// path. It may be BackendPorts itself.
+	KernelBackendPorts *alg.DataPorts
 	// ActivePorts hands out source ports when Active is a range; nil
 	// otherwise.
 	ActivePorts *alg.DataPorts
@@ -125,8 +137,13 @@ type Stats struct {
 	// ports) while connecting them to a realserver.
 	Overloaded atomic.Int64
 	// DataConns counts paired data connections; BytesDown (realserver to
-	// client) and BytesUp (client to realserver) the bytes they carried.
+	// client) and BytesUp (client to realserver) the bytes they carried
+	// (on the kernel path: from conntrack's counters, see payload).
 	DataConns, BytesDown, BytesUp atomic.Int64
+	// KernelConns and ProxyConns split DataConns by data path: carried
+	// by the kernel, or spliced by algd. KernelMapFailed counts the
+	// mappings the kernel refused, whose transfers took the proxy path.
+	KernelConns, ProxyConns, KernelMapFailed atomic.Int64
 	// BackendActive counts data connections a realserver opened to algd
 	// (backend_data_mode "active").
 	BackendActive atomic.Int64

@@ -14,6 +14,8 @@ var (
 	descSessionsRefused  = alg.NewDesc("sessions_refused_total", "Sessions refused by limits or for want of a realserver.")
 	descBytes            = alg.NewDesc("data_bytes_total", "Bytes carried by data connections; direction down is realserver to client.", "direction")
 	descDataConns        = alg.NewDesc("data_connections_total", "Paired data connections.")
+	descDataPath         = alg.NewDesc("data_path_connections_total", "Paired data connections by data path: kernel (forwarded by a one-shot NAT mapping, no byte through algd) or proxy (spliced by algd).", "path")
+	descKernelMapFailed  = alg.NewDesc("kernel_map_failures_total", "Kernel data path mappings the kernel refused; their transfers took the proxy path.")
 	descPortsInUse       = alg.NewDesc("passive_ports_in_use", "Passive ports reserved now.")
 	descPorts            = alg.NewDesc("passive_ports", "Size of the passive port range.")
 	descPortsExhausted   = alg.NewDesc("passive_ports_exhausted_total", "Passive port requests refused for want of a free port.")
@@ -52,6 +54,9 @@ var metrics = func() alg.Metrics[*Handler] {
 		stat("bytes_down", descBytes, c, func(s *Stats) int64 { return s.BytesDown.Load() }, "down"),
 		stat("bytes_up", descBytes, c, func(s *Stats) int64 { return s.BytesUp.Load() }, "up"),
 		stat("data_conns", descDataConns, c, func(s *Stats) int64 { return s.DataConns.Load() }),
+		stat("data_path.kernel", descDataPath, c, func(s *Stats) int64 { return s.KernelConns.Load() }, "kernel"),
+		stat("data_path.proxy", descDataPath, c, func(s *Stats) int64 { return s.ProxyConns.Load() }, "proxy"),
+		stat("kernel_map_failed", descKernelMapFailed, c, func(s *Stats) int64 { return s.KernelMapFailed.Load() }),
 		ports("", descPortsInUse, g, func(in, _ int, _ uint64) int64 { return int64(in) }),
 		ports("", descPorts, g, func(_, size int, _ uint64) int64 { return int64(size) }),
 		ports("", descPortsExhausted, c, func(_, _ int, ex uint64) int64 { return int64(ex) }),

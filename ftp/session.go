@@ -63,6 +63,7 @@ type pending struct {
 	sent   bool             // kindPassive, kindActive: EPSV was sent to the realserver (expect 229)
 	target netip.AddrPort   // kindActive: where the client listens
 	x      *alg.Expectation // kindActive with backend_data_mode "active": algd's port for the realserver
+	kernel bool             // kindActive: on the kernel data path (askPORT)
 	local  Reply            // kindLocal
 	issued time.Time
 
@@ -511,7 +512,8 @@ func (s *session) command(ctx context.Context, cmd Command) error {
 			return s.answer(r)
 		}
 		p.kind, p.epsv, p.target = kindActive, cmd.Verb == "EPRT", target
-		if s.h.BackendPorts != nil {
+		p.kernel = s.kernelWhy(false, target.Addr()) == ""
+		if s.h.BackendPorts != nil || p.kernel {
 			return s.askPORT(p)
 		}
 		return s.askPassive(p)

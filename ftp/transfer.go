@@ -71,7 +71,7 @@ func (s *session) transferWait(r Reply) <-chan struct{} {
 	d := p.data
 	switch {
 	case !r.Final():
-		if d.x == nil {
+		if d.x == nil && d.k == nil { // on the kernel path the realserver connects itself
 			return d.connected.ch
 		}
 	case r.Code < 400:

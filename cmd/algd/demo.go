@@ -62,7 +62,10 @@ func cmdDemo(args []string) error {
 	cfg := &conf.Config{
 		Pools: []conf.Pool{{Name: "demo", Scheduler: "rr", Realservers: rss,
 			Health: conf.Health{Kind: "ftp"}}},
-		FTP: []conf.FTP{{Name: "demo", ListenAddrs: []netip.AddrPort{vip}, Pool: "demo", Passive: passive}},
+		// The proxy path: the demo runs unprivileged and touches no
+		// nftables, whoever starts it.
+		FTP: []conf.FTP{{Name: "demo", ListenAddrs: []netip.AddrPort{vip}, Pool: "demo", Passive: passive,
+			DataPath: conf.DataPathProxy}},
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {

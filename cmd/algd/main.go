@@ -77,7 +77,11 @@ func cmdCheck(args []string, out io.Writer) error {
 		}
 		return err
 	}
-	conf.Check(cfg, conf.ReadSystem()).Write(out)
+	sys := conf.ReadSystem()
+	if cfg.WantsKernel() {
+		sys.NoKernel = daemon.ProbeKernel(cfg)
+	}
+	conf.Check(cfg, sys).Write(out)
 	return nil
 }
 

@@ -43,6 +43,10 @@ type Options struct {
 	// Level, when set, is the level of Logger: a reload sets it from
 	// [log] level (NewLogger returns both).
 	Level *slog.LevelVar
+	// Kernel, when set, is the kernel data path of every listener whose
+	// data_path is not "proxy", instead of algd's nftables table (a seam
+	// for tests: a fake).
+	Kernel alg.Kernel
 
 	// inherit holds the listening sockets taken over from the algd that
 	// ran before (takeover.go); New uses them instead of binding.
@@ -76,6 +80,7 @@ type Daemon struct {
 	reloads   admin.Reloads
 	wg        sync.WaitGroup // Serve and health goroutines
 	ipvs      *ipvsRun       // kernel IPVS for [[group]]s (ipvs.go); nil without groups
+	kernel    *kernelRun     // the kernel data path (kernel.go)
 	adminLn   *net.TCPListener
 	adminAddr netip.AddrPort // as configured, the key of a takeover
 	adminStop func()         // stops the admin server
@@ -106,6 +111,7 @@ func New(ctx context.Context, cfg *conf.Config, o Options) (*Daemon, error) {
 		listeners:  make(map[netip.AddrPort]*listenerRun),
 	}
 	d.builders = []builder{newFTPBuilder(d), newRTSPBuilder(d)}
+	d.kernel = newKernelRun(o, log)
 	var err error
 	if d.ipvs, err = newIPVSRun(cfg, log); err != nil {
 		return nil, err
@@ -145,6 +151,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, b := range d.builders {
 		b.close()
 	}
+	d.kernel.close(d.config().Kernel.Cleanup())
 	return nil
 }
 

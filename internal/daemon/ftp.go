@@ -97,6 +97,9 @@ func (b *ftpBuilder) build(cfg *conf.Config, pools map[string]*pool.Pool) []*uni
 		if fc.BackendDataMode == "active" {
 			h.BackendPorts = s.dataPorts("backend", fc.BackendRange)
 		}
+		if h.Kernel = d.kernel.forListener(fc.DataPath); h.Kernel != nil && fc.BackendRange != (conf.PortRange{}) {
+			h.KernelBackendPorts = s.dataPorts("backend", fc.BackendRange)
+		}
 		h.BackendSource = fc.BackendSourceAddr
 		u := &unit{proto: "ftp", collect: h.Collect}
 		for _, a := range fc.ListenAddrs {

@@ -113,6 +113,10 @@ func (d *Daemon) apply(ctx context.Context, cfg *conf.Config) error {
 			fresh[a] = &listenerRun{ln: ln, sw: &switchHandler{}}
 		}
 	}
+	if err := d.kernel.prepare(cfg); err != nil {
+		unbind()
+		return err
+	}
 	pools, started, err := d.buildPools(cfg)
 	if err != nil {
 		unbind()

@@ -129,6 +129,7 @@ func runDaemonExec(cfg *conf.Config, path string, o Options, sig <-chan os.Signa
 			sdn.mainPID(pid)
 			d.closeAdmin()
 			d.ipvs.handOver()
+			d.kernel.handOver()
 			ts.close(true)
 			return drain(fmt.Sprintf("taken over by pid %d", pid))
 		case s := <-sig:
