@@ -80,6 +80,7 @@ func (b *rtspBuilder) build(cfg *conf.Config, pools map[string]*pool.Pool) []*un
 			Stats:          &s.stats,
 			Media:          s.media,
 			Registry:       d.registry,
+			Kernel:         d.kernel.forListener(rc.DataPath),
 		}
 		u := &unit{proto: "rtsp", collect: h.Collect}
 		for _, a := range rc.ListenAddrs {
