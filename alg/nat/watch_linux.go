@@ -1,0 +1,285 @@
+package nat
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/algd/algd/alg"
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"github.com/ti-mo/netfilter"
+)
+
+// TCP states of conntrack (enum tcp_conntrack in the kernel's
+// nf_conntrack_tcp.h).
+const (
+	tcpTimeWait = 7 // both FINs seen and acknowledged
+	tcpClose    = 8 // reset
+)
+
+// watcher is one subscription to conntrack's NEW, UPDATE and DESTROY
+// events.
+type watcher struct {
+	conn *conntrack.Conn
+	ev   chan conntrack.Event
+	errs chan error
+}
+
+// eventBuffer is the event socket's receive buffer: a burst of new
+// connections on the director must not overflow it (ENOBUFS makes the
+// watcher resubscribe and resynchronise from a dump).
+const eventBuffer = 8 << 20
+
+func (t *Table) listen() (*watcher, error) {
+	c, err := conntrack.Dial(&netlink.Config{NetNS: t.opts.NetNS})
+	if err != nil {
+		return nil, missing("conntrack event socket", err)
+	}
+	if err := c.SetReadBuffer(eventBuffer); err != nil {
+		t.log.Debug("conntrack event socket buffer", "err", err)
+	}
+	w := &watcher{conn: c, ev: make(chan conntrack.Event, 1024)}
+	// One worker: events of one connection stay in order.
+	w.errs, err = c.Listen(w.ev, 1, []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTUpdate, netfilter.GroupCTDestroy})
+	if err != nil {
+		c.Close()
+		return nil, missing("conntrack events", err)
+	}
+	return w, nil
+}
+
+// watch handles events until ctx ends; a broken subscription (socket
+// overflow) is replaced and the state resynchronised from a dump of
+// algd's connections.
+func (t *Table) watch(ctx context.Context, w *watcher) {
+	q := newQueue()
+	t.mu.Lock()
+	t.q = q
+	t.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Go(q.run)
+	defer func() {
+		w.conn.Close()
+		q.close()
+		wg.Wait()
+		close(t.done)
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-w.ev:
+			t.event(ev)
+		case err := <-w.errs:
+			t.log.Warn("conntrack events lost; resubscribing", "err", err)
+			w.conn.Close()
+			for {
+				nw, err := t.listen()
+				if err == nil {
+					w = nw
+					break
+				}
+				t.log.Error("conntrack events", "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(time.Second):
+				}
+			}
+			t.resync()
+		}
+	}
+}
+
+// resync treats every live connection of algd as new (known ones are
+// ignored), after events were lost.
+func (t *Table) resync() {
+	f := conntrack.NewFilter().Mark(t.opts.Mark).MarkMask(t.opts.Mark)
+	flows, err := t.ct.DumpFilter(f, nil)
+	if err != nil {
+		t.log.Error("conntrack dump", "err", err)
+		return
+	}
+	for i := range flows {
+		t.event(conntrack.Event{Type: conntrack.EventNew, Flow: &flows[i]})
+	}
+}
+
+func (t *Table) event(ev conntrack.Event) {
+	f := ev.Flow
+	if f == nil || f.Mark&t.opts.Mark != t.opts.Mark {
+		return
+	}
+	switch ev.Type {
+	case conntrack.EventNew:
+		t.connected(f)
+	case conntrack.EventUpdate:
+		if f.ProtoInfo.TCP == nil {
+			return
+		}
+		switch f.ProtoInfo.TCP.State {
+		case tcpTimeWait:
+			t.ended(f, true, false)
+		case tcpClose:
+			t.ended(f, false, false)
+		}
+	case conntrack.EventDestroy:
+		fin := f.ProtoInfo.TCP != nil && f.ProtoInfo.TCP.State == tcpTimeWait
+		t.ended(f, fin, true)
+	}
+}
+
+// connected attributes a new connection to its mapping: one-shot
+// mappings lose their elements (the next connection reaches whatever
+// listens on Dst), and a second connection that slipped in before is
+// deleted.
+func (t *Table) connected(f *conntrack.Flow) {
+	o := f.TupleOrig
+	src := netip.AddrPortFrom(o.IP.SourceAddress, o.Proto.SourcePort)
+	dst := netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort)
+	t.mu.Lock()
+	if t.byFlow[f.ID] != nil {
+		t.mu.Unlock()
+		return
+	}
+	x := t.byKey[keyOf(o.Proto.Protocol, src, dst, true)]
+	if x == nil {
+		x = t.byKey[keyOf(o.Proto.Protocol, src, dst, false)]
+	}
+	if x == nil || x.ended || (x.connected && !x.m.Persistent) {
+		t.mu.Unlock()
+		if x != nil {
+			// A second connection before the element went: one-shot
+			// means one.
+			t.log.Info("second connection on a one-shot mapping deleted", "from", src, "to", dst)
+			t.ct.Delete(*f)
+		}
+		return
+	}
+	first := !x.connected
+	x.connected = true
+	x.flows[f.ID] = *f
+	t.byFlow[f.ID] = x
+	t.mu.Unlock()
+	if !x.m.Persistent {
+		if err := t.unmap(x); err != nil {
+			t.log.Warn("one-shot mapping not removed", "from", src, "to", dst, "err", err)
+		}
+	}
+	if first && x.m.Events.Connected != nil {
+		t.deliver(func() { x.m.Events.Connected(src, dst) })
+	}
+}
+
+// ended closes a connection's account: at TIME_WAIT (fin), a reset or
+// its conntrack entry's end (destroy: f carries the final counters).
+func (t *Table) ended(f *conntrack.Flow, fin, destroy bool) {
+	t.mu.Lock()
+	x := t.byFlow[f.ID]
+	if x == nil {
+		t.mu.Unlock()
+		return
+	}
+	known := x.flows[f.ID]
+	t.mu.Unlock()
+	final := *f
+	if !destroy {
+		// UPDATE events carry no counters: read them.
+		g, err := t.ct.Get(known)
+		if err != nil {
+			t.log.Debug("conntrack get at close", "err", err)
+		} else {
+			final = g
+		}
+	}
+	t.mu.Lock()
+	if t.byFlow[f.ID] != x {
+		t.mu.Unlock()
+		return
+	}
+	delete(t.byFlow, f.ID)
+	delete(x.flows, f.ID)
+	add(&x.sum, final)
+	if fin && !x.cut && !x.m.Persistent {
+		x.closedFIN = true
+	}
+	done := !x.ended && len(x.flows) == 0 && (!x.m.Persistent || !x.installed)
+	if done {
+		x.ended = true
+	}
+	sum := x.sum
+	sum.Closed = x.closedFIN
+	t.mu.Unlock()
+	if done && x.m.Events.Ended != nil {
+		t.deliver(func() { x.m.Events.Ended(sum) })
+	}
+}
+
+// deliver runs fn on the Table's one callback goroutine, so a slow
+// owner never holds up the watcher.
+func (t *Table) deliver(fn func()) {
+	t.mu.Lock()
+	q := t.q
+	t.mu.Unlock()
+	if q != nil {
+		q.push(fn)
+	}
+}
+
+// queue is an unbounded FIFO of callbacks run by one goroutine.
+type queue struct {
+	mu     sync.Mutex
+	fns    []func()
+	wake   chan struct{}
+	closed bool
+}
+
+func newQueue() *queue { return &queue{wake: make(chan struct{}, 1)} }
+
+func (q *queue) push(fn func()) {
+	q.mu.Lock()
+	if !q.closed {
+		q.fns = append(q.fns, fn)
+	}
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run calls the queued callbacks until close, then the ones left.
+func (q *queue) run() {
+	for {
+		<-q.wake
+		for {
+			q.mu.Lock()
+			fns, closed := q.fns, q.closed
+			q.fns = nil
+			q.mu.Unlock()
+			for _, fn := range fns {
+				fn()
+			}
+			if closed && len(fns) == 0 {
+				return
+			}
+			if len(fns) == 0 {
+				break
+			}
+		}
+	}
+}
+
+var _ alg.Kernel = (*Table)(nil)
