@@ -30,6 +30,9 @@ type Server struct {
 	Collectors []prometheus.Collector
 	// Refresh is the HTML status page's refresh interval; 0 means 2s.
 	Refresh time.Duration
+	// MaxLive is how many live sessions the HTML page lists (the oldest;
+	// it says how many it left out); 0 means 100. JSON lists them all.
+	MaxLive int
 	// Logger receives serve errors; nil means slog.Default().
 	Logger *slog.Logger
 	// Control, when set, enables the state-changing endpoints
@@ -172,7 +175,11 @@ func (s *Server) writeHTML(w http.ResponseWriter) {
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	if err := pageTemplate.Execute(w, page{Status: s.Source.Status(), Refresh: int(max(refresh/time.Second, 1))}); err != nil {
+	maxLive := s.MaxLive
+	if maxLive <= 0 {
+		maxLive = defaultMaxLive
+	}
+	if err := pageTemplate.Execute(w, newPage(s.Source.Status(), int(max(refresh/time.Second, 1)), maxLive)); err != nil {
 		s.logger().Debug("status page", "err", err)
 	}
 }

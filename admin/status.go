@@ -53,6 +53,29 @@ type Status struct {
 	Live []alg.SessionInfo `json:"live"`
 	// Local says when algd itself ran out of a resource.
 	Local LocalResources `json:"local_resources"`
+	// Traffic is the bytes every session carried since algd started,
+	// those of running transfers so far included.
+	Traffic alg.Traffic `json:"traffic"`
+	// History is what the charts of the status page draw: a sample every
+	// few seconds over the last minutes, oldest first.
+	History []Sample `json:"history"`
+}
+
+// Sample is the daemon at one moment of its History. Rates are over the
+// time since the sample before (0 in the first).
+type Sample struct {
+	Time time.Time `json:"time"`
+	// Sessions is the number of live control sessions, Transferring
+	// those with a data connection or media stream open.
+	Sessions     int `json:"sessions"`
+	Transferring int `json:"transferring"`
+	// Down and Up are bytes per second (realserver to client, client to
+	// realserver) that sessions carried, running transfers included.
+	Down float64 `json:"bytes_down_per_second"`
+	Up   float64 `json:"bytes_up_per_second"`
+	// Refused is sessions refused per second (limits, no realserver), over
+	// every listener.
+	Refused float64 `json:"refused_per_second"`
 }
 
 // LocalResources counts the times algd itself ran out of a resource
@@ -117,6 +140,11 @@ type Realserver struct {
 	// algd started).
 	CheckFailures uint64    `json:"check_failures"`
 	LastChange    time.Time `json:"last_change,omitzero"`
+	// BytesDown and BytesUp are what the sessions to this address carried
+	// since algd started (realserver to client, client to realserver),
+	// running transfers included; an address in two pools shows the sum.
+	BytesDown int64 `json:"bytes_down"`
+	BytesUp   int64 `json:"bytes_up"`
 	// CheckLatencies is the histogram of health check durations, for
 	// /metrics.
 	CheckLatencies Histogram `json:"-"`

@@ -2,6 +2,7 @@ package alg
 
 import (
 	"context"
+	"maps"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -75,7 +76,9 @@ type Registry struct {
 
 	mu       sync.Mutex
 	sessions map[Session]struct{}
-	empty    chan struct{} // closed while no session is registered
+	empty    chan struct{}              // closed while no session is registered
+	ended    Traffic                    // what sessions that left carried
+	endedBy  map[netip.AddrPort]Traffic // the same by realserver; one entry per address ever used
 
 	drainOnce sync.Once
 	drain     chan struct{} // closed by Drain
@@ -105,12 +108,14 @@ func (r *Registry) Add(s Session) (remove func()) {
 	r.sessions[s] = struct{}{}
 	r.mu.Unlock()
 	return func() {
+		in := s.Info() // before the lock: Info takes the session's own
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		if _, ok := r.sessions[s]; !ok {
 			return
 		}
 		delete(r.sessions, s)
+		r.credit(in)
 		if len(r.sessions) == 0 {
 			close(r.empty)
 		}
@@ -135,9 +140,72 @@ func (r *Registry) list() []Session {
 	return out
 }
 
+// Traffic is bytes carried: Down from realservers to clients, Up from
+// clients to realservers.
+type Traffic struct {
+	Down int64 `json:"bytes_down"`
+	Up   int64 `json:"bytes_up"`
+}
+
+// add returns t plus the bytes of in.
+func (t Traffic) add(in SessionInfo) Traffic {
+	return Traffic{Down: t.Down + in.BytesDown, Up: t.Up + in.BytesUp}
+}
+
+// credit adds the bytes of a session that left to the totals; r.mu is
+// held.
+func (r *Registry) credit(in SessionInfo) {
+	r.ended = r.ended.add(in)
+	if !in.Realserver.IsValid() {
+		return
+	}
+	if r.endedBy == nil {
+		r.endedBy = make(map[netip.AddrPort]Traffic)
+	}
+	r.endedBy[in.Realserver] = r.endedBy[in.Realserver].add(in)
+}
+
+// Snapshot is the registry at one moment: the live sessions, and the
+// bytes every session carried, those that left and the live ones so far.
+type Snapshot struct {
+	// Live describes every live session, oldest first.
+	Live []SessionInfo
+	// Total is the bytes of every session since the registry was made;
+	// ByRealserver the same by realserver address (sessions without one
+	// count in Total only).
+	Total        Traffic
+	ByRealserver map[netip.AddrPort]Traffic
+}
+
+// Snapshot takes the live sessions and the byte totals together, so that
+// a session leaving meanwhile is counted once: either live or among
+// those that left. A session that left counts the bytes its last Info
+// showed (an RTSP media session that outlives its control connection
+// adds no more once that connection has left).
+func (r *Registry) Snapshot() Snapshot {
+	r.mu.Lock()
+	all := make([]Session, 0, len(r.sessions))
+	for s := range r.sessions {
+		all = append(all, s)
+	}
+	sn := Snapshot{Total: r.ended, ByRealserver: make(map[netip.AddrPort]Traffic, len(r.endedBy))}
+	maps.Copy(sn.ByRealserver, r.endedBy)
+	r.mu.Unlock()
+	sn.Live = describe(all)
+	for _, in := range sn.Live {
+		sn.Total = sn.Total.add(in)
+		if in.Realserver.IsValid() {
+			sn.ByRealserver[in.Realserver] = sn.ByRealserver[in.Realserver].add(in)
+		}
+	}
+	return sn
+}
+
 // Sessions describes every live session, oldest first.
-func (r *Registry) Sessions() []SessionInfo {
-	all := r.list()
+func (r *Registry) Sessions() []SessionInfo { return describe(r.list()) }
+
+// describe reads the Info of every session in all, oldest first.
+func describe(all []Session) []SessionInfo {
 	out := make([]SessionInfo, 0, len(all))
 	for _, s := range all {
 		out = append(out, s.Info())

@@ -102,6 +102,7 @@ func listenControl(path string, mode os.FileMode) (net.Listener, error) {
 // Status is the daemon as /status shows it.
 func (d *Daemon) Status() admin.Status {
 	now := time.Now()
+	sn := d.registry.Snapshot()
 	d.mu.Lock()
 	cfg := d.cfg
 	st := admin.Status{
@@ -123,7 +124,8 @@ func (d *Daemon) Status() admin.Status {
 			m := admin.Realserver{Address: r.Addr(), Up: r.Up(), Weight: r.Weight(), Active: r.Active(),
 				Total: r.Total(), LastCheck: at, CheckLatency: lat, SessionFailures: r.SessionFailures(), Suspect: r.Suspect(),
 				Disabled: r.Disabled(), CheckFailures: r.CheckFailures(), LastChange: r.LastChange(),
-				CheckLatencies: admin.Histogram{Count: h.Count, Sum: h.Sum, Buckets: h.Buckets}}
+				CheckLatencies: admin.Histogram{Count: h.Count, Sum: h.Sum, Buckets: h.Buckets},
+				BytesDown:      sn.ByRealserver[r.Addr()].Down, BytesUp: sn.ByRealserver[r.Addr()].Up}
 			if err != nil {
 				m.CheckError = err.Error()
 			}
@@ -141,9 +143,11 @@ func (d *Daemon) Status() admin.Status {
 	if st.Local.Errors == nil {
 		st.Local.Errors = map[string]uint64{}
 	}
-	st.Live = d.registry.Sessions()
+	st.Live = sn.Live
 	if st.Live == nil {
 		st.Live = []alg.SessionInfo{} // "live": [], never null
 	}
+	st.Traffic = sn.Total
+	st.History = d.history.Samples()
 	return st
 }

@@ -47,6 +47,9 @@ type Options struct {
 	// data_path is not "proxy", instead of algd's nftables table (a seam
 	// for tests: a fake).
 	Kernel alg.Kernel
+	// HistoryEvery is how often the status page's history takes a
+	// sample; zero means 5 s (historySize samples: the last 15 minutes).
+	HistoryEvery time.Duration
 
 	// inherit holds the listening sockets taken over from the algd that
 	// ran before (takeover.go); New uses them instead of binding.
@@ -69,6 +72,7 @@ type Daemon struct {
 	dataShare, mediaShare *limits.PerClient
 	builders              []builder // one per protocol, in the order /status lists them
 	draining              atomic.Bool
+	history               *admin.History // the status page's charts (history.go)
 
 	mu        sync.Mutex
 	cfg       *conf.Config
@@ -109,6 +113,7 @@ func New(ctx context.Context, cfg *conf.Config, o Options) (*Daemon, error) {
 		mediaShare: limits.NewPerClient(cfg.Limits.MaxMediaPairsPerClient),
 		pools:      make(map[string]*poolRun),
 		listeners:  make(map[netip.AddrPort]*listenerRun),
+		history:    admin.NewHistory(historySize),
 	}
 	d.builders = []builder{newFTPBuilder(d), newRTSPBuilder(d)}
 	d.kernel = newKernelRun(o, log)
@@ -135,6 +140,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, lr := range d.listeners {
 		d.startListener(lr)
 	}
+	d.wg.Go(func() { d.record(ctx) })
 	d.mu.Unlock()
 	<-ctx.Done()
 	d.stopAccepting()

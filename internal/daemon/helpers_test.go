@@ -100,6 +100,13 @@ func startDaemonAt(t *testing.T, text string, level slog.Level) *daemonRun {
 // startDaemonLog is startDaemonAt, logging JSON lines when asJSON.
 func startDaemonLog(t *testing.T, text string, level slog.Level, asJSON bool) *daemonRun {
 	t.Helper()
+	return startDaemonWith(t, text, level, asJSON, Options{})
+}
+
+// startDaemonWith is startDaemonLog with further options (its Logger and
+// Level are the test's).
+func startDaemonWith(t *testing.T, text string, level slog.Level, asJSON bool, o Options) *daemonRun {
+	t.Helper()
 	r := &daemonRun{t: t, path: filepath.Join(t.TempDir(), "algd.toml"), sig: make(chan os.Signal, 1),
 		done: make(chan struct{}), logs: &logbuf.Buffer{}}
 	r.admin = fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
@@ -116,7 +123,8 @@ func startDaemonLog(t *testing.T, text string, level slog.Level, asJSON bool) *d
 	}
 	log := slog.New(h)
 	go func() {
-		r.err = runDaemon(cfg, r.path, Options{Logger: log, Level: lv}, r.sig)
+		o.Logger, o.Level = log, lv
+		r.err = runDaemon(cfg, r.path, o, r.sig)
 		close(r.done)
 	}()
 	t.Cleanup(func() {

@@ -1,0 +1,123 @@
+package daemon
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/algd/algd/admin"
+)
+
+// TestStatusHistoryAndBytes runs FTP sessions through a live daemon and
+// checks what the status page draws from: per-realserver bytes of ended
+// sessions (sha256-checked downloads), the daemon's byte total, and a
+// history whose throughput integrates to exactly that total, with a
+// refused session showing as a refusal rate.
+func TestStatusHistoryAndBytes(t *testing.T) {
+	const size = 1 << 20
+	f := newFarm(t, size, "127.0.0.41", "127.0.0.42")
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	text := fmt.Sprintf(`[[pool]]
+name = "farm"
+scheduler = "rr"
+health = { kind = "none" }
+realservers = [{ address = %q }, { address = %q }]
+
+[[ftp]]
+name = "vip"
+listen = [%q]
+pool = "farm"
+passive_ports = "63600-63699"
+
+[limits]
+max_sessions = 1
+
+[admin]
+listen = "ADMIN"
+`, f.servers[0].Addr(), f.servers[1].Addr(), listen)
+	d := startDaemonWith(t, text, slog.LevelInfo, false, Options{HistoryEvery: 200 * time.Millisecond})
+
+	// Three downloads, one session at a time: rr gives 2 to one
+	// realserver and 1 to the other.
+	for i := range 3 {
+		if err := download(listen, f.file, f.sum, 0, nil); err != nil {
+			t.Fatalf("download %d: %v", i, err)
+		}
+		d.waitStatus(func(st admin.Status) bool { return len(st.Live) == 0 })
+	}
+	// A session while another holds the only slot is refused.
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- download(listen, f.file, f.sum, 300*time.Millisecond, started) }()
+	<-started
+	c, err := net.DialTimeout("tcp", listen, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 512)
+	n, _ := c.Read(buf)
+	c.Close()
+	if string(buf[:min(n, 3)]) != "421" {
+		t.Errorf("second session got %q, want a 421", buf[:n])
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("slow download: %v", err)
+	}
+	want := int64(4 * size)
+	st := d.waitStatus(func(st admin.Status) bool {
+		if len(st.Live) != 0 || st.Traffic.Down != want || len(st.History) < 3 {
+			return false
+		}
+		last := st.History[len(st.History)-1]
+		return last.Time.After(st.Time.Add(-time.Second)) && integral(st.History) >= float64(want)-1 && last.Down == 0
+	})
+	var sum int64
+	for _, m := range st.Pools[0].Members {
+		if m.BytesDown != int64(m.Total)*size {
+			t.Errorf("realserver %s: %d bytes down over %d sessions, want %d", m.Address, m.BytesDown, m.Total, int64(m.Total)*size)
+		}
+		if m.BytesUp != 0 {
+			t.Errorf("realserver %s: %d bytes up, want 0", m.Address, m.BytesUp)
+		}
+		sum += m.BytesDown
+	}
+	if sum != want {
+		t.Errorf("realservers carried %d bytes, want %d", sum, want)
+	}
+	if len(st.History) >= historySize {
+		t.Fatalf("history wrapped (%d samples): the test ran too long to integrate it", len(st.History))
+	}
+	// A running transfer counts the bytes its peer acknowledged, which
+	// can include the FIN's sequence number for a moment; the exact count
+	// at the end is then one lower, and a rate is never negative: allow a
+	// byte per data connection above.
+	if got := integral(st.History); got < float64(want)-0.5 || got > float64(want)+4.5 {
+		t.Errorf("throughput integrates to %.1f bytes, want %d (up to 4 more)", got, want)
+	}
+	var refused, busy bool
+	for i, s := range st.History {
+		refused = refused || s.Refused > 0
+		busy = busy || s.Sessions == 1
+		if i > 0 && !s.Time.After(st.History[i-1].Time) {
+			t.Errorf("history not in time order at %d", i)
+		}
+	}
+	if !refused || !busy {
+		t.Errorf("history shows refused %v, a busy sample %v; want both:\n%+v", refused, busy, st.History)
+	}
+	if st.Listeners[0].Counters["refused"] != 1 {
+		t.Errorf("refused counter %d, want 1", st.Listeners[0].Counters["refused"])
+	}
+}
+
+// integral is the bytes down the history's rates add up to.
+func integral(h []admin.Sample) float64 {
+	var v float64
+	for i := 1; i < len(h); i++ {
+		v += h[i].Down * h[i].Time.Sub(h[i-1].Time).Seconds()
+	}
+	return v
+}
