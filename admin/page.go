@@ -127,7 +127,7 @@ body { font-family: sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin-bottom: 1.5em; }
 th, td { border: 1px solid #bbb; padding: 0.25em 0.6em; text-align: left; }
 th { background: #eee; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .up { color: #070; } .down { color: #b00; font-weight: bold; } .drained { color: #a60; } .disabled { color: #a60; font-style: italic; }
 .note { color: #666; font-size: 0.9em; }
 .charts { display: flex; flex-wrap: wrap; gap: 1em; margin-bottom: 1em; }
