@@ -35,6 +35,24 @@ func openTable(t testing.TB, tp *topology, opts Options) *Table {
 	return tb
 }
 
+// passive is a passive-like mapping: the client's connection to dst
+// goes to the realserver's to, from the director's realserver-side
+// address.
+func passive(f family, dst, to netip.AddrPort, kev alg.KernelEvents) alg.Mapping {
+	return alg.Mapping{Proto: alg.TCP, From: netip.AddrPortFrom(f.client, 0), Dst: dst, To: to,
+		Source: netip.AddrPortFrom(f.dirR, 0), Timeout: 20 * time.Second, Events: kev}
+}
+
+// mustMap installs m.
+func mustMap(t testing.TB, tb *Table, m alg.Mapping) alg.Mapped {
+	t.Helper()
+	x, err := tb.Map(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return x
+}
+
 // events records what a mapping's KernelEvents saw.
 type events struct {
 	connected chan [2]netip.AddrPort
@@ -154,13 +172,14 @@ func readLine(t testing.TB, c net.Conn) string {
 }
 
 // checkCounters: what conntrack counted covers what moved, and the
-// rest is headers (at most 100 bytes a packet: IPv6 + TCP + options).
+// rest is headers (at most 100 bytes a packet: IPv6 + TCP + options)
+// and retransmissions (at most 1% more on a busy machine).
 func checkCounters(t testing.TB, c alg.Counters, up, down int) {
 	t.Helper()
-	if c.OrigBytes < uint64(up) || c.OrigBytes > uint64(up)+100*c.OrigPackets {
+	if c.OrigBytes < uint64(up) || c.OrigBytes > uint64(up)+uint64(up)/100+100*c.OrigPackets {
 		t.Errorf("orig: %d bytes in %d packets for %d payload bytes", c.OrigBytes, c.OrigPackets, up)
 	}
-	if c.ReplyBytes < uint64(down) || c.ReplyBytes > uint64(down)+100*c.ReplyPackets {
+	if c.ReplyBytes < uint64(down) || c.ReplyBytes > uint64(down)+uint64(down)/100+100*c.ReplyPackets {
 		t.Errorf("reply: %d bytes in %d packets for %d payload bytes", c.ReplyBytes, c.ReplyPackets, down)
 	}
 }
@@ -182,13 +201,7 @@ func TestPassive(t *testing.T) {
 			rl := listen(t, tp.real, "tcp", realPort)
 			plainListener(t, tp.director, vipPort)
 			ev, kev := newEvents()
-			m, err := tb.Map(alg.Mapping{
-				Proto: alg.TCP, From: netip.AddrPortFrom(f.client, 0), Dst: vipPort,
-				To: realPort, Source: netip.AddrPortFrom(f.dirR, 0), Timeout: 20 * time.Second, Events: kev,
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := mustMap(t, tb, passive(f, vipPort, realPort, kev))
 
 			// A third address is not forwarded: it reaches the director.
 			thief, err := dial(ctx, tp.client, f.client2, vipPort)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 
 	"github.com/google/nftables"
@@ -29,6 +30,7 @@ type Table struct {
 	mu     sync.Mutex
 	byKey  map[string]*mapping // installed elements, by key
 	byFlow map[uint32]*mapping // live connections, by conntrack id
+	snat   map[string]*snatRef // SNAT elements, by map and key
 	closed bool
 	q      *queue // callbacks, set by watch
 
@@ -84,6 +86,7 @@ func Open(ctx context.Context, opts Options) (*Table, error) {
 		sets:   map[string]*nftables.Set{},
 		byKey:  map[string]*mapping{},
 		byFlow: map[uint32]*mapping{},
+		snat:   map[string]*snatRef{},
 	}
 	nopts := []nftables.ConnOption{nftables.AsLasting()}
 	if opts.NetNS != 0 {
@@ -186,7 +189,11 @@ func (t *Table) create() error {
 		return err
 	}
 	if err := c.Flush(); err != nil {
-		return missing("create table inet "+t.opts.Table, err)
+		what := "create table inet " + t.opts.Table
+		if len(t.opts.Flowtable) > 0 {
+			what += " with a flowtable on " + strings.Join(t.opts.Flowtable, ", ") + " (needs nf_flow_table, nft_flow_offload)"
+		}
+		return missing(what, err)
 	}
 	return nil
 }

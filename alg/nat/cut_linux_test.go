@@ -1,0 +1,98 @@
+//go:build linux && interop
+
+package nat
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+)
+
+// pump writes to c until it fails and reads from c until it fails,
+// counting what it read; done gets each side's end.
+func pump(c *net.TCPConn, read *atomic.Int64, done chan<- error) {
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			if _, err := c.Write(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := c.Read(buf)
+			read.Add(int64(n))
+			if err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+}
+
+// TestCut cuts a connection carrying data both ways: both ends see
+// their connection fail (the director resets what conntrack no longer
+// translates), nothing more arrives, and Ended reports it not Closed.
+//
+// With nf_conntrack_tcp_loose=0 the packets after the cut are invalid
+// instead of new, and end the same way.
+func TestCut(t *testing.T) {
+	tp := newTopology(t)
+	tb := openTable(t, tp, Options{})
+	for i, f := range families {
+		for _, loose := range []string{"1", "0"} {
+			t.Run(f.name+"/tcp_loose="+loose, func(t *testing.T) {
+				if err := sysctlSet(tp.director, "net/netfilter/nf_conntrack_tcp_loose", loose); err != nil {
+					t.Fatal(err)
+				}
+				n := uint16(i * 2)
+				if loose == "0" {
+					n++
+				}
+				vipPort := netip.AddrPortFrom(f.vip, 51000+n)
+				realPort := netip.AddrPortFrom(f.real, 41000+n)
+				rl := listen(t, tp.real, "tcp", realPort)
+				ev, kev := newEvents()
+				m := mustMap(t, tb, passive(f, vipPort, realPort, kev))
+				c, err := dial(context.Background(), tp.client, f.client, vipPort)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				s := acceptOne(t, rl)
+				defer s.Close()
+				within(t, ev.connected, "Connected")
+				var cRead, sRead atomic.Int64
+				cDone, sDone := make(chan error, 2), make(chan error, 2)
+				pump(c, &cRead, cDone)
+				pump(s, &sRead, sDone)
+				for cRead.Load() < 1<<20 || sRead.Load() < 1<<20 {
+					time.Sleep(10 * time.Millisecond)
+				}
+				if err := m.Cut(); err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				for _, ch := range []chan error{cDone, cDone, sDone, sDone} {
+					err := within(t, ch, "end of a side after Cut")
+					t.Logf("after %v: %v", time.Since(start).Round(time.Millisecond), err)
+				}
+				end := within(t, ev.ended, "Ended")
+				if end.Closed {
+					t.Errorf("Ended %+v: Closed after a cut", end)
+				}
+				if end.OrigBytes < 1<<20 || end.ReplyBytes < 1<<20 {
+					t.Errorf("Ended %+v: less than what moved before the cut", end)
+				}
+				t.Logf("client read %d, realserver read %d; ended %+v", cRead.Load(), sRead.Load(), end)
+			})
+		}
+	}
+}
