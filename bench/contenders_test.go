@@ -46,9 +46,33 @@ var (
 	vsftpdPasvHi = uint16(64999)
 )
 
+// dataPath is what an algd contender's configuration says of the data
+// path: its listeners' data_path, "" to leave the key out (an algd from
+// before the kernel data path, issue 15, knows no such key and runs the
+// proxy path), and [kernel] nft_table, "" for algd's default. Two algds
+// in one namespace need two tables: each replaces its table as a whole
+// at start.
+type dataPath struct{ mode, table string }
+
+// listener returns the data_path line of a listener table.
+func (d dataPath) listener() string {
+	if d.mode == "" {
+		return ""
+	}
+	return fmt.Sprintf("data_path = %q\n", d.mode)
+}
+
+// kernel returns the [kernel] table, or "".
+func (d dataPath) kernel() string {
+	if d.table == "" {
+		return ""
+	}
+	return fmt.Sprintf("\n[kernel]\nnft_table = %q\n", d.table)
+}
+
 // algdConfig renders an algd.toml for one listener in front of one
 // realserver, with the session limits raised for the loads.
-func algdConfig(listen, backend netip.AddrPort, first, last uint16) string {
+func algdConfig(listen, backend netip.AddrPort, first, last uint16, dp dataPath) string {
 	return fmt.Sprintf(`[limits]
 max_sessions = 9000
 max_sessions_per_client = 9000
@@ -65,13 +89,60 @@ name = "bench"
 listen = [%q]
 pool = "bench"
 passive_ports = "%d-%d"
-`, backend.String(), listen.String(), first, last)
+%s%s`, backend.String(), listen.String(), first, last, dp.listener(), dp.kernel())
 }
 
 // startAlgd runs algd with the config and waits for a banner on listen.
-func startAlgd(t testing.TB, bin string, listen, backend netip.AddrPort, first, last uint16) *algdrun.Proc {
+func startAlgd(t testing.TB, bin string, listen, backend netip.AddrPort, first, last uint16, dp dataPath) *algdrun.Proc {
 	t.Helper()
-	return algdrun.StartTOML(t, bin, algdConfig(listen, backend, first, last), []netip.AddrPort{listen}, algdrun.Options{})
+	return algdrun.StartTOML(t, bin, algdConfig(listen, backend, first, last, dp), []netip.AddrPort{listen}, algdrun.Options{})
+}
+
+// knowsDataPath reports whether the algd binary has the data_path key
+// (the kernel data path): algd check refuses unknown keys. Any other
+// refusal fails t.
+func knowsDataPath(t testing.TB, bin string) bool {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "probe.toml")
+	cfg := algdConfig(algdVIP, vsftpdAddr, 63000, 63999, dataPath{mode: "proxy"})
+	if err := os.WriteFile(f, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runErr(bin, "check", "-c", f)
+	switch {
+	case err == nil:
+		return true
+	case strings.Contains(out, `unknown key "data_path"`):
+		return false
+	}
+	t.Fatalf("algd check: %v\n%s\n%s", err, out, cfg)
+	return false
+}
+
+// startIn runs algd with cfg in the namespace of wrap and waits until vip
+// answers a 220 from the namespace of from, for 20 s. Unlike startAlgd it
+// returns an error (algd refused to start, no banner) instead of failing
+// t: the contender is then left out, with the reason in the report.
+func startIn(t testing.TB, bin, name, cfg string, wrap, from []string, vip netip.AddrPort) (*algdrun.Proc, error) {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), name+".toml")
+	if err := os.WriteFile(f, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := algdrun.Run(t, name, append(append([]string(nil), wrap...), bin, "run", "-c", f))
+	deadline := time.Now().Add(20 * time.Second)
+	var last error
+	for time.Now().Before(deadline) && !p.Exited() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		last = bannerFrom(ctx, from, vip)
+		cancel()
+		if last == nil {
+			return p, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	p.Stop()
+	return nil, fmt.Errorf("%s: no 220 from %s (%v); its log ends:\n%s", name, vip, last, p.Tail(10))
 }
 
 // haproxyConfig renders a TCP-mode HAProxy in front of backend: the

@@ -11,11 +11,13 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/algd/algd/bench/stats"
+	"github.com/algd/algd/tests/algdrun"
 	"github.com/algd/algd/tests/peers"
 )
 
@@ -45,16 +47,29 @@ type env struct {
 	vs, nsVs      *peers.Server
 	tp            *topology
 	nftErr        error // why the nft contender is skipped, or nil
-	contenders    []*contender
-	results       *results
+	// proxyPath is the data path of the loopback algd contenders: the
+	// proxy path, said explicitly where algd knows data_path (its
+	// default "auto" would take the kernel path as root).
+	proxyPath dataPath
+	// kernelOK: algd knows data_path, so algd-kernel can be asked for.
+	kernelOK bool
+	// skipped says, per contender left out, why.
+	skipped    map[string]string
+	contenders []*contender
+	results    *results
 }
 
 // TestBench runs the scenarios and prints the report.
 func TestBench(t *testing.T) {
 	e := &env{algd: os.Getenv("ALGD_BIN"), ftpload: os.Getenv("FTPLOAD_BIN"), dir: t.TempDir(), results: newResults(),
-		naive: os.Getenv("NAIVERELAY_BIN"), udpgen: os.Getenv("UDPLOAD_BIN")}
+		naive: os.Getenv("NAIVERELAY_BIN"), udpgen: os.Getenv("UDPLOAD_BIN"), skipped: map[string]string{}}
 	if e.algd == "" || e.ftpload == "" {
 		t.Fatal("ALGD_BIN and FTPLOAD_BIN must name the built binaries: use bench/run")
+	}
+	if e.kernelOK = knowsDataPath(t, e.algd); e.kernelOK {
+		e.proxyPath = dataPath{mode: "proxy"}
+	} else {
+		e.skipped["algd-kernel"] = "this algd has no data_path key (no kernel data path)"
 	}
 	scen := map[string]bool{}
 	for _, s := range strings.Split(*flagScenarios, ",") {
@@ -117,7 +132,7 @@ func (e *env) setupData(t *testing.T) {
 	sum := sha256.Sum256(block)
 	e.sum1m = hex.EncodeToString(sum[:])
 
-	e.tp = newTopology(t)
+	e.topology(t)
 	e.vs = startVsftpd(t, vsftpdAddr, haproxyVIP, nil, nil)
 	e.nsVs = startVsftpd(t, netip.AddrPortFrom(nsReal, nsFTPPort), netip.Addr{}, wrap(e.tp.real), wrap(e.tp.client))
 	for _, s := range []*peers.Server{e.vs, e.nsVs} {
@@ -131,7 +146,7 @@ func (e *env) setupData(t *testing.T) {
 		}
 	}
 
-	algd := startAlgd(t, e.algd, algdVIP, vsftpdAddr, 63000, 63999)
+	algd := startAlgd(t, e.algd, algdVIP, vsftpdAddr, 63000, 63999, e.proxyPath)
 	hap := startHAProxy(t, "haproxy", haproxyConfig(haproxyVIP, vsftpdAddr.Port(), vsftpdAddr.Addr(), vsftpdPasvLo, vsftpdPasvHi, false),
 		netip.AddrPortFrom(haproxyVIP, vsftpdAddr.Port()))
 	spl := startHAProxy(t, "haproxy-splice", haproxyConfig(spliceVIP, vsftpdAddr.Port(), vsftpdAddr.Addr(), vsftpdPasvLo, vsftpdPasvHi, true),
@@ -154,12 +169,92 @@ func (e *env) setupData(t *testing.T) {
 	if e.nftErr != nil {
 		t.Logf("nftables contender skipped: %v", e.nftErr)
 	}
+	e.startAlgdNS(t)
 }
 
-// ref returns the reference of contender c: routed for the kernel NAT,
-// direct for the others.
-func ref(c string) string {
-	if c == "nft" || c == "routed" {
+// topology returns the namespaces, made at the first call.
+func (e *env) topology(t *testing.T) *topology {
+	if e.tp == nil {
+		e.tp = newTopology(t)
+	}
+	return e.tp
+}
+
+// startAlgdNS adds the algd contenders of the namespace topology: algd in
+// the director in front of the realserver's vsftpd, on the kernel data
+// path (algd-kernel) and on the proxy path (algd-ns). Each must carry a
+// check download of 1 KiB from the client namespace, or it is left out
+// with the reason in the report.
+func (e *env) startAlgdNS(t *testing.T) {
+	backend := netip.AddrPortFrom(nsReal, nsFTPPort)
+	for _, ns := range []struct {
+		name string
+		vip  netip.Addr
+		dp   dataPath
+	}{
+		{"algd-kernel", nsKernel, dataPath{mode: "kernel", table: "algdbench_ftp"}},
+		{"algd-ns", nsProxy, e.proxyPath},
+	} {
+		if ns.dp.mode == "kernel" && !e.kernelOK {
+			continue
+		}
+		vip := netip.AddrPortFrom(ns.vip, nsFTPPort)
+		p, err := startIn(t, e.algd, ns.name, algdConfig(vip, backend, 63000, 63999, ns.dp), wrap(e.tp.director), wrap(e.tp.client), vip)
+		if err == nil {
+			err = e.checkFetch(vip, p, ns.dp.mode == "kernel")
+		}
+		if err != nil {
+			t.Logf("%s skipped: %v", ns.name, err)
+			e.skipped[ns.name] = err.Error()
+			if p != nil {
+				p.Stop()
+			}
+			continue
+		}
+		e.contenders = append(e.contenders, &contender{name: ns.name, addr: vip, proxy: p, wrap: wrap(e.tp.client), vs: e.nsVs})
+	}
+}
+
+// checkFetch downloads upload/1k from vip with curl in the client
+// namespace; with kernel, algd (p) must log that transfer as carried by
+// the kernel (path=kernel), else the contender would measure the proxy
+// path under another name.
+func (e *env) checkFetch(vip netip.AddrPort, p *algdrun.Proc, kernel bool) error {
+	url := fmt.Sprintf("ftp://anonymous:bench@%s/upload/1k", vip)
+	argv := append(wrap(e.tp.client), "timeout", "20", "curl", "-sS", "--disable-epsv", "-o", "/dev/null", "-w", "%{size_download}", url)
+	out, err := runErr(argv...)
+	if err != nil || strings.TrimSpace(out) != "1024" {
+		return fmt.Errorf("check download of 1 KiB: %v: %s; algd's log ends:\n%s", err, out, p.Tail(10))
+	}
+	if !kernel {
+		return nil
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		for _, l := range strings.Split(p.Log(), "\n") {
+			if strings.Contains(l, "data done") && strings.Contains(l, "path=kernel") {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("the check download did not take the kernel path (no \"data done\" line with path=kernel); algd's log ends:\n%s", p.Tail(10))
+}
+
+// The contenders in the namespace topology, referenced to routed (FTP)
+// and naive-ns (scenario 5).
+var nsContenders = []string{"routed", "nft", "algd-kernel", "algd-ns"}
+
+// ref returns the reference of contender c in scenario s: naive for the
+// relays of scenario 5 on loopback, naive-ns for those in the namespace
+// topology; routed for the FTP contenders in the namespaces, direct for
+// those on loopback.
+func ref(s, c string) string {
+	ns := slices.Contains(nsContenders, c) || c == "naive-ns"
+	switch {
+	case s == "5" && ns:
+		return "naive-ns"
+	case s == "5":
+		return "naive"
+	case ns:
 		return "routed"
 	}
 	return "direct"

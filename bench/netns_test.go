@@ -11,18 +11,24 @@ import (
 	"testing"
 )
 
-// Namespace plan: client c0 10.232.1.2 <-> d0 10.232.1.1 (and the VIP
-// 10.232.1.10) director d1 10.232.2.1 <-> r0 10.232.2.2 realserver.
+// Namespace plan: client c0 10.232.1.2 <-> d0 10.232.1.1 (and the VIPs
+// 10.232.1.10-13) director d1 10.232.2.1 <-> r0 10.232.2.2 realserver.
+// Each contender in the director has its own VIP, so that nft's DNAT rule
+// and algd's own nftables table never see each other's connections.
 var (
 	nsClientIP = netip.MustParseAddr("10.232.1.2")
 	nsDirC     = netip.MustParseAddr("10.232.1.1")
-	nsVIP      = netip.MustParseAddr("10.232.1.10")
+	nsVIP      = netip.MustParseAddr("10.232.1.10") // nft
+	nsKernel   = netip.MustParseAddr("10.232.1.11") // algd-kernel
+	nsProxy    = netip.MustParseAddr("10.232.1.12") // algd-ns
+	nsNaive    = netip.MustParseAddr("10.232.1.13") // naive-ns (scenario 5)
 	nsDirR     = netip.MustParseAddr("10.232.2.1")
 	nsReal     = netip.MustParseAddr("10.232.2.2")
 	nsFTPPort  = uint16(2121)
 )
 
-// topology is the three namespaces of the kernel-NAT contenders.
+// topology is the three namespaces of the contenders routed, nft,
+// algd-kernel and algd-ns (and scenario 5's naive-ns).
 type topology struct {
 	client, director, real string
 }
@@ -55,6 +61,7 @@ func newTopology(t *testing.T) *topology {
 		ip      netip.Addr
 	}{
 		{tp.client, "c0", nsClientIP}, {tp.director, "d0", nsDirC}, {tp.director, "d0", nsVIP},
+		{tp.director, "d0", nsKernel}, {tp.director, "d0", nsProxy}, {tp.director, "d0", nsNaive},
 		{tp.director, "d1", nsDirR}, {tp.real, "r0", nsReal},
 	} {
 		run(t, "ip", "-n", a.ns, "addr", "add", a.ip.String()+"/24", "dev", a.dev)

@@ -4,6 +4,7 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -51,9 +52,9 @@ func (r *results) markdown(e *env) string {
 		if len(r.order[s]) == 0 {
 			continue
 		}
-		refName := "direct; routed for nft"
+		refName := "direct; routed for nft, algd-kernel and algd-ns"
 		if s == "5" {
-			refName = "naive"
+			refName = "naive; naive-ns for algd-kernel and algd-ns"
 		}
 		fmt.Fprintf(&b, "### %s\n\nmedian (min–max) over %d rounds; ratio = median / median of the reference (%s)\n\n", titles[s], *flagRounds, refName)
 		b.WriteString("| metric |")
@@ -72,10 +73,7 @@ func (r *results) markdown(e *env) string {
 			if strings.HasSuffix(m, "MiB/s") || m == "sessions/s" || strings.HasSuffix(m, "pkt/s") {
 				fmt.Fprintf(&b, "| ↳ ratio |")
 				for _, c := range r.cons[s] {
-					rc := ref(c)
-					if s == "5" {
-						rc = "naive"
-					}
+					rc := ref(s, c)
 					if x := stats.Ratio(r.get(s, m, c), r.get(s, m, rc)); x > 0 {
 						fmt.Fprintf(&b, " %.2f |", x)
 					} else {
@@ -89,6 +87,9 @@ func (r *results) markdown(e *env) string {
 	}
 	if e.nftErr != nil {
 		fmt.Fprintf(&b, "nftables contender skipped: %v\n\n", e.nftErr)
+	}
+	for _, c := range slices.Sorted(maps.Keys(e.skipped)) {
+		fmt.Fprintf(&b, "%s skipped: %s\n\n", c, strings.ReplaceAll(strings.TrimSpace(e.skipped[c]), "\n", " | "))
 	}
 	b.WriteString(r.targets())
 	return b.String()
@@ -158,7 +159,51 @@ func (r *results) targets() string {
 			line("5 "+n+" streams: algd pkt/s ≥ 2 × naive relay", x, x >= 2, "%.2f")
 		}
 	}
+	r.kernelTargets(line)
 	return b.String()
+}
+
+// kernelTargets adds the targets of the kernel data path (issue 15):
+// algd-kernel against routed and nft, HAProxy and the naive relay in the
+// namespaces.
+func (r *results) kernelTargets(line func(name string, fig float64, ok bool, format string)) {
+	const k = "algd-kernel"
+	for _, dir := range []string{"download", "upload"} {
+		m := dir + " MiB/s"
+		if r.get("1", m, k) == nil {
+			continue
+		}
+		x := stats.Ratio(r.get("1", m, k), r.get("1", m, "routed"))
+		line("1 "+dir+": algd-kernel ≥ 0.95 × routed", x, x >= 0.95, "%.2f")
+		if r.get("1", m, "nft") != nil {
+			y := stats.Ratio(r.get("1", m, k), r.get("1", m, "nft"))
+			line("1 "+dir+": algd-kernel ≥ 1.00 × nft", y, y >= 1, "%.2f")
+		}
+	}
+	if r.get("2", "sessions/s", k) != nil {
+		x := stats.Ratio(r.get("2", "sessions/s", k), r.get("2", "sessions/s", "routed"))
+		line("2: algd-kernel sessions/s ≥ 0.95 × routed", x, x >= 0.95, "%.2f")
+		if r.get("2", "sessions/s", "haproxy") != nil {
+			h := stats.Ratio(r.get("2", "sessions/s", "haproxy"), r.get("2", "sessions/s", "direct"))
+			line(fmt.Sprintf("2: algd-kernel's ratio to routed > haproxy's to direct (%.2f)", h), x, x > h, "%.2f")
+		}
+	}
+	if s := r.get("4", "failed+corrupt", k); s != nil {
+		line("4: algd-kernel zero failed or corrupt transfers (total over rounds)", sum(s), sum(s) == 0, "%.0f")
+	}
+	for _, n := range streamSteps {
+		m := fmt.Sprintf("%d streams: ", n)
+		if r.get("5", m+"kpkt/s", k) == nil {
+			continue
+		}
+		x := stats.Ratio(r.get("5", m+"kpkt/s", k), r.get("5", m+"kpkt/s", "naive-ns"))
+		line(fmt.Sprintf("5 %d streams: algd-kernel pkt/s ≥ 2 × naive-ns", n), x, x >= 2, "%.2f")
+		// No sample: nothing arrived, no CPU per packet to judge.
+		if cpu := r.get("5", m+"relay CPU µs/pkt", k); cpu != nil {
+			a, nv := cpu.Median(), r.get("5", m+"relay CPU µs/pkt", "naive-ns").Median()
+			line(fmt.Sprintf("5 %d streams: algd-kernel CPU µs/pkt ≤ 5 %% of naive-ns's (%.2f)", n, nv), a, a <= 0.05*nv, "%.3f")
+		}
+	}
 }
 
 // sum adds up a sample.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/algd/algd/bench/netns"
 	"github.com/algd/algd/rtsp"
 	"github.com/algd/algd/tests/algdrun"
 	"github.com/algd/algd/tests/fakeftpd"
@@ -39,9 +40,19 @@ var (
 	streamSteps = []int{1, 4, 200}
 )
 
-// algdRTSPConfig renders an algd.toml with one RTSP listener on rtpVIP in
-// front of the fake realserver.
-func algdRTSPConfig() string {
+// rtspSide is where one RTSP listener of algd sits and what it relays
+// to: its VIP (control and client-side media ports), the realserver, the
+// address and first port of the media towards the realserver, and its
+// data path.
+type rtspSide struct {
+	vip, real, source netip.Addr
+	back              int
+	dp                dataPath
+}
+
+// algdRTSPConfig renders an algd.toml with one RTSP listener in front of
+// the fake realserver.
+func algdRTSPConfig(r rtspSide) string {
 	return fmt.Sprintf(`[limits]
 max_sessions = 9000
 max_sessions_per_client = 9000
@@ -62,8 +73,8 @@ media_ports = "%d-%d"
 backend_source = %q
 backend_media_ports = "%d-%d"
 session_timeout = "1h"
-`, netip.AddrPortFrom(rtpSink, rtspPort), netip.AddrPortFrom(rtpVIP, rtspPort),
-		frontFirst, frontFirst+2*maxStreams-1, rtpVIP, backFirst, backFirst+2*maxStreams-1)
+%s%s`, netip.AddrPortFrom(r.real, rtspPort), netip.AddrPortFrom(r.vip, rtspPort),
+		frontFirst, frontFirst+2*maxStreams-1, r.source, r.back, r.back+2*maxStreams-1, r.dp.listener(), r.dp.kernel())
 }
 
 // pinned prefixes argv with taskset so that it runs on core cpu, when the
@@ -75,14 +86,27 @@ func pinned(cpu int, argv ...string) []string {
 	return append([]string{"taskset", "-c", strconv.Itoa(cpu)}, argv...)
 }
 
-// fakeRTSPServer answers every request 200; a SETUP of .../trackID=i gets
+// fakeRTSPServer answers every request 200 on addr:rtspPort, in
+// namespace ns when it is not ""; a SETUP of .../trackID=i gets
 // server_port sinkFirst+2i and its own session.
-func fakeRTSPServer(t *testing.T) {
-	ln, err := net.Listen("tcp", netip.AddrPortFrom(rtpSink, rtspPort).String())
+func fakeRTSPServer(t *testing.T, addr netip.Addr, ns string) {
+	var ln net.Listener
+	err := inNS(ns, func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(addr, rtspPort).String())
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fakeftpd.ServeFunc(t, ln, serveRTSP)
+}
+
+// inNS runs fn in namespace ns (bench/netns), or here when ns is "".
+func inNS(ns string, fn func() error) error {
+	if ns == "" {
+		return fn()
+	}
+	return netns.Do(ns, fn)
 }
 
 func serveRTSP(c net.Conn) {
@@ -126,15 +150,20 @@ func serveRTSP(c net.Conn) {
 	}
 }
 
-// setupStreams does SETUP for stream 0..n-1 through algd on one control
-// connection from rtpSrc and returns the VIP's RTP port of each. The
-// connection stays open until the test ends.
-func setupStreams(t *testing.T, n int) []netip.AddrPort {
+// setupStreams does SETUP for stream 0..n-1 through algd at vip on one
+// control connection from src (in namespace ns when it is not "") and
+// returns the VIP's RTP port of each. The connection stays open until
+// the test ends.
+func setupStreams(t *testing.T, src, vipAddr netip.Addr, ns string, n int) []netip.AddrPort {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(rtpSrc, 0))}
-	vip := netip.AddrPortFrom(rtpVIP, rtspPort)
-	c, err := d.DialContext(ctx, "tcp", vip.String())
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(src, 0))}
+	vip := netip.AddrPortFrom(vipAddr, rtspPort)
+	var c net.Conn
+	err := inNS(ns, func() (err error) {
+		c, err = d.DialContext(ctx, "tcp", vip.String())
+		return err
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,64 +203,59 @@ func setupStreams(t *testing.T, n int) []netip.AddrPort {
 		if !ok {
 			t.Fatalf("SETUP %d: no server_port in %q", i, tr)
 		}
-		out = append(out, netip.AddrPortFrom(rtpVIP, rtp))
+		out = append(out, netip.AddrPortFrom(vipAddr, rtp))
 	}
 	c.SetDeadline(time.Time{})
 	return out
 }
 
-// waitTCP waits until something accepts on ap.
-func waitTCP(t *testing.T, p *algdrun.Proc, ap netip.AddrPort) {
+// acceptsTCP waits up to 15 s until something accepts on ap, dialling
+// from namespace ns when it is not "", while p runs.
+func acceptsTCP(p *algdrun.Proc, ap netip.AddrPort, ns string) error {
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		p.Alive(t)
-		if c, err := net.DialTimeout("tcp", ap.String(), time.Second); err == nil {
-			c.Close()
-			return
+		if p.Exited() {
+			break
+		}
+		err := inNS(ns, func() error {
+			c, err := net.DialTimeout("tcp", ap.String(), time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+		if err == nil {
+			return nil
 		}
 	}
-	t.Fatalf("%s: nothing accepts on %s\n%s", p.Name(), ap, p.Tail(50))
+	return fmt.Errorf("%s: nothing accepts on %s; its log ends:\n%s", p.Name(), ap, p.Tail(10))
+}
+
+// relay is one contender of scenario 5: the relaying process, the VIP
+// port of each stream, and where the load runs: the generator's address
+// and namespace, the sinks' address and namespace ("" for loopback, the
+// test's own namespace).
+type relay struct {
+	name          string
+	p             *algdrun.Proc
+	ports         []netip.AddrPort
+	src, sink     netip.Addr
+	srcNS, sinkNS string
 }
 
 // scenario5 relays RTP through algd and through the naive relay, both
-// pinned to core 1 with the load on core 0, alternating per round. The
-// load is offered at -rtp-rate, above what either relay moves on one core
-// here, but paced: a flood without pacing starves the sinks, which share
-// core 0 with the sender, and measures them instead of the relay.
+// pinned to core 1 with the load on core 0, alternating per round: on
+// loopback (algd, naive) and in the namespace topology (algd-kernel,
+// algd-ns, naive-ns: relays in the director, generator in the client,
+// sinks and RTSP server in the realserver). The load is offered at
+// -rtp-rate, above what either relay moves on one core here, but paced: a
+// flood without pacing starves the sinks, which share core 0 with the
+// sender, and measures them instead of the relay.
 func (e *env) scenario5(t *testing.T) {
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "algd-rtsp.toml")
-	if err := os.WriteFile(cfg, []byte(algdRTSPConfig()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	fakeRTSPServer(t)
-	algd := algdrun.Run(t, "algd-rtsp", pinned(1, e.algd, "run", "-c", cfg))
-	waitTCP(t, algd, netip.AddrPortFrom(rtpVIP, rtspPort))
-	algdPorts := setupStreams(t, maxStreams)
-
-	naive := algdrun.Run(t, "naiverelay", pinned(1, e.naive, "-listen", rtpNaive.String(),
-		"-front", strconv.Itoa(frontFirst), "-back", strconv.Itoa(backFirst),
-		"-peer", rtpSrc.String(), "-peer-port", strconv.Itoa(srcFirst),
-		"-to", rtpSink.String(), "-to-port", strconv.Itoa(sinkFirst), "-streams", strconv.Itoa(maxStreams)))
-	var naivePorts []netip.AddrPort
-	for i := range maxStreams {
-		naivePorts = append(naivePorts, netip.AddrPortFrom(rtpNaive, uint16(frontFirst+2*i)))
-	}
-	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(naive.Tail(50), "ready"); time.Sleep(20 * time.Millisecond) {
-		naive.Alive(t)
-		if time.Now().After(deadline) {
-			t.Fatalf("naiverelay not ready\n%s", naive.Tail(50))
-		}
-	}
-
-	relays := []struct {
-		name  string
-		p     *algdrun.Proc
-		ports []netip.AddrPort
-	}{{"algd", algd, algdPorts}, {"naive", naive, naivePorts}}
+	relays := append(e.loopbackRelays(t), e.nsRelays(t)...)
 	for round := range *flagRounds {
 		for _, n := range streamSteps {
 			for _, r := range relays {
-				l := e.udpload(t, r.p, r.ports[:n])
+				l := e.udpload(t, r, n)
 				r.p.Alive(t)
 				m := fmt.Sprintf("%d streams", n)
 				e.results.add("5", m+": kpkt/s", r.name, l.pkts/l.secs/1000)
@@ -246,6 +270,96 @@ func (e *env) scenario5(t *testing.T) {
 	}
 }
 
+// loopbackRelays starts scenario 5 on loopback: the fake realserver, algd
+// on the proxy path and the naive relay.
+func (e *env) loopbackRelays(t *testing.T) []relay {
+	fakeRTSPServer(t, rtpSink, "")
+	algd, err := e.startRTSP(t, "algd-rtsp", rtspSide{vip: rtpVIP, real: rtpSink, source: rtpVIP, back: backFirst, dp: e.proxyPath}, nil, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	naive := e.startNaive(t, "naiverelay", rtpNaive, rtpSrc, rtpSink, nil)
+	return []relay{
+		{name: "algd", p: algd, ports: setupStreams(t, rtpSrc, rtpVIP, "", maxStreams), src: rtpSrc, sink: rtpSink},
+		{name: "naive", p: naive, ports: relayPorts(rtpNaive), src: rtpSrc, sink: rtpSink},
+	}
+}
+
+// nsRelays starts scenario 5 in the namespace topology: the fake
+// realserver in the realserver namespace, and in the director algd on the
+// kernel data path (when this algd has it), algd on the proxy path and
+// the naive relay. An algd-kernel that does not start is left out, with
+// the reason in the report.
+func (e *env) nsRelays(t *testing.T) []relay {
+	tp := e.topology(t)
+	fakeRTSPServer(t, nsReal, tp.real)
+	at := func(name string, p *algdrun.Proc, ports []netip.AddrPort) relay {
+		return relay{name: name, p: p, ports: ports, src: nsClientIP, sink: nsReal, srcNS: tp.client, sinkNS: tp.real}
+	}
+	var out []relay
+	for _, a := range []struct {
+		name string
+		side rtspSide
+	}{
+		{"algd-kernel", rtspSide{vip: nsKernel, real: nsReal, source: nsDirR, back: backFirst, dp: dataPath{mode: "kernel", table: "algdbench_rtsp"}}},
+		{"algd-ns", rtspSide{vip: nsProxy, real: nsReal, source: nsDirR, back: backFirst + 2*maxStreams, dp: e.proxyPath}},
+	} {
+		if a.side.dp.mode == "kernel" && !e.kernelOK {
+			continue
+		}
+		p, err := e.startRTSP(t, a.name+"-rtsp", a.side, wrap(tp.director), tp.client)
+		if err != nil {
+			t.Logf("scenario 5 %s skipped: %v", a.name, err)
+			e.skipped["scenario 5 "+a.name] = err.Error()
+			continue
+		}
+		out = append(out, at(a.name, p, setupStreams(t, nsClientIP, a.side.vip, tp.client, maxStreams)))
+	}
+	naive := e.startNaive(t, "naiverelay-ns", nsNaive, nsClientIP, nsReal, wrap(tp.director))
+	return append(out, at("naive-ns", naive, relayPorts(nsNaive)))
+}
+
+// startRTSP runs algd on core 1 with one RTSP listener (side), in the
+// namespace of wrap, and waits until its VIP accepts from namespace from.
+func (e *env) startRTSP(t *testing.T, name string, side rtspSide, wrap []string, from string) (*algdrun.Proc, error) {
+	cfg := filepath.Join(t.TempDir(), name+".toml")
+	if err := os.WriteFile(cfg, []byte(algdRTSPConfig(side)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := algdrun.Run(t, name, append(append([]string(nil), wrap...), pinned(1, e.algd, "run", "-c", cfg)...))
+	if err := acceptsTCP(p, netip.AddrPortFrom(side.vip, rtspPort), from); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
+// startNaive runs bench/cmd/naiverelay on core 1, in the namespace of
+// wrap: streams from src to sink through addr, with the port layout of
+// algd's listener.
+func (e *env) startNaive(t *testing.T, name string, addr, src, sink netip.Addr, wrap []string) *algdrun.Proc {
+	naive := algdrun.Run(t, name, append(append([]string(nil), wrap...), pinned(1, e.naive, "-listen", addr.String(),
+		"-front", strconv.Itoa(frontFirst), "-back", strconv.Itoa(backFirst),
+		"-peer", src.String(), "-peer-port", strconv.Itoa(srcFirst),
+		"-to", sink.String(), "-to-port", strconv.Itoa(sinkFirst), "-streams", strconv.Itoa(maxStreams))...))
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(naive.Tail(50), "ready"); time.Sleep(20 * time.Millisecond) {
+		naive.Alive(t)
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready\n%s", name, naive.Tail(50))
+		}
+	}
+	return naive
+}
+
+// relayPorts returns the naive relay's client-side RTP ports on addr.
+func relayPorts(addr netip.Addr) []netip.AddrPort {
+	var ports []netip.AddrPort
+	for i := range maxStreams {
+		ports = append(ports, netip.AddrPortFrom(addr, uint16(frontFirst+2*i)))
+	}
+	return ports
+}
+
 // load is one udpload run: in its window, the packets that arrived and
 // were sent, its length, the relay's CPU seconds and the busy fraction of
 // the relay's core.
@@ -253,16 +367,20 @@ type load struct {
 	pkts, sent, secs, cpu, busy float64
 }
 
-// udpload runs the generator and sinks against ports, the load pinned to
-// core 0.
-func (e *env) udpload(t *testing.T, relay *algdrun.Proc, ports []netip.AddrPort) load {
-	dst := make([]string, len(ports))
-	for i, p := range ports {
+// udpload runs the generator and sinks against the first n streams of
+// r, the load pinned to core 0.
+func (e *env) udpload(t *testing.T, r relay, n int) load {
+	dst := make([]string, n)
+	for i, p := range r.ports[:n] {
 		dst[i] = p.String()
 	}
-	argv := pinned(0, e.udpgen, "-src", rtpSrc.String(), "-src-port", strconv.Itoa(srcFirst),
-		"-sink", rtpSink.String(), "-sink-port", strconv.Itoa(sinkFirst), "-dst", strings.Join(dst, ","),
-		"-duration", flagRTPDur.String(), "-cpu-pid", strconv.Itoa(relay.PID()), "-rate", strconv.Itoa(*flagRTPRate))
+	var argv []string
+	if r.srcNS != "" {
+		argv = wrap(r.srcNS)
+	}
+	argv = append(argv, pinned(0, e.udpgen, "-src", r.src.String(), "-src-port", strconv.Itoa(srcFirst),
+		"-sink", r.sink.String(), "-sink-port", strconv.Itoa(sinkFirst), "-sink-netns", r.sinkNS, "-dst", strings.Join(dst, ","),
+		"-duration", flagRTPDur.String(), "-cpu-pid", strconv.Itoa(r.p.PID()), "-rate", strconv.Itoa(*flagRTPRate))...)
 	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("udpload: %v\n%s", err, out)

@@ -58,11 +58,16 @@ func must(t testing.TB) func(float64, error) float64 {
 	}
 }
 
-// perfRecord starts perf on pid when -perf is set and c is algd in the
-// first round; the returned function stops it.
+// perfRecord starts perf on pid when -perf is set and c is one of the
+// algd contenders in the first round; the returned function stops it.
+// The profiles of algd are NAME.perf.data, those of the others
+// CONTENDER-NAME.perf.data.
 func perfRecord(t testing.TB, c *contender, round int, name string) func() {
-	if *flagPerf == "" || c.name != "algd" || round != 0 {
+	if *flagPerf == "" || !strings.HasPrefix(c.name, "algd") || round != 0 {
 		return func() {}
+	}
+	if c.name != "algd" {
+		name = c.name + "-" + name
 	}
 	out := filepath.Join(*flagPerf, name+".perf.data")
 	cmd := exec.Command("perf", "record", "-q", "-F", "999", "-g", "-p", strconv.Itoa(c.proxy.PID()), "-o", out)
@@ -190,7 +195,7 @@ func (e *env) scenario3(t *testing.T) {
 			var p *algdrun.Proc
 			var vip = algdIdleVIP
 			if name == "algd" {
-				p = startAlgd(t, e.algd, algdIdleVIP, demoAddr, 65100, 65199)
+				p = startAlgd(t, e.algd, algdIdleVIP, demoAddr, 65100, 65199, e.proxyPath)
 			} else {
 				vip = haproxyIdle
 				p = startHAProxy(t, "haproxy-idle", haproxyConfig(haproxyIdle.Addr(), haproxyIdle.Port(), demoAddr.Addr(), 0, 0, false), haproxyIdle)

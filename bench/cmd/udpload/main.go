@@ -11,6 +11,11 @@
 // loopback delivers as separate datagrams; sendmmsg where it is missing)
 // and the sinks read batches (recvmmsg) copying only the first bytes of
 // each datagram.
+//
+// With -sink-netns the sinks live in that network namespace (ip netns)
+// while the senders stay in the namespace udpload runs in: the load of
+// the namespace topology, client on one side of the director and
+// realserver on the other, counted by one process.
 package main
 
 import (
@@ -28,6 +33,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
+
+	"github.com/algd/algd/bench/netns"
 )
 
 // batch is the datagrams of one send or receive call.
@@ -45,14 +52,15 @@ func main() {
 	pid := flag.Int("cpu-pid", 0, "report the CPU seconds of this process in the window")
 	core := flag.Int("core", 1, "report the busy fraction of this core in the window")
 	rate := flag.Float64("rate", 0, "offered packets per second over all streams; 0: as fast as possible")
+	sinkNS := flag.String("sink-netns", "", "network namespace (ip netns) of the sinks; default: udpload's own")
 	flag.Parse()
-	if err := run(*src, *dst, *sink, *srcPort, *sinkPort, *size, *warmup, *dur, *pid, *core, *rate); err != nil {
+	if err := run(*src, *dst, *sink, *sinkNS, *srcPort, *sinkPort, *size, *warmup, *dur, *pid, *core, *rate); err != nil {
 		slog.Error("udpload", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(src, dst, sink string, srcPort, sinkPort, size int, warmup, dur time.Duration, pid, core int, rate float64) error {
+func run(src, dst, sink, sinkNS string, srcPort, sinkPort, size int, warmup, dur time.Duration, pid, core int, rate float64) error {
 	sa, err := netip.ParseAddr(src)
 	if err != nil {
 		return fmt.Errorf("src: %w", err)
@@ -78,13 +86,12 @@ func run(src, dst, sink string, srcPort, sinkPort, size int, warmup, dur time.Du
 		}
 		wg.Wait()
 	}()
-	for i := range dsts {
-		c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ka, uint16(sinkPort+2*i))))
-		if err != nil {
-			return fmt.Errorf("sink %d: %w", i, err)
-		}
-		_ = c.SetReadBuffer(4 << 20)
-		closers = append(closers, c)
+	sinks, err := listenSinks(ka, sinkPort, len(dsts), sinkNS)
+	closers = append(closers, sinks...)
+	if err != nil {
+		return err
+	}
+	for _, c := range sinks {
 		wg.Go(func() { receive(c, &received) })
 	}
 	var senders []*net.UDPConn
@@ -116,6 +123,28 @@ func run(src, dst, sink string, srcPort, sinkPort, size int, warmup, dur time.Du
 	}
 	fmt.Printf("pkts=%d secs=%.3f sent=%d cpu=%.3f busy=%.3f\n", r1-r0, secs, s1-s0, c1-c0, busy)
 	return nil
+}
+
+// listenSinks opens n sinks on addr, from port first (stream i: +2i),
+// in namespace ns when it is not "". It returns those it opened even on
+// an error, for the caller to close.
+func listenSinks(addr netip.Addr, first, n int, ns string) ([]*net.UDPConn, error) {
+	var cs []*net.UDPConn
+	open := func() error {
+		for i := range n {
+			c, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, uint16(first+2*i))))
+			if err != nil {
+				return fmt.Errorf("sink %d: %w", i, err)
+			}
+			_ = c.SetReadBuffer(4 << 20)
+			cs = append(cs, c)
+		}
+		return nil
+	}
+	if ns == "" {
+		return cs, open()
+	}
+	return cs, netns.Do(ns, open)
 }
 
 // send writes batches round-robin over the streams until stop: one
