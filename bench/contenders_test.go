@@ -141,8 +141,11 @@ func startIn(t testing.TB, bin, name, cfg string, wrap, from []string, vip netip
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	if p.Exited() {
+		return nil, fmt.Errorf("algd exited: %s", strings.TrimSpace(p.Tail(3)))
+	}
 	p.Stop()
-	return nil, fmt.Errorf("%s: no 220 from %s (%v); its log ends:\n%s", name, vip, last, p.Tail(10))
+	return nil, fmt.Errorf("no 220 from %s after 20 s: %v; algd's log ends:\n%s", vip, last, p.Tail(5))
 }
 
 // haproxyConfig renders a TCP-mode HAProxy in front of backend: the

@@ -8,9 +8,13 @@
 // Each scenario runs every contender in alternation (A B C A B C ...) for
 // a number of rounds and prints medians, ranges and ratios. Contenders are
 // the ftpd itself (direct), algd, HAProxy in TCP mode (plain and with
-// splice forced), and nftables DNAT with the ftp conntrack helper in a
-// director network namespace next to a routed path through the same
-// namespaces without NAT. Scenario 5 (scenario5_test.go) relays RTP
-// through algd's RTSP listener and through bench/cmd/naiverelay, a
-// one-datagram-a-call relay, driven by bench/cmd/udpload.
+// splice forced) on loopback, and in three network namespaces (client,
+// director, realserver; netns_test.go) a routed path without NAT (the
+// reference there), nftables DNAT with the ftp conntrack helper, and algd
+// in the director on the kernel data path (algd-kernel) and on the proxy
+// path (algd-ns). Scenario 5 (scenario5_test.go) relays RTP through
+// algd's RTSP listener and through bench/cmd/naiverelay, a
+// one-datagram-a-call relay, driven by bench/cmd/udpload: on loopback and
+// in the namespaces. Package bench/netns opens sockets in another
+// namespace (the load's sinks, the fake RTSP realserver).
 package bench

@@ -227,7 +227,10 @@ func acceptsTCP(p *algdrun.Proc, ap netip.AddrPort, ns string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s: nothing accepts on %s; its log ends:\n%s", p.Name(), ap, p.Tail(10))
+	if p.Exited() {
+		return fmt.Errorf("%s exited: %s", p.Name(), strings.TrimSpace(p.Tail(3)))
+	}
+	return fmt.Errorf("%s: nothing accepts on %s; its log ends:\n%s", p.Name(), ap, p.Tail(5))
 }
 
 // relay is one contender of scenario 5: the relaying process, the VIP
@@ -292,6 +295,16 @@ func (e *env) loopbackRelays(t *testing.T) []relay {
 // the reason in the report.
 func (e *env) nsRelays(t *testing.T) []relay {
 	tp := e.topology(t)
+	if runtime.NumCPU() >= 2 {
+		// Core 1 is the director, core 0 the client and realserver: the
+		// packets the director receives are processed on core 1 (receive
+		// packet steering), with the relays pinned there; those the
+		// realserver receives on core 0. Without it a veth hands a packet
+		// to the next namespace on the sending core, and the kernel path
+		// would forward on the load's core.
+		setRPS(t, tp.director, "d0", 1)
+		setRPS(t, tp.real, "r0", 0)
+	}
 	fakeRTSPServer(t, nsReal, tp.real)
 	at := func(name string, p *algdrun.Proc, ports []netip.AddrPort) relay {
 		return relay{name: name, p: p, ports: ports, src: nsClientIP, sink: nsReal, srcNS: tp.client, sinkNS: tp.real}
@@ -317,6 +330,13 @@ func (e *env) nsRelays(t *testing.T) []relay {
 	}
 	naive := e.startNaive(t, "naiverelay-ns", nsNaive, nsClientIP, nsReal, wrap(tp.director))
 	return append(out, at("naive-ns", naive, relayPorts(nsNaive)))
+}
+
+// setRPS steers the packets that dev in namespace ns receives to core
+// cpu (receive packet steering, rps_cpus of its one queue).
+func setRPS(t *testing.T, ns, dev string, cpu int) {
+	f := "/sys/class/net/" + dev + "/queues/rx-0/rps_cpus"
+	run(t, append(wrap(ns), "sh", "-c", fmt.Sprintf("echo %x > %s", 1<<cpu, f))...)
 }
 
 // startRTSP runs algd on core 1 with one RTSP listener (side), in the
