@@ -1,0 +1,161 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/algd/algd/admin"
+)
+
+// dashboardPath is the example Grafana dashboard of docs/operations.md.
+const dashboardPath = "../../docs/grafana/algd-dashboard.json"
+
+// TestGrafanaDashboardMetrics reads the example Grafana dashboard and
+// checks every metric name its queries use (expr of panels and
+// annotations, the instance variable's query) against the names /metrics
+// of a running algd exposes: an FTP listener after a download, an RTSP
+// listener, a realserver gone down. A renamed metric breaks this test,
+// not the operators' dashboards.
+func TestGrafanaDashboardMetrics(t *testing.T) {
+	raw, err := os.ReadFile(dashboardPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash map[string]any
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatalf("%s: %v", dashboardPath, err)
+	}
+	var queries []string
+	walkStrings(dash, "", func(key, s string) {
+		if key == "expr" || key == "definition" || key == "query" {
+			queries = append(queries, s)
+		}
+	})
+	nameRE := regexp.MustCompile(`\b(?:algd|process|go)_[a-zA-Z0-9_]+`)
+	used := map[string]bool{}
+	for _, q := range queries {
+		for _, n := range nameRE.FindAllString(q, -1) {
+			used[n] = true
+		}
+	}
+
+	exposed := exposedNames(t, metricsText(t))
+	var missing []string
+	for n := range used {
+		if !exposed[n] {
+			missing = append(missing, n)
+		}
+	}
+	slices.Sort(missing)
+	for _, n := range missing {
+		t.Errorf("the dashboard queries %s, which algd does not expose", n)
+	}
+	// The dashboard covers what the issue asks of it.
+	for _, want := range []string{
+		"algd_sessions", "algd_data_bytes_total", "algd_rtsp_media_bytes_total", "algd_refused_total",
+		"algd_sessions_refused_total", "algd_realserver_up", "algd_realserver_check_failures_total",
+		"algd_realserver_check_duration_seconds_bucket", "algd_session_duration_seconds_bucket",
+		"algd_transfer_duration_seconds_bucket", "algd_realserver_last_change_timestamp_seconds",
+	} {
+		if !used[want] {
+			t.Errorf("the dashboard does not use %s", want)
+		}
+	}
+	if len(used) < 30 {
+		t.Errorf("the dashboard uses %d metric names, want at least 30: %v", len(used), used)
+	}
+	// Every panel but a row has a query; ids are unique.
+	ids := map[float64]bool{}
+	for _, p := range dash["panels"].([]any) {
+		pm := p.(map[string]any)
+		id := pm["id"].(float64)
+		if ids[id] {
+			t.Errorf("panel id %v twice", id)
+		}
+		ids[id] = true
+		if pm["type"] != "row" && len(pm["targets"].([]any)) == 0 {
+			t.Errorf("panel %q has no query", pm["title"])
+		}
+	}
+}
+
+// walkStrings calls f with every string in v and the key it is under.
+func walkStrings(v any, key string, f func(key, s string)) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			walkStrings(x, k, f)
+		}
+	case []any:
+		for _, x := range v {
+			walkStrings(x, key, f)
+		}
+	case string:
+		f(key, v)
+	}
+}
+
+// exposedNames are the sample names of a /metrics text (histograms as
+// their _bucket, _sum and _count series).
+func exposedNames(t *testing.T, text string) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, line := range strings.Split(text, "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, _, _ := strings.Cut(line, "{")
+		name, _, _ = strings.Cut(name, " ")
+		out[name] = true
+	}
+	if len(out) < 50 {
+		t.Fatalf("/metrics has only %d names:\n%s", len(out), text)
+	}
+	return out
+}
+
+// metricsText is /metrics of an algd with an FTP listener (a pool of
+// two, one down, after a download) and an RTSP listener, reloaded once.
+func metricsText(t *testing.T) string {
+	t.Helper()
+	f := newFarm(t, 64<<10, "127.0.0.11", "127.0.0.12")
+	vip := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
+	rtspVIP := "127.0.0.64"
+	ctl := fmt.Sprintf("%s:%d", rtspVIP, freePort(t, rtspVIP))
+	text := controlConfig(t, f, vip, t.TempDir(), "")
+	text = strings.Replace(text, "\n[admin]\n", fmt.Sprintf(`
+[[pool]]
+name = "media"
+scheduler = "rr"
+health = { kind = "none" }
+realservers = [{ address = "127.0.0.65:8554" }]
+
+[[rtsp]]
+name = "cams"
+listen = [%q]
+pool = "media"
+advertise = %q
+media_ports = "64210-64229"
+backend_source = %q
+backend_media_ports = "64230-64249"
+
+[admin]
+`, ctl, rtspVIP, rtspVIP), 1)
+	d := startDaemon(t, text)
+	d.reload(text) // algd_reload_last_timestamp_seconds is there after the first
+	if err := download(vip, f.file, f.sum, 0, nil); err != nil {
+		t.Fatal(err)
+	}
+	down := f.servers[1].Addr()
+	f.servers[1].Close()
+	d.waitStatus(func(st admin.Status) bool {
+		m := memberAt(t, st, down)
+		return !m.Up && !m.LastChange.IsZero() && len(st.Live) == 0
+	})
+	return httpGet(t, "http://"+d.admin+"/metrics")
+}
