@@ -23,6 +23,11 @@ var ErrExpired = errors.New("alg: expectation expired")
 // until Expect returns, so each try gets a port not tried yet.
 const bindTries = 8
 
+// keepIdle is how long a data port's socket is kept, bound but not
+// listening, after its last expectation ended, for the next expectation
+// on that port to listen again without a new socket (see DataPorts).
+const keepIdle = 5 * time.Second
+
 // DataPorts hands out one-shot data listeners on ports of one range. Each
 // local address gets its own allocator over the same range, since a port is
 // taken per address. Safe for concurrent use.
@@ -30,11 +35,32 @@ const bindTries = 8
 // The range can change (SetRange, a reload): new expectations then get
 // ports of the new range, while ports of the old one stay reserved until
 // their expectations end.
+//
+// A port's socket outlives its expectation (on Linux): Close takes it out
+// of the listening state (shutdown(2) of a listening socket, which resets
+// what waits in its backlog) but keeps it bound, and the next expectation
+// on that port listens on it again, which spares a socket, bind, close
+// and poller registration per transfer. A port without an expectation
+// therefore does not listen, as if its socket were closed: a connection
+// to it is refused by the kernel. Kept sockets are closed after keepIdle
+// unused, when their port leaves the range (SetRange), and when a listen
+// runs out of descriptors. Another process can still bind and listen on
+// the port meanwhile (the socket has SO_REUSEADDR and does not listen);
+// the next listen on it then fails as busy and the socket is dropped.
 type DataPorts struct {
 	mu          sync.Mutex
 	first, last uint16
 	byAddr      map[netip.Addr]*limits.Ports
+	idle        map[netip.AddrPort]*dataSocket // kept sockets, not listening
+	keep        time.Duration                  // how long idle sockets are kept
 	proxy       atomic.Pointer[Proxy]
+}
+
+// dataSocket is the socket of one data port, kept across expectations.
+type dataSocket struct {
+	at    netip.AddrPort
+	ln    *net.TCPListener
+	timer *time.Timer // closes it once idle for DataPorts.keep
 }
 
 // SetProxy makes later expectations require a PROXY header on connections
@@ -44,7 +70,8 @@ func (d *DataPorts) SetProxy(p *Proxy) { d.proxy.Store(p) }
 
 // NewDataPorts returns the data ports of the inclusive range first-last.
 func NewDataPorts(first, last uint16) *DataPorts {
-	return &DataPorts{first: first, last: last, byAddr: make(map[netip.Addr]*limits.Ports)}
+	return &DataPorts{first: first, last: last, byAddr: make(map[netip.Addr]*limits.Ports),
+		idle: make(map[netip.AddrPort]*dataSocket), keep: keepIdle}
 }
 
 // SetRange makes first-last the range of every later expectation; the
@@ -57,10 +84,20 @@ func (d *DataPorts) SetRange(first, last uint16) {
 	for _, p := range d.byAddr {
 		p.SetRange(first, last)
 	}
+	for at, s := range d.idle {
+		if !d.inRange(at.Port()) {
+			delete(d.idle, at)
+			s.ln.Close()
+		}
+	}
 }
 
 // Proxy is the PROXY policy of later expectations (SetProxy), or nil.
 func (d *DataPorts) Proxy() *Proxy { return d.proxy.Load() }
+
+// inRange reports whether port is in the current range. Called with mu
+// held.
+func (d *DataPorts) inRange(port uint16) bool { return port >= d.first && port <= d.last }
 
 // Ports returns the allocator for local, creating it on first use.
 func (d *DataPorts) Ports(local netip.Addr) *limits.Ports {
@@ -153,14 +190,22 @@ type Expect struct {
 // which the owner calls when the transfer has ended.
 type Expectation struct {
 	e      Expect
+	d      *DataPorts
+	s      *dataSocket
 	ln     *net.TCPListener
 	port   uint16
 	ports  *limits.Ports
 	proxy  *Proxy // nil: no PROXY header expected
 	open   atomic.Bool
 	paired atomic.Bool
-	gated  chan accepted // Gated: the accepting goroutine's result
-	once   sync.Once
+	closed atomic.Bool // Close was called: what accepts stops
+	broken atomic.Bool // the socket failed: it is not kept
+	// refs counts the expectation itself until Close and each goroutine
+	// accepting on its socket; the last one out hands the socket back to
+	// DataPorts, so that it never listens for two expectations.
+	refs  atomic.Int32
+	gated chan accepted // Gated: the accepting goroutine's result
+	once  sync.Once
 }
 
 // accepted is what a gated expectation's accepting goroutine found.
@@ -183,8 +228,7 @@ func (d *DataPorts) Expect(e Expect) (*Expectation, error) {
 		if err != nil {
 			return nil, fmt.Errorf("expect on %s: %w", e.Local, err)
 		}
-		lc := net.ListenConfig{}
-		ln, err := lc.Listen(context.Background(), "tcp", netip.AddrPortFrom(e.Local, port).String())
+		s, err := d.listen(netip.AddrPortFrom(e.Local, port))
 		if err != nil {
 			busy = append(busy, port)
 			lastErr = err
@@ -194,14 +238,100 @@ func (d *DataPorts) Expect(e Expect) (*Expectation, error) {
 			}
 			return nil, fmt.Errorf("expect on %s: %w", e.Local, err)
 		}
-		x := &Expectation{e: e, ln: ln.(*net.TCPListener), port: port, ports: ports, proxy: d.proxy.Load()}
+		x := &Expectation{e: e, d: d, s: s, ln: s.ln, port: port, ports: ports, proxy: d.proxy.Load()}
+		x.refs.Store(1)
 		if e.Gated {
 			x.gated = make(chan accepted, 1)
+			x.refs.Add(1)
 			go x.acceptGated()
 		}
 		return x, nil
 	}
 	return nil, fmt.Errorf("expect on %s: %d ports busy: %w", e.Local, bindTries, lastErr)
+}
+
+// listen returns a listening socket on at: the kept one if there is one,
+// otherwise a new one. When descriptors run out, the kept sockets are
+// closed and the listen is tried once more.
+func (d *DataPorts) listen(at netip.AddrPort) (*dataSocket, error) {
+	d.mu.Lock()
+	s := d.idle[at]
+	delete(d.idle, at)
+	d.mu.Unlock()
+	if s != nil {
+		s.timer.Stop()
+		err := relisten(s.ln)
+		if err == nil {
+			return s, nil
+		}
+		s.ln.Close()
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, err // someone else listens there now
+		}
+	}
+	lc := net.ListenConfig{}
+	ln, err := lc.Listen(context.Background(), "tcp", at.String())
+	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+		if d.dropIdle() > 0 {
+			ln, err = lc.Listen(context.Background(), "tcp", at.String())
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	s = &dataSocket{at: at, ln: ln.(*net.TCPListener)}
+	s.timer = time.AfterFunc(time.Hour, func() { d.expire(s) })
+	s.timer.Stop()
+	return s, nil
+}
+
+// keepSocket takes back the socket of an expectation that has ended and
+// no longer accepts: it stops listening and waits for the port's next
+// expectation, unless it failed, its port left the range or the port
+// already has a kept socket.
+func (d *DataPorts) keepSocket(s *dataSocket, broken bool) {
+	if broken || s.ln.SetDeadline(time.Time{}) != nil {
+		s.ln.Close()
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.inRange(s.at.Port()) || d.idle[s.at] != nil {
+		s.ln.Close()
+		return
+	}
+	d.idle[s.at] = s
+	s.timer.Reset(d.keep)
+}
+
+// expire closes s if it is still kept, unused since keepIdle.
+func (d *DataPorts) expire(s *dataSocket) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.idle[s.at] == s {
+		delete(d.idle, s.at)
+		s.ln.Close()
+	}
+}
+
+// dropIdle closes every kept socket and returns how many it closed.
+func (d *DataPorts) dropIdle() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := len(d.idle)
+	for at, s := range d.idle {
+		delete(d.idle, at)
+		s.timer.Stop()
+		s.ln.Close()
+	}
+	return n
+}
+
+// kept is how many sockets wait for their port's next expectation.
+func (d *DataPorts) kept() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.idle)
 }
 
 // releaseEach releases the ports *held, which a caller skipped as busy
@@ -222,7 +352,10 @@ func (x *Expectation) AddrPort() netip.AddrPort { return netip.AddrPortFrom(x.e.
 // connection from the peer from now on is the expected one.
 func (x *Expectation) Open(deadline time.Time) {
 	x.open.Store(true)
-	x.ln.SetDeadline(deadline)
+	if x.ref() {
+		x.ln.SetDeadline(deadline)
+		x.unref()
+	}
 }
 
 // Shut ends a gated expectation's window: one that has not paired a
@@ -245,8 +378,20 @@ func (x *Expectation) Hold() {
 	if x.paired.Swap(true) || x.gated != nil {
 		return // the accepting goroutine (gated) refuses from now on
 	}
+	if !x.ref() {
+		return // closed already: nothing to refuse for
+	}
 	x.ln.SetDeadline(time.Time{})
-	go x.next()
+	x.refuseRest()
+}
+
+// refuseRest refuses every connection until Close on a goroutine of its
+// own, which takes over the caller's reference (ref).
+func (x *Expectation) refuseRest() {
+	go func() {
+		defer x.unref()
+		x.next()
+	}()
 }
 
 // Accept waits for the first connection from the expected peer (for a
@@ -272,25 +417,53 @@ func (x *Expectation) Accept(ctx context.Context) (*net.TCPConn, error) {
 			return nil, ctx.Err()
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { x.ln.Close() })
+	if !x.ref() {
+		return nil, x.acceptErr(ctx, net.ErrClosed)
+	}
+	stop := context.AfterFunc(ctx, x.Close)
 	defer stop()
 	if err := x.ln.SetDeadline(x.e.Deadline); err != nil {
 		x.Close()
+		x.unref()
 		return nil, err
 	}
 	c, err := x.next()
 	if err != nil {
 		x.Close()
+		x.unref()
 		return nil, x.acceptErr(ctx, err)
 	}
-	go x.next() // refuses the rest until Close
+	x.refuseRest()
 	return c, nil
+}
+
+// ref counts one more goroutine using the socket, unless the expectation
+// is closed: its socket may be another expectation's by then.
+func (x *Expectation) ref() bool {
+	for {
+		n := x.refs.Load()
+		if n == 0 || x.closed.Load() {
+			return false
+		}
+		if x.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// unref is the end of ref (or of the expectation, for Close): the last
+// one hands the socket back.
+func (x *Expectation) unref() {
+	if x.refs.Add(-1) == 0 {
+		x.d.keepSocket(x.s, x.broken.Load())
+	}
 }
 
 // acceptGated is the accepting goroutine of a gated expectation: it
 // refuses whatever comes before the window opens, hands on the expected
 // connection, then refuses the rest until Close.
 func (x *Expectation) acceptGated() {
+	defer x.unref()
 	c, err := x.next()
 	x.gated <- accepted{c, err}
 	if err == nil {
@@ -318,6 +491,14 @@ func (x *Expectation) next() (*net.TCPConn, error) {
 	for {
 		c, err := x.ln.AcceptTCP()
 		if err != nil {
+			var ne net.Error
+			switch {
+			case x.closed.Load():
+				err = net.ErrClosed // the socket stopped listening for Close
+			case errors.As(err, &ne) && ne.Timeout():
+			default:
+				x.broken.Store(true) // out of descriptors, say: not kept
+			}
 			return nil, err
 		}
 		from := AddrPortOf(c.RemoteAddr())
@@ -357,10 +538,16 @@ func (x *Expectation) next() (*net.TCPConn, error) {
 }
 
 // Close stops waiting (or refusing) and releases the port; safe to call
-// more than once.
+// more than once. From its return on, nothing listens on the port until
+// its next expectation: what connects is refused by the kernel.
 func (x *Expectation) Close() {
 	x.once.Do(func() {
-		x.ln.Close()
+		x.closed.Store(true)
+		if err := unlisten(x.ln); err != nil {
+			x.broken.Store(true)
+			x.ln.Close()
+		}
+		x.unref() // the socket is kept before the port is free again
 		x.ports.Release(x.port)
 	})
 }

@@ -4,6 +4,7 @@ package alg
 
 import (
 	"net"
+	"os"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -68,4 +69,40 @@ func tcpMoved(c net.Conn) (uint64, bool) {
 		return 0, false
 	}
 	return info.Bytes_received + info.Bytes_acked, true
+}
+
+// listenBacklog asks for the largest backlog; the kernel caps it at
+// net.core.somaxconn, as Go's own listen does.
+const listenBacklog = 1<<16 - 1
+
+// unlisten takes a listening socket out of the listening state and keeps
+// it bound: shutdown(2) with SHUT_RD on a listening TCP socket disconnects
+// it (inet_shutdown calls tcp_disconnect), which resets the connections
+// waiting in its backlog and wakes what accepts on it (accept then fails
+// with EINVAL). relisten makes it listen again.
+func unlisten(ln *net.TCPListener) error {
+	return lnControl(ln, "shutdown", func(fd int) error { return unix.Shutdown(fd, unix.SHUT_RD) })
+}
+
+// relisten makes a socket that unlisten stopped listen again on the
+// address it is still bound to; EADDRINUSE means another socket listens
+// there now.
+func relisten(ln *net.TCPListener) error {
+	return lnControl(ln, "listen", func(fd int) error { return unix.Listen(fd, listenBacklog) })
+}
+
+// lnControl runs the system call name, f, on ln's descriptor.
+func lnControl(ln *net.TCPListener, name string, f func(fd int) error) error {
+	rc, err := ln.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = f(int(fd)) }); err != nil {
+		return err
+	}
+	if serr != nil {
+		return os.NewSyscallError(name, serr)
+	}
+	return nil
 }
