@@ -232,6 +232,9 @@ func TestDataPortsKeptBusy(t *testing.T) {
 	if n := d.kept(); n != 0 {
 		t.Fatalf("%d sockets kept after the busy port", n)
 	}
+	if n := d.Busy(); n != 1 {
+		t.Fatalf("%d ports counted busy, want 1", n)
+	}
 	dialFrom(t, "127.0.0.5", x1.AddrPort(), []byte("O"))
 	other.(*net.TCPListener).SetDeadline(time.Now().Add(10 * time.Second))
 	oc, err := other.Accept()
