@@ -268,3 +268,51 @@ func bindHeld(t *testing.T, at netip.AddrPort) bool {
 	}
 	return err != nil
 }
+
+// TestExpectationHoldReused: a held expectation (the kernel data path)
+// refuses everyone until Close, the peer as a second connection; its
+// refusing goroutine ends with Close and the socket goes to the port's
+// next expectation, which pairs its peer.
+func TestExpectationHoldReused(t *testing.T) {
+	d := NewDataPorts(61597, 61597)
+	local, peer := netip.MustParseAddr("127.0.0.80"), netip.MustParseAddr("127.0.0.5")
+	r := newRefusals()
+	h, err := d.Expect(Expect{Local: local, Peer: peer, Deadline: time.Now().Add(10 * time.Second), OnRefused: r.add})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Hold()
+	if !closedByPeer(dialFrom(t, "127.0.0.5", h.AddrPort(), []byte("K"))) {
+		t.Fatal("the peer's connection to a held port was not reset")
+	}
+	if why := r.wait(t, 1); why != RefusedSecond {
+		t.Fatalf("peer on a held port reported as %v", why)
+	}
+	if !closedByPeer(dialFrom(t, "127.0.0.9", h.AddrPort(), []byte("T"))) {
+		t.Fatal("a thief on a held port was not reset")
+	}
+	if why := r.wait(t, 2); why != RefusedForeign {
+		t.Fatalf("thief on a held port reported as %v", why)
+	}
+	h.Close()
+	h.Hold() // after Close: nothing
+	waitKept(t, d, 1)
+	x, err := d.Expect(Expect{Local: local, Peer: peer, Deadline: time.Now().Add(10 * time.Second)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	got := acceptAsync(x)
+	dialFrom(t, "127.0.0.5", x.AddrPort(), []byte("N"))
+	c := <-got
+	if c == nil {
+		t.Fatal("the next expectation after a held one did not pair")
+	}
+	defer c.Close()
+	if tag := readTag(t, c); tag != "N" {
+		t.Fatalf("paired %q, want N", tag)
+	}
+	if n := r.count(); n != 2 {
+		t.Fatalf("the held expectation reported %d refusals, want 2", n)
+	}
+}

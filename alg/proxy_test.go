@@ -131,6 +131,7 @@ func TestProxyExpectation(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer x.Close()
 			got := make(chan *net.TCPConn, 1)
 			go func() {
 				c, _ := x.Accept(context.Background())
