@@ -23,6 +23,7 @@ import (
 
 	"github.com/jlaffaye/ftp"
 
+	"github.com/algd/algd/alg"
 	"github.com/algd/algd/conf"
 	"github.com/algd/algd/internal/daemon"
 	"github.com/algd/algd/internal/demo"
@@ -84,6 +85,12 @@ type proxyOpts struct {
 	// log, when set, is the daemon's logger instead of warnings to
 	// stderr.
 	log *slog.Logger
+	// kernel, when set, is the kernel data path (a fake), and
+	// data_path is "kernel"; else "proxy".
+	kernel alg.Kernel
+	// backendRange, when set, is backend_ports without
+	// backend_data_mode "active" (PORT/EPRT on the kernel path).
+	backendRange [2]uint16
 }
 
 // startFTPServers starts n ftpserverlib servers on 127.0.0.21... sharing
@@ -167,6 +174,13 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		fc.BackendDataMode = "active"
 		fc.BackendRange = conf.PortRange{First: o.backendPorts[0], Last: o.backendPorts[1]}
 	}
+	if o.backendRange[0] != 0 {
+		fc.BackendRange = conf.PortRange{First: o.backendRange[0], Last: o.backendRange[1]}
+	}
+	fc.DataPath = conf.DataPathProxy
+	if o.kernel != nil {
+		fc.DataPath = conf.DataPathKernel
+	}
 	if o.tls != nil {
 		fc.TLS = *o.tls
 		if fc.TLS.Cert != "" {
@@ -190,7 +204,7 @@ func startProxyAddrs(t *testing.T, addrs []netip.AddrPort, o proxyOpts) *proxy {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	px := &proxy{addr: listen,
-		d: inproc.Start(t, cfg, daemon.Options{Logger: log, Dial: o.dial, Checker: o.checker, Local: o.local})}
+		d: inproc.Start(t, cfg, daemon.Options{Logger: log, Dial: o.dial, Checker: o.checker, Local: o.local, Kernel: o.kernel})}
 	if len(cfg.FTP[0].TLS.ImplicitAddrs) > 0 {
 		px.implicit = cfg.FTP[0].TLS.ImplicitAddrs[0]
 	}

@@ -41,6 +41,10 @@ type Client struct {
 	// PortOverride, when not zero, is the local port PORT and EPRT listen
 	// on instead of one the kernel chooses.
 	PortOverride uint16
+	// DialData, when set, makes the passive data connections from the
+	// control connection's local address instead of a plain dial (a
+	// seam: a fake kernel's NAT, tests/fakekernel).
+	DialData func(from netip.Addr, to netip.AddrPort, timeout time.Duration) (*net.TCPConn, error)
 
 	conn     *net.TCPConn
 	r        *bufio.Reader

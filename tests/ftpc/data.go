@@ -120,15 +120,25 @@ func (c *Client) setupPassive(t *Transfer) (*pending, error) {
 		}
 		t.Announced = netip.AddrPortFrom(c.remote.Addr(), port)
 	}
-	d := net.Dialer{
-		Timeout:   c.timeout,
-		LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.local.Addr(), 0)),
+	var (
+		conn *net.TCPConn
+		err  error
+	)
+	if c.DialData != nil {
+		conn, err = c.DialData(c.local.Addr(), t.Announced, c.timeout)
+	} else {
+		d := net.Dialer{
+			Timeout:   c.timeout,
+			LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(c.local.Addr(), 0)),
+		}
+		var nc net.Conn
+		if nc, err = d.Dial("tcp", t.Announced.String()); err == nil {
+			conn = nc.(*net.TCPConn)
+		}
 	}
-	nc, err := d.Dial("tcp", t.Announced.String())
 	if err != nil {
 		return nil, fmt.Errorf("ftpc: %v data connection: %w", t.Mode, err)
 	}
-	conn := nc.(*net.TCPConn)
 	t.DataPeer = unmap(conn.RemoteAddr().(*net.TCPAddr).AddrPort())
 	return &pending{conn: conn}, nil
 }
