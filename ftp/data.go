@@ -387,12 +387,7 @@ func (s *session) pipe(d *dataConn, c, bc *net.TCPConn, at netip.AddrPort) {
 	s.h.stats().ProxyConns.Add(1)
 	lim := s.h.Limits
 	lv := newLiveData(c, bc)
-	s.mu.Lock()
-	if s.live == nil {
-		s.live = make(map[*liveData]struct{})
-	}
-	s.live[lv] = struct{}{}
-	s.mu.Unlock()
+	s.addLive(lv)
 	began := time.Now()
 	up, down, err := alg.PipeWith(d.ctx, cside, bside, alg.PipeOptions{
 		Linger:     dataLinger,
@@ -438,6 +433,22 @@ func slogLevel(err error) slog.Level {
 		return slog.LevelInfo
 	}
 	return slog.LevelWarn
+}
+
+// liveBytes is a data connection's progress while it carries, for
+// /status: what has gone to the client (down) and to the realserver (up).
+type liveBytes interface {
+	bytes() (down, up int64)
+}
+
+// addLive lists a data connection that carries now.
+func (s *session) addLive(lv liveBytes) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.live == nil {
+		s.live = make(map[liveBytes]struct{})
+	}
+	s.live[lv] = struct{}{}
 }
 
 // liveData reads the progress of a data connection while it pipes: the

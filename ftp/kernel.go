@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/algd/algd/alg"
@@ -63,6 +64,20 @@ type kernelConn struct {
 
 	connected chan struct{}     // Events.Connected, closed once
 	ended     chan alg.Counters // Events.Ended, the first
+
+	down, up atomic.Int64 // the payload so far, from the latest counters read (for /status)
+}
+
+// bytes is the payload carried so far, as carry last read it.
+func (k *kernelConn) bytes() (down, up int64) { return k.down.Load(), k.up.Load() }
+
+// count turns conntrack's counters into payload down and up.
+func (k *kernelConn) count(c alg.Counters) (down, up int64) {
+	up, down = payload(c.OrigBytes, c.OrigPackets, k.held), payload(c.ReplyBytes, c.ReplyPackets, k.held)
+	if !k.passive {
+		up, down = down, up
+	}
+	return down, up
 }
 
 // newKernelConn makes the events of a mapping for d.
@@ -218,6 +233,8 @@ func (s *session) carry(d *dataConn, k *kernelConn) {
 	st := s.h.stats()
 	st.DataConns.Add(1)
 	st.KernelConns.Add(1)
+	s.addLive(k)
+	began := time.Now()
 	lim := s.h.Limits
 	tick := time.NewTicker(progressTick(lim.DataIdleTimeout.Duration, lim.ControlIdleTimeout.Duration))
 	defer tick.Stop()
@@ -241,6 +258,9 @@ func (s *session) carry(d *dataConn, k *kernelConn) {
 			}
 			if now.OrigBytes != last.OrigBytes || now.ReplyBytes != last.ReplyBytes {
 				last, moved = now, time.Now()
+				down, up := k.count(now)
+				k.down.Store(down)
+				k.up.Store(up)
 				s.touchData()
 			} else if idle := lim.DataIdleTimeout.Duration; idle > 0 && time.Since(moved) >= idle {
 				why = alg.ErrIdle
@@ -269,13 +289,12 @@ func (s *session) carry(d *dataConn, k *kernelConn) {
 	d.upErr, d.downErr = err, err
 	d.fromClient.close()
 	d.fromServer.close()
-	up, down := payload(c.OrigBytes, c.OrigPackets, k.held), payload(c.ReplyBytes, c.ReplyPackets, k.held)
-	if !k.passive {
-		up, down = down, up
-	}
+	down, up := k.count(c)
+	st.TransferDurations.Observe(time.Since(began))
 	st.BytesUp.Add(up)
 	st.BytesDown.Add(down)
 	s.mu.Lock()
+	delete(s.live, k)
 	s.up += up
 	s.down += down
 	s.transfers++

@@ -131,7 +131,7 @@ type session struct {
 
 	down, up  int64 // written by data goroutines under mu
 	transfers int
-	live      map[*liveData]struct{} // data connections piping now; under mu
+	live      map[liveBytes]struct{} // data connections carrying now, either path; under mu
 	user      string                 // the latest USER's name, for Info; under mu
 
 	cancel  context.CancelFunc

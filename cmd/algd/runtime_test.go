@@ -78,7 +78,7 @@ token_file = %q
 	logs := &logbuf.Buffer{}
 	done := make(chan error, 1)
 	go func() {
-		done <- daemon.Serve(cfg, cfgPath, daemon.Options{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		done <- daemon.Serve(cfg, cfgPath, daemon.Options{Logger: slog.New(slog.NewTextHandler(logs, nil)), KernelOff: "in-process test"})
 	}()
 	t.Cleanup(func() {
 		syscall.Kill(os.Getpid(), syscall.SIGTERM) // daemon.Serve has it, not the test

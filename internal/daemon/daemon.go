@@ -50,6 +50,11 @@ type Options struct {
 	// HistoryEvery is how often the status page's history takes a
 	// sample; zero means 5 s (historySize samples: the last 15 minutes).
 	HistoryEvery time.Duration
+	// KernelOff, when set, is why the kernel data path counts as
+	// unavailable, instead of probing the host (a seam for tests, which
+	// run as root and must not share one nftables table when run outside
+	// a namespace of their own).
+	KernelOff string
 
 	// inherit holds the listening sockets taken over from the algd that
 	// ran before (takeover.go); New uses them instead of binding.

@@ -124,6 +124,9 @@ func startDaemonWith(t *testing.T, text string, level slog.Level, asJSON bool, o
 	log := slog.New(h)
 	go func() {
 		o.Logger, o.Level = log, lv
+		if o.KernelOff == "" && o.Kernel == nil {
+			o.KernelOff = "in-package test"
+		}
 		r.err = runDaemon(cfg, r.path, o, r.sig)
 		close(r.done)
 	}()

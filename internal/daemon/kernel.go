@@ -37,7 +37,11 @@ type kernelRun struct {
 
 // newKernelRun makes the daemon's kernel path; nothing is opened yet.
 func newKernelRun(o Options, log *slog.Logger) *kernelRun {
-	return &kernelRun{log: log.With("component", "kernel"), fake: o.Kernel, adopt: o.inherit != nil}
+	k := &kernelRun{log: log.With("component", "kernel"), fake: o.Kernel, adopt: o.inherit != nil}
+	if o.KernelOff != "" {
+		k.probed, k.noKernel = true, o.KernelOff
+	}
+	return k
 }
 
 // ProbeKernel says why the kernel data path with the table of cfg cannot

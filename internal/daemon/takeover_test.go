@@ -49,7 +49,7 @@ func startTakeover(t *testing.T, r *daemonRun) *daemonRun {
 	}
 	log := slog.New(slog.NewTextHandler(n.logs, nil))
 	go func() {
-		n.err = runDaemon(cfg, n.path, Options{Logger: log}, n.sig)
+		n.err = runDaemon(cfg, n.path, Options{Logger: log, KernelOff: "in-package test"}, n.sig)
 		close(n.done)
 	}()
 	t.Cleanup(func() {

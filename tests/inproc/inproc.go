@@ -17,21 +17,14 @@ import (
 
 // Start completes cfg with its defaults, validates it and runs algd with
 // it and the seams of o until the test ends; a Run that ends in an error
-// fails the test. Listeners that leave data_path unset take the proxy
-// path: the suites run as root in namespaces, where "auto" would open an
-// nftables table; a test of the kernel path says so (with a fake kernel
-// in o.Kernel, or in tests/netns).
+// fails the test. Without a fake kernel (o.Kernel) the kernel data path
+// counts as unavailable: the suites run as root, where "auto" would open
+// algd's nftables table, shared by every process outside a namespace of
+// its own; the real kernel path is tests/netns's.
 func Start(t testing.TB, cfg *conf.Config, o daemon.Options) *daemon.Daemon {
 	t.Helper()
-	for i := range cfg.FTP {
-		if cfg.FTP[i].DataPath == "" {
-			cfg.FTP[i].DataPath = conf.DataPathProxy
-		}
-	}
-	for i := range cfg.RTSP {
-		if cfg.RTSP[i].DataPath == "" {
-			cfg.RTSP[i].DataPath = conf.DataPathProxy
-		}
+	if o.Kernel == nil && o.KernelOff == "" {
+		o.KernelOff = "in-process test"
 	}
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
