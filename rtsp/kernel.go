@@ -43,8 +43,18 @@ const (
 	udp6Header = 40 + 8 // IPv6 header, UDP header
 )
 
-// errFamily: the kernel cannot translate between address families.
-var errFamily = errors.New("client and realserver media differ in address family")
+// Why a stream of a kernel-path listener stays on the proxy path, by
+// design rather than by a kernel error.
+var (
+	// errFamily: the kernel cannot translate between address families.
+	errFamily = errors.New("client and realserver media differ in address family")
+	// errSources: the pool has media_sources, so the realserver's media
+	// may come from an address nobody named at SETUP. conntrack pairs
+	// the client's flow with exactly one realserver flow: a second one
+	// with the same client-side tuple would clash, so only a relay that
+	// sees each datagram's source can serve such a stream.
+	errSources = errors.New("the pool has media_sources: the realserver's media may come from an address not known at SETUP")
+)
 
 // mediaMappings returns the kernel mappings of one UDP stream. For RTP
 // (0) and RTCP (1): client is the client's port (from its client_port),
@@ -56,16 +66,19 @@ var errFamily = errors.New("client and realserver media differ in address family
 // backend port go to the client from the VIP port. Each is the other's
 // reply, so either side may send first. Up is left out when the
 // realserver's port is unknown (nowhere to send: the proxy path drops
-// those too); down then accepts any source port.
-func mediaMappings(client, vip, backend, server [2]netip.AddrPort, timeout time.Duration) []alg.Mapping {
+// those too); down then accepts any source port. The mappings have no
+// timeout: they live until the session ends (TEARDOWN, the session
+// timeout, which conntrack's counters refresh, or shutdown) and removes
+// them.
+func mediaMappings(client, vip, backend, server [2]netip.AddrPort) []alg.Mapping {
 	var ms []alg.Mapping
 	for i := range 2 {
 		if server[i].Port() != 0 {
 			ms = append(ms, alg.Mapping{Proto: alg.UDP, From: client[i], Dst: vip[i], To: server[i], Source: backend[i],
-				Timeout: timeout, Persistent: true})
+				Persistent: true})
 		}
 		ms = append(ms, alg.Mapping{Proto: alg.UDP, From: server[i], Dst: backend[i], To: client[i], Source: vip[i],
-			Timeout: timeout, Persistent: true})
+			Persistent: true})
 	}
 	return ms
 }
@@ -94,7 +107,7 @@ type kernelMap struct {
 
 // mapStream installs the mappings of a stream on k, all or none. The
 // error says why the stream stays on the proxy path.
-func mapStream(k alg.Kernel, client, vip, backend, server [2]netip.AddrPort, timeout time.Duration, totals *alg.UDPStats, log *slog.Logger) (*kernelStream, error) {
+func mapStream(k alg.Kernel, client, vip, backend, server [2]netip.AddrPort, totals *alg.UDPStats, log *slog.Logger) (*kernelStream, error) {
 	fam := client[0].Addr().Unmap().Is4()
 	for _, ap := range [][2]netip.AddrPort{vip, backend, server} {
 		if ap[0].Addr().Unmap().Is4() != fam {
@@ -107,7 +120,7 @@ func mapStream(k alg.Kernel, client, vip, backend, server [2]netip.AddrPort, tim
 	}
 	ks.lastUp.Store(time.Now().UnixNano())
 	v := unmap2(vip)
-	for _, m := range mediaMappings(unmap2(client), v, unmap2(backend), unmap2(server), timeout) {
+	for _, m := range mediaMappings(unmap2(client), v, unmap2(backend), unmap2(server)) {
 		m.Events.Connected = func(from, to netip.AddrPort) {
 			log.Debug("media flow in the kernel", "from", from.String(), "to", to.String())
 		}
@@ -119,6 +132,33 @@ func mapStream(k alg.Kernel, client, vip, backend, server [2]netip.AddrPort, tim
 		ks.maps = append(ks.maps, kernelMap{m: mp, up: m.Dst == v[0] || m.Dst == v[1]})
 	}
 	return ks, nil
+}
+
+// mapMedia puts a stream on the kernel path when the listener has one
+// (Handler.Kernel) and the stream can take it: front are the client's
+// ports, st the pairs, back the realserver's media endpoints. nil: the
+// stream is relayed (the proxy path), and the reason is logged and
+// counted.
+func (s *conn) mapMedia(front [2]netip.AddrPort, st *setupState, back [2]netip.AddrPort, log *slog.Logger) *kernelStream {
+	if s.h.Kernel == nil {
+		return nil
+	}
+	pair := func(p *alg.UDPPair) [2]netip.AddrPort {
+		return [2]netip.AddrPort{netip.AddrPortFrom(p.Addr(), p.Port()), netip.AddrPortFrom(p.Addr(), p.Port()+1)}
+	}
+	ks, err := (*kernelStream)(nil), errSources
+	if s.h.Pool == nil || len(s.h.Pool.MediaSources()) == 0 {
+		ks, err = mapStream(s.h.Kernel, front, pair(st.client), pair(st.backend), back, &s.h.stats().Media, log)
+	}
+	switch {
+	case errors.Is(err, errFamily), errors.Is(err, errSources):
+		s.h.stats().KernelRefused.Add(1)
+		log.Info("media stays on the proxy path", "why", err)
+	case err != nil:
+		s.h.stats().KernelRefused.Add(1)
+		log.Warn("media stays on the proxy path: the kernel refused a mapping", "err", err)
+	}
+	return ks
 }
 
 func unmapAP(ap netip.AddrPort) netip.AddrPort {
@@ -143,8 +183,8 @@ func (ks *kernelStream) poll() {
 			ks.log.Debug("media counters unread", "err", err)
 			continue
 		}
-		n := newSince(c, km.seen)
-		km.seen = c
+		var n alg.Counters
+		n, km.seen = newSince(c, km.seen)
 		orig, reply := 0, 2
 		if !km.up {
 			orig, reply = 2, 0
@@ -168,17 +208,23 @@ func (ks *kernelStream) poll() {
 	}
 }
 
-// newSince is what c counted beyond seen: all of c when it is smaller
-// (the flow's conntrack entry ended and a new one took its place).
-func newSince(c, seen alg.Counters) alg.Counters {
-	if c.OrigPackets < seen.OrigPackets || c.ReplyPackets < seen.ReplyPackets ||
-		c.OrigBytes < seen.OrigBytes || c.ReplyBytes < seen.ReplyBytes {
-		return c
+// newSince is what c counted beyond seen, and the new seen. The
+// counters of a mapping only grow (conntrack's of its live flows plus
+// those of the flows that ended), but a read may miss a flow that ends
+// meanwhile (the ended sum not yet holding it): a counter lower than
+// seen counts nothing and is read again at the next poll.
+func newSince(c, seen alg.Counters) (n, next alg.Counters) {
+	f := func(c, seen uint64) (uint64, uint64) {
+		if c < seen {
+			return 0, seen
+		}
+		return c - seen, c
 	}
-	return alg.Counters{
-		OrigPackets: c.OrigPackets - seen.OrigPackets, OrigBytes: c.OrigBytes - seen.OrigBytes,
-		ReplyPackets: c.ReplyPackets - seen.ReplyPackets, ReplyBytes: c.ReplyBytes - seen.ReplyBytes,
-	}
+	n.OrigPackets, next.OrigPackets = f(c.OrigPackets, seen.OrigPackets)
+	n.OrigBytes, next.OrigBytes = f(c.OrigBytes, seen.OrigBytes)
+	n.ReplyPackets, next.ReplyPackets = f(c.ReplyPackets, seen.ReplyPackets)
+	n.ReplyBytes, next.ReplyBytes = f(c.ReplyBytes, seen.ReplyBytes)
+	return n, next
 }
 
 // close counts the stream's last packets, takes its mappings out of the

@@ -113,9 +113,9 @@ func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
 // 127.0.0.5:40000-40001 through testHandler's first pairs (VIP
 // 127.0.0.81:63490, backend 127.0.0.81:63590) to a realserver sending
 // from server:63690-63691.
-func mediaMappingsWant(server string, timeout time.Duration) []alg.Mapping {
+func mediaMappingsWant(server string) []alg.Mapping {
 	m := func(from, dst, to, src string) alg.Mapping {
-		return alg.Mapping{Proto: alg.UDP, From: ap(from), Dst: ap(dst), To: ap(to), Source: ap(src), Timeout: timeout, Persistent: true}
+		return alg.Mapping{Proto: alg.UDP, From: ap(from), Dst: ap(dst), To: ap(to), Source: ap(src), Persistent: true}
 	}
 	return []alg.Mapping{
 		m("127.0.0.5:40000", "127.0.0.81:63490", server+":63690", "127.0.0.81:63590"), // RTP up
@@ -152,7 +152,7 @@ func setup(t *testing.T, rc *rtspClient, addr netip.AddrPort, cseq, clientPort i
 // TestKernelSetupMaps: on the kernel path a UDP SETUP maps RTP and RTCP
 // both ways between the client's ports, the VIP pair, the backend pair
 // and the realserver's server_port, each mapping the mirror of the other
-// direction's, with the session's timeout; the client is told the same as
+// direction's, persistent and without a timeout; the client is told the same as
 // on the proxy path; TEARDOWN removes every mapping and cuts its flows,
 // and the pairs go back.
 func TestKernelSetupMaps(t *testing.T) {
@@ -165,7 +165,7 @@ func TestKernelSetupMaps(t *testing.T) {
 	if want := "RTP/AVP;unicast;client_port=40000-40001;server_port=63490-63491;source=127.0.0.81;ssrc=ABCD"; got != want {
 		t.Errorf("client got Transport %q, want %q", got, want)
 	}
-	if got, want := k.mappings(), mediaMappingsWant("127.0.0.41", time.Second); !sameMappings(got, want) {
+	if got, want := k.mappings(), mediaMappingsWant("127.0.0.41"); !sameMappings(got, want) {
 		t.Errorf("mappings\n%+v\nwant\n%+v", got, want)
 	}
 	st := h.stats()
@@ -206,7 +206,7 @@ func TestKernelSource(t *testing.T) {
 		h.Pool = pool.New(pc, pool.NoChecker{})
 	})
 	setup(t, dialClient(t, addr), addr, 1, 40000)
-	if got, want := k.mappings(), mediaMappingsWant("127.0.0.42", time.Second); !sameMappings(got, want) {
+	if got, want := k.mappings(), mediaMappingsWant("127.0.0.42"); !sameMappings(got, want) {
 		t.Errorf("mappings\n%+v\nwant\n%+v", got, want)
 	}
 }
@@ -359,32 +359,57 @@ func TestMapStreamFamilies(t *testing.T) {
 		p := ap(a)
 		return [2]netip.AddrPort{p, netip.AddrPortFrom(p.Addr(), p.Port()+1)}
 	}
-	_, err := mapStream(k, pair("[2001:db8::5]:40000"), pair("[2001:db8::81]:63490"), pair("10.0.0.1:63590"), pair("10.0.0.41:63690"), time.Second, nil, slog.New(slog.DiscardHandler))
+	_, err := mapStream(k, pair("[2001:db8::5]:40000"), pair("[2001:db8::81]:63490"), pair("10.0.0.1:63590"), pair("10.0.0.41:63690"), nil, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, errFamily) || len(k.mappings()) != 0 {
 		t.Errorf("mixed families: %v, %d mappings; want errFamily, 0", err, len(k.mappings()))
 	}
 	// IPv4-mapped IPv6 is IPv4, and mapped as such.
-	ks, err := mapStream(k, pair("[::ffff:192.0.2.5]:40000"), pair("192.0.2.81:63490"), pair("10.0.0.1:63590"), pair("10.0.0.41:63690"), time.Second, nil, slog.New(slog.DiscardHandler))
+	ks, err := mapStream(k, pair("[::ffff:192.0.2.5]:40000"), pair("192.0.2.81:63490"), pair("10.0.0.1:63590"), pair("10.0.0.41:63690"), nil, slog.New(slog.DiscardHandler))
 	if err != nil || ks.hdr != udp4Header || len(k.mappings()) != 4 || k.mappings()[0].From != ap("192.0.2.5:40000") {
 		t.Errorf("mapped IPv4: %v, %+v", err, k.mappings())
 	}
 }
 
-// TestNewSince: counters read again count what is new; smaller ones are
-// a new conntrack entry, counted whole.
+// TestNewSince: counters read again count what is new; a counter read
+// lower than before (a flow that ended between the reads, not yet in the
+// sum) counts nothing and keeps what was seen.
 func TestNewSince(t *testing.T) {
 	for _, tc := range []struct {
-		name        string
-		c, seen     alg.Counters
-		wantP, want uint64
+		name            string
+		c, seen         alg.Counters
+		wantN, wantSeen alg.Counters
 	}{
-		{"first", alg.Counters{OrigPackets: 3, OrigBytes: 300}, alg.Counters{}, 3, 300},
-		{"more", alg.Counters{OrigPackets: 5, OrigBytes: 500}, alg.Counters{OrigPackets: 3, OrigBytes: 300}, 2, 200},
-		{"new entry", alg.Counters{OrigPackets: 1, OrigBytes: 100}, alg.Counters{OrigPackets: 3, OrigBytes: 300}, 1, 100},
+		{"first", alg.Counters{OrigPackets: 3, OrigBytes: 300}, alg.Counters{},
+			alg.Counters{OrigPackets: 3, OrigBytes: 300}, alg.Counters{OrigPackets: 3, OrigBytes: 300}},
+		{"more", alg.Counters{OrigPackets: 5, OrigBytes: 500, ReplyPackets: 1, ReplyBytes: 10}, alg.Counters{OrigPackets: 3, OrigBytes: 300},
+			alg.Counters{OrigPackets: 2, OrigBytes: 200, ReplyPackets: 1, ReplyBytes: 10}, alg.Counters{OrigPackets: 5, OrigBytes: 500, ReplyPackets: 1, ReplyBytes: 10}},
+		{"a flow missed", alg.Counters{OrigPackets: 1, OrigBytes: 100, ReplyPackets: 4, ReplyBytes: 40}, alg.Counters{OrigPackets: 3, OrigBytes: 300, ReplyPackets: 1, ReplyBytes: 10},
+			alg.Counters{ReplyPackets: 3, ReplyBytes: 30}, alg.Counters{OrigPackets: 3, OrigBytes: 300, ReplyPackets: 4, ReplyBytes: 40}},
 	} {
-		n := newSince(tc.c, tc.seen)
-		if n.OrigPackets != tc.wantP || n.OrigBytes != tc.want {
-			t.Errorf("%s: %+v", tc.name, n)
+		n, seen := newSince(tc.c, tc.seen)
+		if n != tc.wantN || seen != tc.wantSeen {
+			t.Errorf("%s: new %+v seen %+v, want %+v, %+v", tc.name, n, seen, tc.wantN, tc.wantSeen)
 		}
 	}
+}
+
+// TestKernelMediaSources: a pool with media_sources keeps its streams on
+// the proxy path (the realserver's media may come from an address not
+// known at SETUP, which one conntrack entry per flow cannot follow): the
+// kernel is not asked, and algd relays.
+func TestKernelMediaSources(t *testing.T) {
+	f := startFake(t, false)
+	k := &fakeKernel{}
+	h, addr := testHandler(t, f.addr, func(h *Handler) {
+		h.Kernel = k
+		pc := conf.Pool{Name: "p", Scheduler: "rr", Health: conf.Health{Kind: "none"},
+			Realservers: []conf.Realserver{{AddrPort: f.addr}}, MediaSourceNets: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}}
+		h.Pool = pool.New(pc, pool.NoChecker{})
+	})
+	setup(t, dialClient(t, addr), addr, 1, 40000)
+	st := h.stats()
+	if len(k.mappings()) != 0 || st.KernelStreams.Load() != 0 || st.KernelRefused.Load() != 1 {
+		t.Errorf("%d mappings, %d kernel streams, %d refused; want 0, 0, 1", len(k.mappings()), st.KernelStreams.Load(), st.KernelRefused.Load())
+	}
+	relayed(t, h, ap("127.0.0.81:63490"), 40000)
 }

@@ -141,18 +141,10 @@ func (s *conn) setupResponse(m *Message, st *setupState) {
 	r.Totals = &s.h.stats().Media
 	log := s.log.With("rtsp_session", id, "vip_port", st.client.Port())
 	r.OnDrop = dropLogger(log, ms)
-	u := &udpStream{relay: r}
+	u := &udpStream{relay: r, kernel: s.mapMedia(front, st, back, log)}
 	path := "proxy"
-	if s.h.Kernel != nil {
-		vipPair := [2]netip.AddrPort{netip.AddrPortFrom(st.client.Addr(), st.client.Port()), netip.AddrPortFrom(st.client.Addr(), st.client.Port()+1)}
-		backPair := [2]netip.AddrPort{netip.AddrPortFrom(st.backend.Addr(), st.backend.Port()), netip.AddrPortFrom(st.backend.Addr(), st.backend.Port()+1)}
-		ks, err := mapStream(s.h.Kernel, front, vipPair, backPair, back, timeout, &s.h.stats().Media, log)
-		if err != nil {
-			s.h.stats().KernelRefused.Add(1)
-			log.Warn("media stays on the proxy path", "err", err)
-		} else {
-			u.kernel, path = ks, "kernel"
-		}
+	if u.kernel != nil {
+		path = "kernel"
 	}
 	md := s.h.table().attach(id, s, timeout)
 	s.remember(md)

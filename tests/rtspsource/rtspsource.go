@@ -42,11 +42,17 @@ func Payload(i uint32) []byte {
 
 // CheckPayload reports whether p is a Payload, intact.
 func CheckPayload(p []byte) bool {
+	_, ok := Index(p)
+	return ok
+}
+
+// Index returns the number i of Payload p, and whether p is intact.
+func Index(p []byte) (uint32, bool) {
 	if len(p) != PayloadSize || !bytes.HasPrefix(p, magic) {
-		return false
+		return 0, false
 	}
 	i := binary.BigEndian.Uint32(p[len(magic):])
-	return bytes.Equal(p, Payload(i))
+	return i, bytes.Equal(p, Payload(i))
 }
 
 // Packet is RTP packet i of SSRC ssrc (payload type 96, 90 kHz clock at
@@ -96,6 +102,11 @@ type Server struct {
 	Received, Bad atomic.Int64
 	// Sessions counts sessions opened.
 	Sessions atomic.Int64
+	// Sent counts the RTP packets of "/stream" written (to every player).
+	Sent atomic.Int64
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
 }
 
 // Start runs a source on ip with media on udpPort and udpPort+1 until
@@ -108,15 +119,26 @@ func Start(t testing.TB, ip string, udpPort int) *Server {
 // StartOpts runs a source placed by o until the test ends.
 func StartOpts(t testing.TB, o Options) *Server {
 	t.Helper()
+	s, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// New runs a source placed by o until Close (for a process of its own,
+// cmd rtspsourced; tests use Start or StartOpts).
+func New(o Options) (*Server, error) {
 	if o.MediaIP == "" {
 		o.MediaIP = o.IP
 	}
 	s := &Server{medi: Media()}
 	s.srv = &gortsplib.Server{
 		Handler:        s,
-		RTSPAddress:    o.IP + ":0",
-		UDPRTPAddress:  fmt.Sprintf("%s:%d", o.MediaIP, o.UDPPort),
-		UDPRTCPAddress: fmt.Sprintf("%s:%d", o.MediaIP, o.UDPPort+1),
+		RTSPAddress:    net.JoinHostPort(o.IP, "0"),
+		UDPRTPAddress:  net.JoinHostPort(o.MediaIP, fmt.Sprint(o.UDPPort)),
+		UDPRTCPAddress: net.JoinHostPort(o.MediaIP, fmt.Sprint(o.UDPPort+1)),
 		IdleTimeout:    o.Idle,
 	}
 	if o.Source != "" {
@@ -129,17 +151,17 @@ func StartOpts(t testing.TB, o Options) *Server {
 		}
 	}
 	if err := s.srv.Start(); err != nil {
-		t.Fatalf("rtsp source %s: %v", o.IP, err)
+		return nil, fmt.Errorf("rtsp source %s: %w", o.IP, err)
 	}
 	s.addr = s.srv.NetListener().Addr().(*net.TCPAddr).AddrPort()
 	s.stream = &gortsplib.ServerStream{Server: s.srv, Desc: &description.Session{Medias: []*description.Media{s.medi}}}
 	if err := s.stream.Initialize(); err != nil {
 		s.srv.Close()
-		t.Fatal(err)
+		return nil, fmt.Errorf("rtsp source stream: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() {
+	s.stop = cancel
+	s.wg.Go(func() {
 		tick := time.NewTicker(5 * time.Millisecond)
 		defer tick.Stop()
 		for i := uint32(0); ; i++ {
@@ -149,15 +171,18 @@ func StartOpts(t testing.TB, o Options) *Server {
 			case <-tick.C:
 			}
 			s.stream.WritePacketRTP(s.medi, Packet(i, 0x1234))
+			s.Sent.Add(1)
 		}
 	})
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		s.stream.Close()
-		s.srv.Close()
-	})
-	return s
+	return s, nil
+}
+
+// Close stops the source.
+func (s *Server) Close() {
+	s.stop()
+	s.wg.Wait()
+	s.stream.Close()
+	s.srv.Close()
 }
 
 // Addr is the source's RTSP address.
