@@ -32,8 +32,13 @@ import (
 // told and the realserver to the backend port it was told.
 
 // kernelPoll is how often the conntrack counters of kernel streams are
-// read into the listener's metrics (and the session's sign of life).
-const kernelPoll = 5 * time.Second
+// read into the listener's metrics (and the session's sign of life)
+// without being asked; a scrape of /metrics, /status and the session
+// timeout read them too, but never more often than kernelPollMin.
+const (
+	kernelPoll    = 5 * time.Second
+	kernelPollMin = time.Second
+)
 
 // Header bytes per datagram: conntrack counts IP packets, the relay and
 // the metrics count UDP payload. IP options and IPv6 extension headers
@@ -94,6 +99,7 @@ type kernelStream struct {
 
 	mu     sync.Mutex
 	maps   []kernelMap
+	polled time.Time // the last read of the counters
 	closed bool
 }
 
@@ -171,10 +177,15 @@ func unmap2(p [2]netip.AddrPort) [2]netip.AddrPort {
 
 // poll reads the mappings' counters and adds what is new to the stream's
 // stats and the listener's totals; a client packet seen refreshes
-// lastUp.
-func (ks *kernelStream) poll() {
+// lastUp. Unless now, it does nothing within kernelPollMin of the
+// last read.
+func (ks *kernelStream) poll(now bool) {
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
+	if ks.closed || !now && time.Since(ks.polled) < kernelPollMin {
+		return
+	}
+	ks.polled = time.Now()
 	var d [4]int64 // up packets, up bytes, down packets, down bytes
 	for i := range ks.maps {
 		km := &ks.maps[i]
@@ -231,7 +242,7 @@ func newSince(c, seen alg.Counters) (n, next alg.Counters) {
 // kernel and deletes the flows they made, so that nothing more of the
 // stream is forwarded. Safe to call more than once.
 func (ks *kernelStream) close() {
-	ks.poll()
+	ks.poll(true)
 	ks.mu.Lock()
 	defer ks.mu.Unlock()
 	if ks.closed {
@@ -288,9 +299,17 @@ func (u *udpStream) bytes() (down, up int64) {
 	return down, up
 }
 
-// poll reads the kernel counters of a stream on the kernel path.
+// pollNow reads the kernel counters of a stream on the kernel path.
+func (u *udpStream) pollNow() {
+	if u.kernel != nil {
+		u.kernel.poll(true)
+	}
+}
+
+// poll reads the kernel counters of a stream on the kernel path (at
+// most every kernelPollMin).
 func (u *udpStream) poll() {
 	if u.kernel != nil {
-		u.kernel.poll()
+		u.kernel.poll(false)
 	}
 }

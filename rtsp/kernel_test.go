@@ -235,7 +235,13 @@ func TestKernelTimeout(t *testing.T) {
 	if c, b := pairsInUse(h); c != 1 || b != 1 || h.MediaSessions() != 1 {
 		t.Fatalf("session ended while conntrack counted the client's packets: pairs %d/%d, sessions %d", c, b, h.MediaSessions())
 	}
-	l := reg.Sessions()
+	// The status page reads the counters at most every kernelPollMin.
+	var l []alg.SessionInfo
+	for end := time.Now().Add(2 * kernelPollMin); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if l = reg.Sessions(); len(l) == 1 && l[0].BytesDown == 15*10*1000 {
+			break
+		}
+	}
 	if len(l) != 1 || !l[0].Transferring || l[0].BytesDown != 15*10*1000 || l[0].BytesUp != 15*100 {
 		t.Errorf("status %+v, want one session transferring, %d bytes down and %d up", l, 15*10*1000, 15*100)
 	}

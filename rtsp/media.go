@@ -146,6 +146,22 @@ func (m *media) pollKernel() {
 	}
 }
 
+// pollKernel reads the conntrack counters of every kernel stream of the
+// table into the metrics (a scrape, /status).
+func (t *Media) pollKernel() {
+	t.mu.Lock()
+	all := make([]*media, 0, len(t.byID))
+	for _, m := range t.byID {
+		all = append(all, m)
+	}
+	t.mu.Unlock()
+	for _, m := range all {
+		for _, u := range m.udpStreams() {
+			u.poll()
+		}
+	}
+}
+
 // udpStreams returns the session's UDP streams now.
 func (m *media) udpStreams() []*udpStream {
 	m.mu.Lock()
@@ -179,11 +195,11 @@ func (m *media) udp() bool {
 // lastSeen is the latest sign of life: a request of the session or a
 // datagram from the client on any of its streams (RTCP receiver reports
 // while playing, RTP while recording), relayed by algd or counted by
-// conntrack (read now).
+// conntrack (read now: the session's end is decided on it).
 func (m *media) lastSeen() time.Time {
 	t := time.Unix(0, m.last.Load())
 	for _, u := range m.udpStreams() {
-		u.poll()
+		u.pollNow()
 		if l := u.lastUp(); l.After(t) {
 			t = l
 		}

@@ -92,8 +92,10 @@ func (h *Handler) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descMediaDuration
 }
 
-// Collect sends the listener's metrics, labelled with its Name.
+// Collect sends the listener's metrics, labelled with its Name (the
+// conntrack counters of kernel-path streams read first).
 func (h *Handler) Collect(ch chan<- prometheus.Metric) {
+	h.table().pollKernel()
 	metrics.Collect(ch, h.Name, h)
 	alg.CollectHistogram(ch, descConnDuration, h.stats().ConnDurations.Snapshot(), h.Name)
 	alg.CollectHistogram(ch, descMediaDuration, h.stats().MediaDurations.Snapshot(), h.Name)
@@ -103,6 +105,7 @@ func (h *Handler) Collect(ch chan<- prometheus.Metric) {
 // port ranges (in pairs). The caller adds what the configuration says
 // (pool, addresses).
 func (h *Handler) Status() alg.ListenerStatus {
+	h.table().pollKernel()
 	st := alg.ListenerStatus{Proto: "rtsp", Name: h.Name, Counters: metrics.Counters(h)}
 	alg.AddRange(&st, "media", h.MediaPorts)
 	alg.AddRange(&st, "backend_media", h.BackendPorts)
