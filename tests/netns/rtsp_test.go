@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -416,4 +417,161 @@ s.sendto(b"steal", (sys.argv[2], 63400))`
 			break
 		}
 	}
+}
+
+// startGstServer runs tests/rtspinterop's gst-rtsp-server script (a live
+// VP8 test pattern, 320x240 at 25 fps, on /test; media sockets on the
+// wildcard) on the realserver's address and returns its RTSP address.
+func startGstServer(t *testing.T, tp *topology) netip.AddrPort {
+	t.Helper()
+	const python = "/usr/bin/python3" // Debian's: python3-gi is installed for it
+	script, err := filepath.Abs(filepath.Join("..", "rtspinterop", "testdata", "gstserver.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := algdrun.Run(t, "gst-rtsp-server", append(nsWrap(tp.real), python, script, realserver.String(), "0"))
+	for end := time.Now().Add(20 * time.Second); time.Now().Before(end) && !p.Exited(); time.Sleep(100 * time.Millisecond) {
+		if port := lastLine(p.Log(), "listening "); port != "" {
+			return netip.MustParseAddrPort(realserver.String() + ":" + strings.TrimSpace(strings.TrimPrefix(port, "listening ")))
+		}
+	}
+	t.Fatalf("gst-rtsp-server did not start (python3-gi, gir1.2-gst-rtsp-server-1.0, gstreamer1.0-plugins-good):\n%s", p.Log())
+	return netip.AddrPort{}
+}
+
+// ffmpegFrames matches ffmpeg's progress lines.
+var ffmpegFrames = regexp.MustCompile(`frame=\s*(\d+)`)
+
+// peerRead is one client's read through algd.
+type peerRead struct {
+	name   string
+	frames int
+	out    string
+	err    error
+}
+
+// readFFmpeg reads url with ffmpeg over UDP (forced) from namespace ns
+// for d of media and returns the frames it decoded.
+func readFFmpeg(ns, url string, d time.Duration) peerRead {
+	argv := append(nsWrap(ns), "timeout", fmt.Sprint(int(d.Seconds())+30), "ffmpeg", "-nostdin", "-hide_banner",
+		"-rtsp_transport", "udp", "-i", url, "-t", fmt.Sprint(d.Seconds()), "-f", "null", "-")
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	r := peerRead{name: "ffmpeg", out: string(out), err: err}
+	if m := ffmpegFrames.FindAllStringSubmatch(r.out, -1); len(m) > 0 {
+		r.frames, _ = strconv.Atoi(m[len(m)-1][1])
+	}
+	if strings.Contains(r.out, "Falling back to TCP") || strings.Contains(r.out, "retrying with TCP") {
+		r.err = fmt.Errorf("ffmpeg fell back to TCP")
+	}
+	return r
+}
+
+// readRtspsrc reads url with GStreamer's rtspsrc over UDP only
+// (protocols=udp: no fallback) from namespace ns for wall, then sends
+// an EOS, and returns the VP8 frames that reached the sink.
+func readRtspsrc(ns, url string, wall time.Duration) peerRead {
+	argv := append(nsWrap(ns), "gst-launch-1.0", "-e", "-v", "rtspsrc", "location="+url, "protocols=udp", "latency=200",
+		"!", "rtpvp8depay", "!", "fakesink", "silent=false", "sync=false")
+	cmd := exec.Command(argv[0], argv[1:]...)
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	r := peerRead{name: "rtspsrc"}
+	if r.err = cmd.Start(); r.err != nil {
+		return r
+	}
+	// ip netns exec execs gst-launch in place: the signal reaches it.
+	stop := time.AfterFunc(wall, func() { cmd.Process.Signal(os.Interrupt) })
+	defer stop.Stop()
+	err := cmd.Wait()
+	r.out = out.String()
+	r.frames = strings.Count(r.out, "last-message = chain")
+	switch {
+	case strings.Contains(r.out, "Could not receive any UDP packets"):
+		r.err = fmt.Errorf("rtspsrc got no UDP")
+	case !strings.Contains(r.out, "Got EOS"):
+		r.err = fmt.Errorf("rtspsrc did not end with an EOS: %v", err)
+	}
+	return r
+}
+
+// TestRTSPKernelPeers: ffmpeg and GStreamer's rtspsrc in the client
+// namespace read gst-rtsp-server (python3-gi) in the realserver
+// namespace through algd's kernel-path listener, over UDP, at the same
+// time: each gets at least 80 % of the 25 frames a second it asked for,
+// the director's sockets get less than a tenth as many datagrams as
+// frames arrived (the media did not pass through algd), and algd counts
+// both streams on the kernel path with conntrack's packets.
+func TestRTSPKernelPeers(t *testing.T) {
+	for _, tool := range []string{"ffmpeg", "gst-launch-1.0", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s not installed (tests/peers/fetch.sh installs it)", tool)
+		}
+	}
+	if algdBin == "" {
+		t.Fatal("TestRTSPKernelPeers needs algd: unset ALGD_INTEROP_DIRECT")
+	}
+	tp := rtspTopology(t)
+	rs := startGstServer(t, tp)
+	ctrl := netip.AddrPortFrom(vip, rtspKernelPort)
+	cfg := fmt.Sprintf(`[log]
+format = "json"
+
+[admin]
+listen = %q
+
+[[pool]]
+name = "media"
+scheduler = "rr"
+health = { kind = "none" }
+realservers = [{ address = %q }]
+
+[[rtsp]]
+name = "kernel"
+listen = [%q]
+pool = "media"
+media_ports = "63400-63449"
+backend_source = %q
+backend_media_ports = "63500-63549"
+data_path = "kernel"
+`, rtspAdmin, rs, ctrl.String(), directorR)
+	algdrun.StartTOML(t, algdBin, cfg, []netip.AddrPort{ctrl}, algdrun.Options{Wrap: nsWrap(tp.director), Ready: rtspReady(tp.client)})
+
+	const secs = 6
+	url := fmt.Sprintf("rtsp://%s/test", ctrl)
+	before := udpIn(t, tp.director)
+	reads := make(chan peerRead, 2)
+	go func() { reads <- readFFmpeg(tp.client, url, secs*time.Second) }()
+	go func() { reads <- readRtspsrc(tp.client, url, (secs+2)*time.Second) }()
+	frames := 0
+	for range 2 {
+		r := <-reads
+		t.Logf("%s: %d frames", r.name, r.frames)
+		if r.err != nil {
+			t.Errorf("%s: %v\n%s", r.name, r.err, tailLines(r.out, 30))
+		}
+		if want := secs * 25 * 8 / 10; r.frames < want {
+			t.Errorf("%s: %d frames, want at least %d", r.name, r.frames, want)
+		}
+		frames += r.frames
+	}
+	in := udpIn(t, tp.director) - before
+	t.Logf("director Udp InDatagrams +%d for %d frames", in, frames)
+	if in*10 >= int64(frames) {
+		t.Errorf("the director delivered %d datagrams to its sockets for %d frames: the media passed through algd", in, frames)
+	}
+	if n := rtspMetric(t, tp, "algd_rtsp_streams_by_path_total", `path="kernel"`); n != 2 {
+		t.Errorf("%d streams on the kernel path, want 2", n)
+	}
+	if n := rtspMetric(t, tp, "algd_rtsp_media_packets_total", `direction="down"`); n < int64(frames) {
+		t.Errorf("%d packets down (conntrack) for %d frames", n, frames)
+	}
+}
+
+// tailLines returns the last n lines of s.
+func tailLines(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
 }
