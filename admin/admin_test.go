@@ -54,13 +54,14 @@ func sample() Status {
 		}},
 		Pools: []Pool{{Name: "ftpd", Scheduler: "rr", Members: []Realserver{
 			{Address: netip.MustParseAddrPort("127.0.0.11:21"), Up: true, Weight: 1, Active: 1, Total: 5, LastCheck: t0, CheckLatency: 2 * time.Millisecond,
-				SessionFailures: 13, Suspect: true},
+				SessionFailures: 13, Suspect: true, BytesDown: 4096, BytesUp: 7},
 			{Address: netip.MustParseAddrPort("127.0.0.12:21"), Up: false, Weight: 2, CheckError: "connection refused"},
 		}}},
 		Live: []alg.SessionInfo{{ID: "vip-7", Proto: "ftp", Listener: "vip", Client: netip.MustParseAddrPort("127.0.0.5:40000"),
 			Realserver: netip.MustParseAddrPort("127.0.0.11:21"), User: "alice", Mode: "passive", Transferring: true, BytesDown: 2048, Started: t0},
 			{ID: "cams-8", Proto: "rtsp", Listener: "cams", Client: netip.MustParseAddrPort("127.0.0.6:40001"),
 				Realserver: netip.MustParseAddrPort("127.0.0.31:554"), Mode: "udp", Transferring: true, Transfers: 2, BytesDown: 4004, Started: t0.Add(time.Second)}},
+		Traffic: alg.Traffic{Down: 7 << 20, Up: 5},
 		Local: LocalResources{Errors: map[string]uint64{"files": 5}, LastKind: "files", LastOp: "connect to realserver 127.0.0.11:21",
 			Last: "dial tcp 127.0.0.11:21: socket: too many open files", LastAt: t0.Add(50 * time.Minute)},
 	}
@@ -126,6 +127,11 @@ func TestEndpoints(t *testing.T) {
 			`algd_local_resource_errors_total{kind="memory"} 0`,
 			`algd_local_resource_errors_total{kind="source_address"} 0`,
 			`algd_realserver_session_failures_total{pool="ftpd",realserver="127.0.0.11:21"} 13`,
+			`algd_traffic_bytes_total{direction="down"} 7.340032e+06`,
+			`algd_traffic_bytes_total{direction="up"} 5`,
+			`algd_realserver_bytes_total{direction="down",pool="ftpd",realserver="127.0.0.11:21"} 4096`,
+			`algd_realserver_bytes_total{direction="up",pool="ftpd",realserver="127.0.0.11:21"} 7`,
+			`algd_realserver_bytes_total{direction="down",pool="ftpd",realserver="127.0.0.12:21"} 0`,
 		}},
 		{"healthz", "/healthz", nil, 200, "text/plain", []string{"ok"}},
 		{"status json", "/status", nil, 200, "application/json", []string{`"id": "vip-7"`, `"user": "alice"`, `"address": "127.0.0.12:21"`, `"bytes_down": 123456`,
@@ -134,7 +140,8 @@ func TestEndpoints(t *testing.T) {
           "second_connection": 12,
           "outside_window": 0,`, `"data_refusals_evicted": 5`, `"data_second_connection": 12`,
 			`"proto": "rtsp"`, `"packets_down": 3003`, `"name": "backend_media"`, `"id": "cams-8"`,
-			`"last_kind": "files"`, `"session_failures": 13`, `"suspect": true`, `"overloaded": 5`}},
+			`"last_kind": "files"`, `"traffic": {
+    "bytes_down": 7340032,`, `"session_failures": 13`, `"suspect": true`, `"overloaded": 5`}},
 		{"status.json", "/status.json", nil, 200, "application/json", []string{`"client": "127.0.0.5:40000"`}},
 		{"status html", "/status", map[string]string{"Accept": "text/html,application/xhtml+xml"}, 200, "text/html", []string{
 			`http-equiv="refresh"`, "127.0.0.11:21", `class="down">down`, "vip-7", "127.0.0.5:40000", "<td>alice</td>", "2.0 KiB", "(transferring)", "passive 3 / 100 (3.0%), exhausted 11×",

@@ -40,6 +40,10 @@ func NewHistory(size int) *History {
 func (h *History) Record(t Totals) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// Wall clock only: the rates are over the times the samples show, so
+	// that they add up again to the counters (a monotonic reading would
+	// differ from the shown times by a little).
+	t.Time = t.Time.Round(0)
 	s := Sample{Time: t.Time, Sessions: t.Sessions, Transferring: t.Transferring}
 	if dt := t.Time.Sub(h.prev.Time).Seconds(); h.begun && dt > 0 {
 		s.Down = rate(h.prev.Traffic.Down, t.Traffic.Down, dt)

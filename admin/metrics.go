@@ -29,6 +29,7 @@ type collector struct {
 	rsCheckDuration, buildInfo                       *prometheus.Desc
 	reloads, reloadLast, draining, live, maxSessions *prometheus.Desc
 	localErrors                                      *prometheus.Desc
+	traffic, rsBytes                                 *prometheus.Desc
 }
 
 // localKinds are the kinds of local resource errors, exported even at 0.
@@ -57,7 +58,11 @@ func newCollector(src Source) *collector {
 		draining:        desc("draining", "1 while algd drains after SIGTERM."),
 		live:            desc("sessions", "Control sessions open now over every listener."),
 		maxSessions:     desc("sessions_max", "The cap on control sessions ([limits] max_sessions)."),
-		localErrors:     desc("local_resource_errors_total", "Times algd itself ran out of a resource while accepting or connecting to a realserver: files (EMFILE, ENFILE), memory (ENOBUFS, ENOMEM), source_address (EADDRNOTAVAIL). Never counted against a realserver.", "kind"),
+		traffic: desc("traffic_bytes_total",
+			"Bytes sessions of every listener and protocol carried, running transfers included (FTP: as the peers acknowledge them); direction down is realserver to client.", "direction"),
+		rsBytes: desc("realserver_bytes_total",
+			"Bytes the sessions to the realserver carried, running transfers included; direction down is realserver to client.", "pool", "realserver", "direction"),
+		localErrors: desc("local_resource_errors_total", "Times algd itself ran out of a resource while accepting or connecting to a realserver: files (EMFILE, ENFILE), memory (ENOBUFS, ENOMEM), source_address (EADDRNOTAVAIL). Never counted against a realserver.", "kind"),
 	}
 }
 
@@ -67,6 +72,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.rsUp, c.rsWeight, c.rsActive, c.rsTotal, c.rsLatency, c.rsLastCheck, c.rsSessionFailures,
 		c.reloads, c.reloadLast, c.draining, c.live, c.maxSessions, c.localErrors,
 		c.rsCheckFailures, c.rsLastChange, c.rsDisabled, c.rsCheckDuration, c.buildInfo,
+		c.traffic, c.rsBytes,
 	} {
 		ch <- d
 	}
@@ -90,6 +96,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(c.rsTotal, float64(r.Total), lv...)
 			counter(c.rsSessionFailures, float64(r.SessionFailures), lv...)
 			counter(c.rsCheckFailures, float64(r.CheckFailures), lv...)
+			counter(c.rsBytes, float64(r.BytesDown), p.Name, r.Address.String(), "down")
+			counter(c.rsBytes, float64(r.BytesUp), p.Name, r.Address.String(), "up")
 			gauge(c.rsDisabled, bool01(r.Disabled), lv...)
 			if !r.LastChange.IsZero() {
 				gauge(c.rsLastChange, float64(r.LastChange.UnixNano())/1e9, lv...)
@@ -110,6 +118,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.draining, bool01(st.Draining))
 	gauge(c.buildInfo, 1, st.Version, revision, runtime.Version())
 	gauge(c.live, float64(st.Sessions))
+	counter(c.traffic, float64(st.Traffic.Down), "down")
+	counter(c.traffic, float64(st.Traffic.Up), "up")
 	gauge(c.maxSessions, float64(st.MaxSessions))
 	for _, k := range localKinds {
 		counter(c.localErrors, float64(st.Local.Errors[k]), k)

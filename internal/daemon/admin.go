@@ -102,7 +102,7 @@ func listenControl(path string, mode os.FileMode) (net.Listener, error) {
 // Status is the daemon as /status shows it.
 func (d *Daemon) Status() admin.Status {
 	now := time.Now()
-	sn := d.registry.Snapshot()
+	sn := d.snapshot()
 	d.mu.Lock()
 	cfg := d.cfg
 	st := admin.Status{

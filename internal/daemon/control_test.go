@@ -433,6 +433,13 @@ func metricsRun(t *testing.T) string {
 	f := newFarm(t, 64<<10, "127.0.0.11", "127.0.0.12")
 	vip := fmt.Sprintf("127.0.0.1:%d", freePort(t, "127.0.0.1"))
 	d := startDaemon(t, controlConfig(t, f, vip, t.TempDir(), ""))
+	return downloadAndFail(t, d, f, vip)
+}
+
+// downloadAndFail downloads the file of f through vip, stops f's second
+// realserver, waits for d to take it down and returns /metrics.
+func downloadAndFail(t *testing.T, d *daemonRun, f *farm, vip string) string {
+	t.Helper()
 	if err := download(vip, f.file, f.sum, 0, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +447,7 @@ func metricsRun(t *testing.T) string {
 	f.servers[1].Close()
 	d.waitStatus(func(st admin.Status) bool {
 		m := memberAt(t, st, down)
-		return !m.Up && m.CheckFailures > 0 && len(st.Live) == 0
+		return !m.Up && m.CheckFailures > 0 && !m.LastChange.IsZero() && len(st.Live) == 0
 	})
 	return httpGet(t, "http://"+d.admin+"/metrics")
 }

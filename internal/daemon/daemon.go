@@ -78,6 +78,7 @@ type Daemon struct {
 	builders              []builder // one per protocol, in the order /status lists them
 	draining              atomic.Bool
 	history               *admin.History // the status page's charts (history.go)
+	traffic               monotone       // byte totals that never go down
 
 	mu        sync.Mutex
 	cfg       *conf.Config

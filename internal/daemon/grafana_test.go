@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/algd/algd/admin"
 )
 
 // dashboardPath is the example Grafana dashboard of docs/operations.md.
@@ -61,6 +59,7 @@ func TestGrafanaDashboardMetrics(t *testing.T) {
 		"algd_sessions_refused_total", "algd_realserver_up", "algd_realserver_check_failures_total",
 		"algd_realserver_check_duration_seconds_bucket", "algd_session_duration_seconds_bucket",
 		"algd_transfer_duration_seconds_bucket", "algd_realserver_last_change_timestamp_seconds",
+		"algd_traffic_bytes_total", "algd_realserver_bytes_total",
 	} {
 		if !used[want] {
 			t.Errorf("the dashboard does not use %s", want)
@@ -148,14 +147,5 @@ backend_media_ports = "64230-64249"
 `, ctl, rtspVIP, rtspVIP), 1)
 	d := startDaemon(t, text)
 	d.reload(text) // algd_reload_last_timestamp_seconds is there after the first
-	if err := download(vip, f.file, f.sum, 0, nil); err != nil {
-		t.Fatal(err)
-	}
-	down := f.servers[1].Addr()
-	f.servers[1].Close()
-	d.waitStatus(func(st admin.Status) bool {
-		m := memberAt(t, st, down)
-		return !m.Up && !m.LastChange.IsZero() && len(st.Live) == 0
-	})
-	return httpGet(t, "http://"+d.admin+"/metrics")
+	return downloadAndFail(t, d, f, vip)
 }

@@ -66,36 +66,41 @@ listen = "ADMIN"
 	if err := <-done; err != nil {
 		t.Fatalf("slow download: %v", err)
 	}
+	// A running transfer counts the bytes its peer acknowledged, which
+	// can include the FIN's sequence number for a moment; the totals
+	// never go down, so they may stay a byte per data connection above
+	// the exact count.
 	want := int64(4 * size)
 	st := d.waitStatus(func(st admin.Status) bool {
-		if len(st.Live) != 0 || st.Traffic.Down != want || len(st.History) < 3 {
+		if len(st.Live) != 0 || st.Traffic.Down < want || len(st.History) < 3 {
 			return false
 		}
 		last := st.History[len(st.History)-1]
-		return last.Time.After(st.Time.Add(-time.Second)) && integral(st.History) >= float64(want)-1 && last.Down == 0
+		return last.Time.After(st.Time.Add(-time.Second)) && last.Down == 0 && integral(st.History) >= float64(want)-0.5
 	})
+	if st.Traffic.Down > want+4 || st.Traffic.Up > 4 {
+		t.Errorf("traffic %+v, want %d down (up to 4 more) and nothing up", st.Traffic, want)
+	}
 	var sum int64
 	for _, m := range st.Pools[0].Members {
-		if m.BytesDown != int64(m.Total)*size {
-			t.Errorf("realserver %s: %d bytes down over %d sessions, want %d", m.Address, m.BytesDown, m.Total, int64(m.Total)*size)
+		exact := int64(m.Total) * size
+		if m.BytesDown < exact || m.BytesDown > exact+int64(m.Total) {
+			t.Errorf("realserver %s: %d bytes down over %d sessions, want %d (up to %d more)", m.Address, m.BytesDown, m.Total, exact, m.Total)
 		}
-		if m.BytesUp != 0 {
+		if m.BytesUp > int64(m.Total) {
 			t.Errorf("realserver %s: %d bytes up, want 0", m.Address, m.BytesUp)
 		}
 		sum += m.BytesDown
 	}
-	if sum != want {
-		t.Errorf("realservers carried %d bytes, want %d", sum, want)
+	if sum < st.Traffic.Down-4 || sum > st.Traffic.Down+4 {
+		t.Errorf("realservers carried %d bytes, the total is %d", sum, st.Traffic.Down)
 	}
 	if len(st.History) >= historySize {
 		t.Fatalf("history wrapped (%d samples): the test ran too long to integrate it", len(st.History))
 	}
-	// A running transfer counts the bytes its peer acknowledged, which
-	// can include the FIN's sequence number for a moment; the exact count
-	// at the end is then one lower, and a rate is never negative: allow a
-	// byte per data connection above.
-	if got := integral(st.History); got < float64(want)-0.5 || got > float64(want)+4.5 {
-		t.Errorf("throughput integrates to %.1f bytes, want %d (up to 4 more)", got, want)
+	// The totals never go down, so the rates add up to them exactly.
+	if got := integral(st.History); got < float64(st.Traffic.Down)-0.5 || got > float64(st.Traffic.Down)+0.5 {
+		t.Errorf("throughput integrates to %.1f bytes, want %d", got, st.Traffic.Down)
 	}
 	var refused, busy bool
 	for i, s := range st.History {
