@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -19,6 +20,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/algd/algd/admin"
+	"github.com/algd/algd/tests/fakekernel"
 )
 
 // rtspConfig is one [[rtsp]] listener on listen, over a pool of the
@@ -170,16 +172,45 @@ func mustSDP(t *testing.T, body []byte) *sdp.SessionDescription {
 // and media ranges while a stream plays: the stream goes on, the old
 // address is closed, and a new session on the new address gets a media
 // pair of the new range from the new realserver.
-func TestRTSPReload(t *testing.T) {
+func TestRTSPReload(t *testing.T) { testRTSPReload(t, nil) }
+
+// TestRTSPReloadKernel is TestRTSPReload on the kernel path (a fake
+// kernel, which forwards nothing: the relay still carries the media):
+// the playing stream's four mappings stay through the reload, the
+// stream set up after it is mapped from the new media range, and a
+// stream's mappings are removed and cut when it is torn down.
+func TestRTSPReloadKernel(t *testing.T) { testRTSPReload(t, &fakekernel.Kernel{}) }
+
+// liveMaps waits until k holds want live mappings (Remove not called).
+func liveMaps(t *testing.T, k *fakekernel.Kernel, want int) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); k.Live() != want; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d mappings live, want %d", k.Live(), want)
+		}
+	}
+}
+
+func testRTSPReload(t *testing.T, k *fakekernel.Kernel) {
 	const vip = "127.0.0.66"
 	rs1 := startRTSPSource(t, "127.0.0.67", 64200)
 	rs2 := startRTSPSource(t, "127.0.0.68", 64210)
 	ctl1 := net.JoinHostPort(vip, strconv.Itoa(freePort(t, vip)))
 	ctl2 := net.JoinHostPort(vip, strconv.Itoa(freePort(t, vip)))
-	r := startDaemon(t, rtspConfig(ctl1, vip, "64220-64239", "64240-64259", rs1.String()))
+	var o Options
+	if k != nil {
+		o.Kernel = k
+	}
+	r := startDaemonWith(t, rtspConfig(ctl1, vip, "64220-64239", "64240-64259", rs1.String()), slog.LevelInfo, false, o)
 	old := play(t, ctl1, gortsplib.ProtocolUDP)
 	if p := setupPorts(t, ctl1); p[0] < 64220 || p[1] > 64239 {
 		t.Fatalf("server_port %v outside media_ports 64220-64239", p)
+	}
+	if k != nil {
+		liveMaps(t, k, 4) // the player's; setupPorts tore its own down
+		if n := len(k.Maps()); n != 8 {
+			t.Fatalf("%d mappings made, want 8 (two streams)", n)
+		}
 	}
 
 	before := r.waitStatus(func(st admin.Status) bool { l, _ := st.Listener("cams"); return l.Counters["sessions"] == 2 })
@@ -214,17 +245,49 @@ func TestRTSPReload(t *testing.T) {
 		t.Errorf("sessions = %d after two before and two after the reload, want 4", l.Counters["sessions"])
 	}
 	old.flowing(t)
+	if k == nil {
+		return
+	}
+	liveMaps(t, k, 8) // the first player's, kept through the reload, and the second's
+	maps := k.Maps()
+	for i, x := range maps {
+		if d := x.Mapping.Dst.Port(); i >= 8 && (x.Mapping.Source.Port() < 64260 || x.Mapping.Source.Port() > 64279) && (d < 64260 || d > 64279) {
+			t.Errorf("mapping %d, of a stream after the reload, %+v: no port of the new media range 64260-64279", i, x.Mapping)
+		}
+	}
+	st = r.waitStatus(func(admin.Status) bool { return true })
+	if l, _ := st.Listener("cams"); l.Counters["streams_by_path.kernel"] != 4 || l.Counters["streams_by_path.proxy"] != 0 {
+		t.Errorf("streams on the kernel path %d, on the proxy path %d; want 4, 0", l.Counters["streams_by_path.kernel"], l.Counters["streams_by_path.proxy"])
+	}
+	old.c.Close() // TEARDOWN
+	liveMaps(t, k, 4)
+	for _, x := range maps[:4] {
+		if removed, cut := x.State(); !removed || !cut {
+			t.Errorf("mapping %+v of the torn-down stream: removed %v, cut %v", x.Mapping, removed, cut)
+		}
+	}
 }
 
 // TestRTSPStatusAndDrain lists a playing RTSP session in /status and in
 // `algd status`, then drains: the listener stops accepting, an idle
 // control connection is closed, the playing stream goes on until its
 // client tears it down, and then algd stops.
-func TestRTSPStatusAndDrain(t *testing.T) {
+func TestRTSPStatusAndDrain(t *testing.T) { testRTSPStatusAndDrain(t, nil) }
+
+// TestRTSPStatusAndDrainKernel is TestRTSPStatusAndDrain on the kernel
+// path (a fake kernel): the playing stream's mappings stay through the
+// drain, and its TEARDOWN removes and cuts them before algd stops.
+func TestRTSPStatusAndDrainKernel(t *testing.T) { testRTSPStatusAndDrain(t, &fakekernel.Kernel{}) }
+
+func testRTSPStatusAndDrain(t *testing.T, k *fakekernel.Kernel) {
 	const vip = "127.0.0.69"
 	rs := startRTSPSource(t, "127.0.0.70", 64300)
 	ctl := net.JoinHostPort(vip, strconv.Itoa(freePort(t, vip)))
-	r := startDaemon(t, rtspConfig(ctl, vip, "64310-64329", "64330-64349", rs.String()))
+	var o Options
+	if k != nil {
+		o.Kernel = k
+	}
+	r := startDaemonWith(t, rtspConfig(ctl, vip, "64310-64329", "64330-64349", rs.String()), slog.LevelInfo, false, o)
 	p := play(t, ctl, gortsplib.ProtocolUDP)
 
 	st := r.waitStatus(func(st admin.Status) bool {
@@ -266,10 +329,24 @@ func TestRTSPStatusAndDrain(t *testing.T) {
 		t.Fatal("algd stopped while a stream was playing")
 	default:
 	}
+	if k != nil && k.Live() != 4 {
+		t.Errorf("%d mappings live while the stream plays in the drain, want 4", k.Live())
+	}
 	p.c.Close() // TEARDOWN
 	select {
 	case <-r.done:
 	case <-time.After(15 * time.Second):
 		t.Fatal("algd did not stop after the last stream was torn down")
+	}
+	if k == nil {
+		return
+	}
+	if n := len(k.Maps()); n != 4 {
+		t.Errorf("%d mappings made, want 4", n)
+	}
+	for _, x := range k.Maps() {
+		if removed, cut := x.State(); !removed || !cut {
+			t.Errorf("mapping %+v after the TEARDOWN: removed %v, cut %v", x.Mapping, removed, cut)
+		}
 	}
 }
