@@ -205,12 +205,15 @@ func TestFetchAndText(t *testing.T) {
 		st.Listeners[0].Counters["bytes_down"] != 123456 || st.Listeners[1].Ranges[1].Size != 50 || !st.Started.Equal(sample().Started) {
 		t.Fatalf("Fetch lost data: %+v", st)
 	}
+	st.Pools[0].Members[1].LastChange, st.Pools[0].Members[1].CheckFailures = st.Time.Add(-125*time.Second), 9
 	var buf bytes.Buffer
 	if err := WriteText(&buf, st); err != nil {
 		t.Fatal(err)
 	}
 	for _, w := range []string{"algd test, up 1h0m0s, 1 of 50 sessions, reloads 3 ok 1 failed (last: a.toml:3: bad)",
-		"127.0.0.12:21  down", "vip-7", "alice", "FTP passive*", "120.6 KiB", "passive 3/100",
+		"127.0.0.12:21  down", "vip-7", "realserver     state  changed    weight  active  total  down     up   check     failed  error",
+		"127.0.0.11:21  up     -          1       1       5      4.0 KiB  7 B  2ms       0",
+		"127.0.0.12:21  down   2m05s ago  2       0       0      0 B      0 B  none yet  9       connection refused", "alice", "FTP passive*", "120.6 KiB", "passive 3/100",
 		"cams-8", "RTSP udp*", "media 4/100 backend_media 3/50", "dropped.source=50", "theft=4",
 		"OUT OF LOCAL RESOURCES (not a realserver failure): map[files:5]; last 10m0s ago, files on connect to realserver 127.0.0.11:21"} {
 		if !strings.Contains(buf.String(), w) {

@@ -34,13 +34,17 @@ func WriteText(w io.Writer, st Status) error {
 			l.Errors, st.Time.Sub(l.LastAt).Round(time.Second), l.LastKind, l.LastOp, oneLine(l.Last))
 	}
 	for _, p := range st.Pools {
-		fmt.Fprintf(tw, "\npool %s (%s)\nrealserver\tstate\tweight\tactive\ttotal\tcheck\terror\n", p.Name, p.Scheduler)
+		fmt.Fprintf(tw, "\npool %s (%s)\nrealserver\tstate\tchanged\tweight\tactive\ttotal\tdown\tup\tcheck\tfailed\terror\n", p.Name, p.Scheduler)
 		for _, m := range p.Members {
-			check := "none yet"
+			check, changed := "none yet", "-"
 			if !m.LastCheck.IsZero() {
 				check = m.CheckLatency.Round(100 * time.Microsecond).String()
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%s\t%s\n", m.Address, m.State(), m.Weight, m.Active, m.Total, check, oneLine(m.CheckError))
+			if !m.LastChange.IsZero() {
+				changed = ago(st.Time, m.LastChange) + " ago"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\t%s\t%d\t%s\n", m.Address, m.State(), changed, m.Weight, m.Active, m.Total,
+				humanBytes(m.BytesDown), humanBytes(m.BytesUp), check, m.CheckFailures, oneLine(m.CheckError))
 		}
 	}
 	fmt.Fprintf(tw, "\nlistener\tproto\tpool\tsessions\ttotal\trefused\tdown\tup\tranges\tother\n")
