@@ -262,6 +262,7 @@ func (e *env) scenario5(t *testing.T) {
 				r.p.Alive(t)
 				m := fmt.Sprintf("%d streams", n)
 				e.results.add("5", m+": kpkt/s", r.name, l.pkts/l.secs/1000)
+				e.results.add("5", m+": kpkt/s offered", r.name, l.sent/l.secs/1000)
 				if l.pkts > 0 {
 					e.results.add("5", m+": relay CPU µs/pkt", r.name, l.cpu/l.pkts*1e6)
 				}
@@ -400,7 +401,8 @@ func (e *env) udpload(t *testing.T, r relay, n int) load {
 	}
 	argv = append(argv, pinned(0, e.udpgen, "-src", r.src.String(), "-src-port", strconv.Itoa(srcFirst),
 		"-sink", r.sink.String(), "-sink-port", strconv.Itoa(sinkFirst), "-sink-netns", r.sinkNS, "-dst", strings.Join(dst, ","),
-		"-duration", flagRTPDur.String(), "-cpu-pid", strconv.Itoa(r.p.PID()), "-rate", strconv.Itoa(*flagRTPRate))...)
+		"-duration", flagRTPDur.String(), "-cpu-pid", strconv.Itoa(r.p.PID()), "-rate", strconv.Itoa(*flagRTPRate),
+		"-gso="+strconv.FormatBool(r.srcNS == "" || *flagRTPNSGSO))...)
 	out, err := exec.CommandContext(t.Context(), argv[0], argv[1:]...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("udpload: %v\n%s", err, out)

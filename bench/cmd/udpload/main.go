@@ -53,14 +53,15 @@ func main() {
 	core := flag.Int("core", 1, "report the busy fraction of this core in the window")
 	rate := flag.Float64("rate", 0, "offered packets per second over all streams; 0: as fast as possible")
 	sinkNS := flag.String("sink-netns", "", "network namespace (ip netns) of the sinks; default: udpload's own")
+	gso := flag.Bool("gso", true, "send with UDP segmentation offload (one skb of 32 datagrams, split where it is received); false: sendmmsg, one skb a datagram")
 	flag.Parse()
-	if err := run(*src, *dst, *sink, *sinkNS, *srcPort, *sinkPort, *size, *warmup, *dur, *pid, *core, *rate); err != nil {
+	if err := run(*src, *dst, *sink, *sinkNS, *srcPort, *sinkPort, *size, *warmup, *dur, *pid, *core, *rate, *gso); err != nil {
 		slog.Error("udpload", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(src, dst, sink, sinkNS string, srcPort, sinkPort, size int, warmup, dur time.Duration, pid, core int, rate float64) error {
+func run(src, dst, sink, sinkNS string, srcPort, sinkPort, size int, warmup, dur time.Duration, pid, core int, rate float64, gso bool) error {
 	sa, err := netip.ParseAddr(src)
 	if err != nil {
 		return fmt.Errorf("src: %w", err)
@@ -107,7 +108,7 @@ func run(src, dst, sink, sinkNS string, srcPort, sinkPort, size int, warmup, dur
 	var stop atomic.Bool
 	var sent atomic.Int64
 	var sg sync.WaitGroup
-	sg.Go(func() { send(senders, size, rate, &stop, &sent) })
+	sg.Go(func() { send(senders, size, rate, gso, &stop, &sent) })
 
 	time.Sleep(warmup)
 	b0, i0 := coreTicks(core)
@@ -149,9 +150,9 @@ func listenSinks(addr netip.Addr, first, n int, ns string) ([]*net.UDPConn, erro
 
 // send writes batches round-robin over the streams until stop: one
 // segmented write of batch datagrams per stream when the kernel offers
-// UDP_SEGMENT, else one sendmmsg. With a rate it sleeps whenever it is
-// ahead of rate packets a second.
-func send(cs []*net.UDPConn, size int, rate float64, stop *atomic.Bool, sent *atomic.Int64) {
+// UDP_SEGMENT and gso is set, else one sendmmsg. With a rate it sleeps
+// whenever it is ahead of rate packets a second.
+func send(cs []*net.UDPConn, size int, rate float64, gso bool, stop *atomic.Bool, sent *atomic.Int64) {
 	start := time.Now()
 	pace := func() {
 		if rate <= 0 {
@@ -161,9 +162,8 @@ func send(cs []*net.UDPConn, size int, rate float64, stop *atomic.Bool, sent *at
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
-	gso := true
 	for _, c := range cs {
-		if setSegment(c, size) != nil {
+		if !gso || setSegment(c, size) != nil {
 			gso = false
 			break
 		}
