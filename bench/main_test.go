@@ -33,6 +33,7 @@ var (
 	flagRTPDur    = flag.Duration("rtp-duration", 4*time.Second, "scenario 5: measured window of one run")
 	flagRTPRate   = flag.Int("rtp-rate", 400000, "scenario 5: offered packets per second")
 	flagRTPNSGSO  = flag.Bool("rtp-ns-gso", false, "scenario 5 in the namespaces: send with UDP GSO (32 datagrams cross the director as one packet) instead of one packet a datagram")
+	flagRTPNSRPS  = flag.Bool("rtp-ns-rps", false, "scenario 5 in the namespaces: process the director's received packets on core 1 (receive packet steering), the realserver's on core 0")
 	flagLogins    = flag.Int("logins", 2000, "scenario 7: logins in the burst")
 	flagLoginsC   = flag.Int("logins-c", 50, "scenario 7: logins in flight")
 )

@@ -296,13 +296,14 @@ func (e *env) loopbackRelays(t *testing.T) []relay {
 // the reason in the report.
 func (e *env) nsRelays(t *testing.T) []relay {
 	tp := e.topology(t)
-	if runtime.NumCPU() >= 2 {
+	if *flagRTPNSRPS && runtime.NumCPU() >= 2 {
 		// Core 1 is the director, core 0 the client and realserver: the
 		// packets the director receives are processed on core 1 (receive
 		// packet steering), with the relays pinned there; those the
 		// realserver receives on core 0. Without it a veth hands a packet
-		// to the next namespace on the sending core, and the kernel path
-		// would forward on the load's core.
+		// to the next namespace on the sending core, as loopback does:
+		// the kernel path forwards on the load's core, and a relay's
+		// datagrams reach its socket there.
 		setRPS(t, tp.director, "d0", 1)
 		setRPS(t, tp.real, "r0", 0)
 	}
