@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -283,7 +284,10 @@ func lastLine(out, prefix string) string {
 // algd's nftables maps are empty. The director forwards only
 // connections algd's rules translated (a filter counts and drops the
 // rest); a datagram from another client address to the VIP media port
-// reaches algd's socket and is dropped as theft.
+// reaches algd's socket and is dropped as theft. A reload (SIGHUP) in
+// the middle of the IPv4 kernel-path stream costs it no packet; a drain
+// (SIGTERM) lets a last kernel-path stream play to its TEARDOWN, after
+// which algd exits and its table is gone.
 func TestRTSPKernel(t *testing.T) {
 	for _, tool := range []string{"curl", "python3"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -301,7 +305,7 @@ func TestRTSPKernel(t *testing.T) {
 	ctrlK6 := netip.AddrPortFrom(vip6, rtspKernelPort)
 	ctrlP := netip.AddrPortFrom(vip, rtspProxyPort)
 	ctrl6 := netip.AddrPortFrom(vip6, rtspKernel6Port)
-	algdrun.StartTOML(t, algdBin, rtspConfig(rs, rs6), []netip.AddrPort{ctrlK, ctrlK6, ctrlP, ctrl6},
+	proc := algdrun.StartTOML(t, algdBin, rtspConfig(rs, rs6), []netip.AddrPort{ctrlK, ctrlK6, ctrlP, ctrl6},
 		algdrun.Options{Wrap: nsWrap(tp.director), Ready: rtspReady(tp.client)})
 
 	const secs = 3
@@ -324,6 +328,11 @@ func TestRTSPKernel(t *testing.T) {
 		if r.name == "kernel ipv4" {
 			time.Sleep(secs * time.Second / 2)
 			kernelMidPlay(t, tp)
+			// A reload (SIGHUP, same configuration: new handlers)
+			// mid-stream: the stream must not lose a packet.
+			if err := syscall.Kill(proc.PID(), syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
 		}
 		r.result = <-ch
 		r.udpIn = udpIn(t, tp.director) - before
@@ -344,6 +353,9 @@ func TestRTSPKernel(t *testing.T) {
 		if !r.kernel && r.udpIn < r.result.good {
 			t.Errorf("%s: the director delivered %d datagrams for %d the client got: the measure cannot see algd's relay", r.name, r.udpIn, r.result.good)
 		}
+	}
+	if n := rtspMetric(t, tp, "algd_reloads_total", `result="ok"`); n != 1 {
+		t.Errorf("%d reloads done, want 1 (the SIGHUP)", n)
 	}
 	for _, c := range []struct {
 		listener, path string
@@ -378,6 +390,27 @@ func TestRTSPKernel(t *testing.T) {
 	t.Logf("director forward chain: %v", fw)
 	if fw["mapped"] == 0 || fw["other"] != 0 {
 		t.Errorf("forwarded: %d packets of mapped connections, %d others dropped; want some, 0", fw["mapped"], fw["other"])
+	}
+
+	// The drain (SIGTERM) lets a kernel-path stream play to its end,
+	// then algd exits and takes its table with it.
+	ch := playIn(tp.client, src, fmt.Sprintf("rtsp://%s/stream", ctrlK), secs*time.Second)
+	time.Sleep(time.Second)
+	if err := syscall.Kill(proc.PID(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	t.Logf("drain: %d intact packets of %d sent meanwhile, %d bad", r.good, r.span, r.bad)
+	if r.err != nil || r.span < secs*200/3 || r.good*100 < r.span*95 || r.bad != 0 {
+		t.Errorf("stream through the drain: %d intact packets of %d, %d bad, %v", r.good, r.span, r.bad, r.err)
+	}
+	for end := time.Now().Add(15 * time.Second); !proc.Exited(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatal("algd did not exit after the drained stream's TEARDOWN")
+		}
+	}
+	if out, err := exec.Command("ip", "netns", "exec", tp.director, "nft", "list", "table", "inet", "algd_nat").CombinedOutput(); err == nil {
+		t.Errorf("algd's table is still there after its exit:\n%s", out)
 	}
 }
 
