@@ -45,21 +45,29 @@ func (k Kernel) Cleanup() bool { return k.CleanupOnExit == nil || *k.CleanupOnEx
 
 // DataPath decides the data path of a listener whose data_path is mode,
 // on a host where the kernel path is unavailable for the reason
-// noKernel ("" when it is available): "kernel" or "proxy", and why in
+// noKernel ("" when it is available) and where "auto" declines it for
+// the reason noAuto ("" for none: IPv4 forwarding is off, so realservers
+// on other hosts could not be reached): "kernel" or "proxy", and why in
 // words. err is set when mode is "kernel" and the host cannot serve it.
-func DataPath(mode, noKernel string) (path, why string, err error) {
+func DataPath(mode, noKernel, noAuto string) (path, why string, err error) {
 	switch {
 	case mode == DataPathProxy:
 		return DataPathProxy, `data_path = "proxy"`, nil
 	case noKernel == "" && mode == DataPathKernel:
 		return DataPathKernel, `data_path = "kernel"`, nil
-	case noKernel == "":
+	case noKernel == "" && noAuto == "":
 		return DataPathKernel, "auto: the kernel path is available", nil
 	case mode == DataPathKernel:
 		return "", "", fmt.Errorf(`data_path = "kernel" but the kernel data path is unavailable: %s`, noKernel)
+	case noKernel == "":
+		return DataPathProxy, "auto: " + noAuto, nil
 	}
 	return DataPathProxy, "auto: " + noKernel, nil
 }
+
+// NoForwardAuto is why "auto" declines the kernel path on a host whose
+// IPv4 forwarding is off.
+const NoForwardAuto = "net.ipv4.ip_forward = 0 (the kernel path forwards to realservers; set it to 1 or data_path = \"kernel\")"
 
 // WantsKernel reports whether some listener may take the kernel path
 // (its data_path is not "proxy"): only then is the host probed for it.
@@ -118,8 +126,12 @@ func (c *Config) validateKernel(p *problems) {
 // checkDataPaths adds, per listener, the data path it will take on sys
 // and why, and what stays on the proxy path even so.
 func (c *Config) checkDataPaths(r *Report, sys System) {
+	noAuto := ""
+	if sys.NoForward {
+		noAuto = NoForwardAuto
+	}
 	line := func(proto, name, mode string, notes []string) {
-		path, why, err := DataPath(mode, sys.NoKernel)
+		path, why, err := DataPath(mode, sys.NoKernel, noAuto)
 		if err != nil {
 			r.Warnings = append(r.Warnings, fmt.Sprintf("%s listener %q: %v: algd run refuses to start here", proto, name, err))
 			return

@@ -10,20 +10,22 @@ import (
 // data path.
 func TestDataPath(t *testing.T) {
 	tests := []struct {
-		mode, noKernel string
-		path           string
-		why            string // a substring
-		err            bool
+		mode, noKernel, noAuto string
+		path                   string
+		why                    string // a substring
+		err                    bool
 	}{
-		{DataPathProxy, "", DataPathProxy, `data_path = "proxy"`, false},
-		{DataPathProxy, "no CAP_NET_ADMIN", DataPathProxy, `data_path = "proxy"`, false},
-		{DataPathKernel, "", DataPathKernel, `data_path = "kernel"`, false},
-		{DataPathKernel, "no CAP_NET_ADMIN", "", "", true},
-		{DataPathAuto, "", DataPathKernel, "auto", false},
-		{DataPathAuto, "no CAP_NET_ADMIN", DataPathProxy, "auto: no CAP_NET_ADMIN", false},
+		{DataPathProxy, "", "", DataPathProxy, `data_path = "proxy"`, false},
+		{DataPathProxy, "no CAP_NET_ADMIN", "", DataPathProxy, `data_path = "proxy"`, false},
+		{DataPathKernel, "", "", DataPathKernel, `data_path = "kernel"`, false},
+		{DataPathKernel, "", "no forwarding", DataPathKernel, `data_path = "kernel"`, false},
+		{DataPathKernel, "no CAP_NET_ADMIN", "", "", "", true},
+		{DataPathAuto, "", "", DataPathKernel, "auto", false},
+		{DataPathAuto, "", "no forwarding", DataPathProxy, "auto: no forwarding", false},
+		{DataPathAuto, "no CAP_NET_ADMIN", "", DataPathProxy, "auto: no CAP_NET_ADMIN", false},
 	}
 	for _, tt := range tests {
-		path, why, err := DataPath(tt.mode, tt.noKernel)
+		path, why, err := DataPath(tt.mode, tt.noKernel, tt.noAuto)
 		if (err != nil) != tt.err || path != tt.path || !strings.Contains(why, tt.why) {
 			t.Errorf("DataPath(%q, %q) = %q, %q, %v; want %q, %q, error %v", tt.mode, tt.noKernel, path, why, err, tt.path, tt.why, tt.err)
 		}
@@ -52,6 +54,8 @@ func TestCheckDataPaths(t *testing.T) {
 		{"kernel refused", okPool + ftpWith(`name = "k"`, `listen = ["203.0.113.10:21"]`, `pool = "ftp"`, `passive_ports = "61000-61999"`, `data_path = "kernel"`),
 			System{EphemeralFirst: 32768, EphemeralLast: 60999, NoFile: 20000, NoKernel: "no nftables"},
 			nil, `ftp listener "k": data_path = "kernel" but the kernel data path is unavailable: no nftables: algd run refuses to start here`},
+		{"auto without forwarding", okPool + okFTP, System{EphemeralFirst: 32768, EphemeralLast: 60999, NoFile: 20000, NoForward: true},
+			[]string{`data path: ftp listener "203.0.113.10:21": proxy (auto: net.ipv4.ip_forward = 0`}, ""},
 		{"kernel without forwarding", okPool + ftpWith(`name = "k"`, `listen = ["203.0.113.10:21"]`, `pool = "ftp"`, `passive_ports = "61000-61999"`, `data_path = "kernel"`, `backend_ports = "60000-60999"`, `proxy_protocol = "v2"`, `proxy_protocol_from = ["10.0.0.1"]`),
 			System{EphemeralFirst: 32768, EphemeralLast: 60999, NoFile: 20000, NoForward: true},
 			[]string{`data path: ftp listener "k": kernel (data_path = "kernel"; nftables table algd_nat; passive data through the PROXY balancers stays on the proxy path)`}, "IP forwarding is off"},

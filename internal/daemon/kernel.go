@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -30,6 +31,7 @@ type kernelRun struct {
 	mu       sync.Mutex
 	probed   bool
 	noKernel string // why the kernel path is unavailable here; "" when it is
+	noAuto   string // why "auto" declines it here (forwarding off); "" when it does not
 	table    kernelTable
 	name     string // the table's name, as opened
 	handed   bool   // handed over to a new algd: the table stays
@@ -47,7 +49,7 @@ func newKernelRun(o Options, log *slog.Logger) *kernelRun {
 // ProbeKernel says why the kernel data path with the table of cfg cannot
 // be used on this host, or "" when it can: for `algd check`.
 func ProbeKernel(cfg *conf.Config) string {
-	if err := probeNAT(cfg.Kernel.NFTTable); err != nil {
+	if _, err := probeNAT(cfg.Kernel.NFTTable); err != nil {
 		return err.Error()
 	}
 	return ""
@@ -65,13 +67,14 @@ func (k *kernelRun) prepare(cfg *conf.Config) error {
 	}
 	if !k.probed {
 		k.probed = true
-		if err := probeNAT(cfg.Kernel.NFTTable); err != nil {
+		var err error
+		if k.noAuto, err = probeNAT(cfg.Kernel.NFTTable); err != nil {
 			k.noKernel = err.Error()
 		}
 	}
 	want := false
 	for _, mode := range dataPathModes(cfg) {
-		path, _, err := conf.DataPath(mode, k.noKernel)
+		path, _, err := conf.DataPath(mode, k.noKernel, k.noAuto)
 		if err != nil {
 			return err
 		}
@@ -79,7 +82,7 @@ func (k *kernelRun) prepare(cfg *conf.Config) error {
 	}
 	switch {
 	case !want:
-		k.log.Info("kernel data path unavailable: data connections take the proxy path", "why", k.noKernel)
+		k.log.Info("kernel data path not used: data connections take the proxy path", "why", cmp.Or(k.noKernel, k.noAuto))
 	case k.table == nil:
 		t, err := openNAT(cfg.Kernel.NFTTable, k.adopt, k.log)
 		if err != nil {
@@ -116,7 +119,7 @@ func (k *kernelRun) forListener(mode string) alg.Kernel {
 	if k.fake != nil {
 		return k.fake
 	}
-	if path, _, err := conf.DataPath(mode, k.noKernel); err != nil || path != conf.DataPathKernel || k.table == nil {
+	if path, _, err := conf.DataPath(mode, k.noKernel, k.noAuto); err != nil || path != conf.DataPathKernel || k.table == nil {
 		return nil
 	}
 	return k.table

@@ -36,6 +36,9 @@ type Listener struct {
 	// BackendFirst and BackendLast, when set, are backend_ports with
 	// backend_data_mode = "active".
 	BackendFirst, BackendLast uint16
+	// Extra are further "key = value" lines of the [[ftp]] table
+	// (data_path, backend_source, backend_ports).
+	Extra []string
 }
 
 // TLS is one listener's [ftp.tls]: FTPS towards clients and the
@@ -129,6 +132,9 @@ func (c Config) TOML() string {
 			l.Name, l.Listen.String(), l.Name, l.PassiveFirst, l.PassiveLast)
 		if l.BackendFirst != 0 {
 			fmt.Fprintf(&b, "backend_data_mode = \"active\"\nbackend_ports = \"%d-%d\"\n", l.BackendFirst, l.BackendLast)
+		}
+		for _, x := range l.Extra {
+			b.WriteString(x + "\n")
 		}
 		if l.TLS != nil {
 			l.TLS.toml(&b)
