@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/algd/algd/admin"
+	"github.com/algd/algd/alg"
 )
 
 // TestStatusHistoryAndBytes runs FTP sessions through a live daemon and
@@ -125,4 +127,19 @@ func integral(h []admin.Sample) float64 {
 		v += h[i].Down * h[i].Time.Sub(h[i-1].Time).Seconds()
 	}
 	return v
+}
+
+// TestMonotoneTraffic: totals that go down (a FIN counted while a
+// transfer ran, then the exact count) are shown at the largest seen,
+// in total and by realserver, and rise again with new bytes.
+func TestMonotoneTraffic(t *testing.T) {
+	rs := netip.MustParseAddrPort("127.0.0.11:21")
+	var m monotone
+	for i, tc := range []struct{ in, want int64 }{{100, 100}, {101, 101}, {100, 101}, {90, 101}, {150, 150}} {
+		sn := alg.Snapshot{Total: alg.Traffic{Down: tc.in, Up: 1}, ByRealserver: map[netip.AddrPort]alg.Traffic{rs: {Down: tc.in}}}
+		m.apply(&sn)
+		if sn.Total.Down != tc.want || sn.Total.Up != 1 || sn.ByRealserver[rs].Down != tc.want {
+			t.Errorf("step %d: %d shown as %+v, %+v; want %d", i, tc.in, sn.Total, sn.ByRealserver[rs], tc.want)
+		}
+	}
 }
