@@ -173,13 +173,13 @@ func readLine(t testing.TB, c net.Conn) string {
 
 // checkCounters: what conntrack counted covers what moved, and the
 // rest is headers (at most 100 bytes a packet: IPv6 + TCP + options)
-// and retransmissions (at most 1% more on a busy machine).
+// and retransmissions (at most 5% more on a busy or emulated machine).
 func checkCounters(t testing.TB, c alg.Counters, up, down int) {
 	t.Helper()
-	if c.OrigBytes < uint64(up) || c.OrigBytes > uint64(up)+uint64(up)/100+100*c.OrigPackets {
+	if c.OrigBytes < uint64(up) || c.OrigBytes > uint64(up)+uint64(up)/20+100*c.OrigPackets {
 		t.Errorf("orig: %d bytes in %d packets for %d payload bytes", c.OrigBytes, c.OrigPackets, up)
 	}
-	if c.ReplyBytes < uint64(down) || c.ReplyBytes > uint64(down)+uint64(down)/100+100*c.ReplyPackets {
+	if c.ReplyBytes < uint64(down) || c.ReplyBytes > uint64(down)+uint64(down)/20+100*c.ReplyPackets {
 		t.Errorf("reply: %d bytes in %d packets for %d payload bytes", c.ReplyBytes, c.ReplyPackets, down)
 	}
 }

@@ -42,8 +42,8 @@ type Options struct {
 	NetNS int
 	// Flowtable adds an nftables flowtable (software fast path) for
 	// established mapped connections forwarded between the interfaces
-	// named here. Empty: none (docs/kernel-path.md has the measurement
-	// behind that default).
+	// named here. Empty: none. BenchmarkStream showed no gain (the
+	// figures are in docs/kernel-path.md), so algd leaves it off.
 	Flowtable []string
 }
 

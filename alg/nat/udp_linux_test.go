@@ -143,3 +143,32 @@ func TestUDPPersistent(t *testing.T) {
 		}
 	}
 }
+
+// TestPersistentRenewed: a Persistent mapping's elements outlive their
+// timeout while a flow of theirs lives, and a mapping without flows
+// expires after it.
+func TestPersistentRenewed(t *testing.T) {
+	tp := newTopology(t)
+	tb := openTable(t, tp, Options{})
+	f := families[0]
+	client := netip.AddrPortFrom(f.client, 5500)
+	vip := netip.AddrPortFrom(f.vip, 7500)
+	real := netip.AddrPortFrom(f.real, 6500)
+	cs, rs := listenUDP(t, tp.client, client), listenUDP(t, tp.real, real)
+	const timeout = time.Second
+	mustMap(t, tb, alg.Mapping{Proto: alg.UDP, From: client, Dst: vip, To: real,
+		Source: netip.AddrPortFrom(f.dirR, 7600), Persistent: true, Timeout: timeout})
+	mustMap(t, tb, alg.Mapping{Proto: alg.UDP, From: netip.AddrPortFrom(f.client, 5501), Dst: netip.AddrPortFrom(f.vip, 7501), To: real,
+		Source: netip.AddrPortFrom(f.dirR, 7601), Persistent: true, Timeout: timeout})
+	for end := time.Now().Add(3 * timeout); time.Now().Before(end); {
+		if _, err := cs.WriteToUDPAddrPort([]byte("rtp"), vip); err != nil {
+			t.Fatal(err)
+		}
+		recvFrom(t, rs)
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Only the flowing mapping's two elements are left.
+	if n := elements(t, tp, DefaultTable); n != 2 {
+		t.Errorf("%d elements after 3 timeouts, want the flowing mapping's 2", n)
+	}
+}
