@@ -25,6 +25,7 @@ var (
 	flagRounds    = flag.Int("rounds", 3, "rounds of each scenario; contenders alternate within a round")
 	flagSizeMiB   = flag.Int("size", 1024, "scenario 1: file size in MiB")
 	flagShortDur  = flag.Duration("short-duration", 0, "scenario 2: duration of one run (default 8s)")
+	flagShortC    = flag.Int("short-c", 50, "scenario 2: concurrent clients (1: the figure is the inverse of a session's latency)")
 	flagScenarios = flag.String("scenarios", "1,2,3,4,5,7", "scenarios to run")
 	flagSteps     = flag.String("idle-steps", "1000,4000,8000", "scenario 3: idle session counts")
 	flagXfers     = flag.Int("xfers", 500, "scenario 4: concurrent 1 MiB transfers")

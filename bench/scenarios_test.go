@@ -142,7 +142,7 @@ func (e *env) scenario2(t *testing.T) {
 			var r ftpload.ShortResult
 			stop := perfRecord(t, c, round, "s2-short")
 			u := measure(t, c, func() {
-				e.ftploadJSON(t, c, &r, "short", "-addr", c.addr.String(), "-path", "upload/1k", "-c", "50", "-d", dur.String())
+				e.ftploadJSON(t, c, &r, "short", "-addr", c.addr.String(), "-path", "upload/1k", "-c", strconv.Itoa(*flagShortC), "-d", dur.String())
 			})
 			stop()
 			if r.Failed > 0 {
