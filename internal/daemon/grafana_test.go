@@ -68,18 +68,42 @@ func TestGrafanaDashboardMetrics(t *testing.T) {
 	if len(used) < 30 {
 		t.Errorf("the dashboard uses %d metric names, want at least 30: %v", len(used), used)
 	}
-	// Every panel but a row has a query; ids are unique.
+	checkPanels(t, dash["panels"].([]any))
+}
+
+// checkPanels checks the layout: every panel of a type Grafana ships,
+// with a query (rows aside), a unique id, inside the 24 columns, and no
+// two overlapping.
+func checkPanels(t *testing.T, panels []any) {
+	t.Helper()
+	known := []string{"row", "stat", "table", "timeseries", "state-timeline", "heatmap"}
 	ids := map[float64]bool{}
-	for _, p := range dash["panels"].([]any) {
+	type box struct{ x, y, w, h float64 }
+	var boxes []box
+	for _, p := range panels {
 		pm := p.(map[string]any)
 		id := pm["id"].(float64)
 		if ids[id] {
 			t.Errorf("panel id %v twice", id)
 		}
 		ids[id] = true
+		if !slices.Contains(known, pm["type"].(string)) {
+			t.Errorf("panel %q of type %v", pm["title"], pm["type"])
+		}
 		if pm["type"] != "row" && len(pm["targets"].([]any)) == 0 {
 			t.Errorf("panel %q has no query", pm["title"])
 		}
+		g := pm["gridPos"].(map[string]any)
+		b := box{g["x"].(float64), g["y"].(float64), g["w"].(float64), g["h"].(float64)}
+		if b.x < 0 || b.w <= 0 || b.h <= 0 || b.x+b.w > 24 {
+			t.Errorf("panel %q at %+v: outside the 24 columns", pm["title"], b)
+		}
+		for _, o := range boxes {
+			if b.x < o.x+o.w && o.x < b.x+b.w && b.y < o.y+o.h && o.y < b.y+b.h {
+				t.Errorf("panel %q at %+v overlaps another at %+v", pm["title"], b, o)
+			}
+		}
+		boxes = append(boxes, b)
 	}
 }
 
