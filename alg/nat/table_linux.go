@@ -32,7 +32,7 @@ type Table struct {
 	byFlow map[uint32]*mapping // live connections, by conntrack id
 	snat   map[string]*snatRef // SNAT elements, by map and key
 	closed bool
-	q      *queue // callbacks, set by watch
+	q      *queue // callbacks, run by watch's goroutine
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -115,6 +115,14 @@ func Open(ctx context.Context, opts Options) (*Table, error) {
 	if err := sysctlSet(opts.NetNS, "net/netfilter/nf_conntrack_acct", "1"); err != nil {
 		return fail(fmt.Errorf("nat: conntrack accounting (byte counts): %w", err))
 	}
+	// Events: 0 turns them off for everyone; 1 (all) and 2 (for
+	// listeners, the default since Linux 5.19) both serve the watcher.
+	if v, err := sysctl(opts.NetNS, "net/netfilter/nf_conntrack_events"); err == nil && v == "0" {
+		if err := sysctlSet(opts.NetNS, "net/netfilter/nf_conntrack_events", "1"); err != nil {
+			return fail(fmt.Errorf("nat: conntrack events (one-shot mappings): %w", err))
+		}
+		t.log.Info("conntrack events were off: net.netfilter.nf_conntrack_events=1")
+	}
 	if t.ct, err = conntrack.Dial(&netlink.Config{NetNS: opts.NetNS}); err != nil {
 		return fail(missing("conntrack netlink socket", err))
 	}
@@ -131,7 +139,7 @@ func Open(ctx context.Context, opts Options) (*Table, error) {
 		return fail(err)
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t.cancel, t.done = cancel, make(chan struct{})
+	t.cancel, t.done, t.q = cancel, make(chan struct{}), newQueue()
 	go t.watch(wctx, w)
 	return t, nil
 }

@@ -54,10 +54,7 @@ func (t *Table) listen() (*watcher, error) {
 // overflow) is replaced and the state resynchronised from a dump of
 // algd's connections.
 func (t *Table) watch(ctx context.Context, w *watcher) {
-	q := newQueue()
-	t.mu.Lock()
-	t.q = q
-	t.mu.Unlock()
+	q := t.q
 	var wg sync.WaitGroup
 	wg.Go(q.run)
 	defer func() {
@@ -219,14 +216,7 @@ func (t *Table) ended(f *conntrack.Flow, fin, destroy bool) {
 
 // deliver runs fn on the Table's one callback goroutine, so a slow
 // owner never holds up the watcher.
-func (t *Table) deliver(fn func()) {
-	t.mu.Lock()
-	q := t.q
-	t.mu.Unlock()
-	if q != nil {
-		q.push(fn)
-	}
-}
+func (t *Table) deliver(fn func()) { t.q.push(fn) }
 
 // queue is an unbounded FIFO of callbacks run by one goroutine.
 type queue struct {
