@@ -26,6 +26,7 @@ var (
 	flagSizeMiB   = flag.Int("size", 1024, "scenario 1: file size in MiB")
 	flagShortDur  = flag.Duration("short-duration", 0, "scenario 2: duration of one run (default 8s)")
 	flagShortC    = flag.Int("short-c", 50, "scenario 2: concurrent clients (1: the figure is the inverse of a session's latency)")
+	flagOnly      = flag.String("contenders", "", "measure only these contenders (comma-separated; include the references); default all")
 	flagScenarios = flag.String("scenarios", "1,2,3,4,5,7", "scenarios to run")
 	flagSteps     = flag.String("idle-steps", "1000,4000,8000", "scenario 3: idle session counts")
 	flagXfers     = flag.Int("xfers", 500, "scenario 4: concurrent 1 MiB transfers")
@@ -173,6 +174,12 @@ func (e *env) setupData(t *testing.T) {
 		t.Logf("nftables contender skipped: %v", e.nftErr)
 	}
 	e.startAlgdNS(t)
+	e.contenders = slices.DeleteFunc(e.contenders, func(c *contender) bool { return !measured(c.name) })
+}
+
+// measured reports whether -contenders lets contender name run.
+func measured(name string) bool {
+	return *flagOnly == "" || slices.Contains(strings.Split(*flagOnly, ","), name)
 }
 
 // topology returns the namespaces, made at the first call.
