@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -263,4 +264,176 @@ func kernelCase(t *testing.T, tp *topology, proc *algdrun.Proc, ks kernelServer,
 		t.Errorf("the director's own sockets moved %d segments, the proxy path's transfer %d: the bytes went through user space", own, proxyOwn)
 	}
 	return own
+}
+
+// theftScript is run by python3 in the client namespace against a
+// kernel-path listener: after PASV, a third address (the thief) connects
+// to the announced port, then the client, then the client again (a
+// second connection); then the client fetches the file, and finally
+// aborts a second fetch (ABOR with urgent data, as ftplib sends it)
+// after 64 KiB. It prints one "key value" line per observation.
+const theftScript = `
+import ftplib, hashlib, socket, sys, time
+vip, port, user, pw, client, thief, path = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
+f = ftplib.FTP(timeout=20)
+f.connect(vip, port, source_address=(client, 0))
+f.login(user, pw)
+f.voidcmd("TYPE I")
+host, dport = ftplib.parse227(f.sendcmd("PASV"))
+def attempt(src):
+    s = socket.socket()
+    s.settimeout(5)
+    s.bind((src, 0))
+    try:
+        s.connect((host, dport))
+        got = s.recv(65536)
+        return "read%d" % len(got)
+    except OSError as e:
+        return type(e).__name__
+    finally:
+        s.close()
+print("thief", attempt(thief))
+c = socket.create_connection((host, dport), timeout=20, source_address=(client, 0))
+# The mapping goes once conntrack reports the connection: a second
+# connection within that moment is NATed too and deleted from conntrack
+# by alg/nat (it gets nothing, and algd never sees it to count it).
+time.sleep(0.5)
+print("second", attempt(client))
+f.sendcmd("RETR " + path)
+h, n = hashlib.sha256(), 0
+while True:
+    b = c.recv(1 << 16)
+    if not b:
+        break
+    h.update(b)
+    n += len(b)
+c.close()
+print("final", f.voidresp().split()[0])
+print("sha256", h.hexdigest())
+conn = f.transfercmd("RETR " + path)
+got = 0
+while got < 65536:
+    b = conn.recv(65536 - got)
+    if not b:
+        break
+    got += len(b)
+try:
+    r = f.abort()
+    if r.startswith("426"):  # the transfer's answer; the ABOR's comes next
+        r = f.getresp()
+    print("abort", r.split()[0])
+except ftplib.Error as e:
+    print("abort", str(e).split()[0])
+conn.settimeout(2)
+try:
+    while conn.recv(1 << 16):
+        pass
+except OSError:
+    pass
+conn.close()
+print("noop", f.sendcmd("NOOP").split()[0])
+f.quit()
+`
+
+// TestKernelTheftAbort checks on the kernel path between namespaces that
+// only the expected client is forwarded: a third address reaching the
+// passive port gets nothing and is counted as theft, the client's second
+// connection as a second connection; the client's own transfer is intact,
+// and an ABOR cuts the mapped connection, the session going on.
+func TestKernelTheftAbort(t *testing.T) {
+	peers.RequireTools(t, "timeout", "python3")
+	if algdBin == "" {
+		t.Skip("ALGD_INTEROP_DIRECT=1: algd is not run")
+	}
+	tp := newTopology(t)
+	thief := netip.MustParseAddr("10.231.1.3")
+	sh(t, "ip", "-n", tp.client, "addr", "add", thief.String()+"/24", "dev", "c0")
+	sh(t, append(nsWrap(tp.director), "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")...)
+	srv := peers.Start(t, peers.Vsftpd, peers.Options{
+		Addr:         netip.AddrPortFrom(realserver, 21),
+		PassiveFirst: realFirst, PassiveLast: realLast,
+		Wrap:  nsWrap(tp.real),
+		Ready: bannerIn(tp.director),
+	})
+	ctrl := netip.AddrPortFrom(vip, 21)
+	proc := algdrun.Start(t, algdBin, algdrun.Config{Listeners: []algdrun.Listener{{
+		Name: "kernel", Listen: ctrl, Realservers: []netip.AddrPort{srv.Addr},
+		PassiveFirst: kernelPassiveFirst, PassiveLast: kernelPassiveFirst + 99,
+		Extra: []string{`data_path = "kernel"`, fmt.Sprintf("backend_source = %q", directorR)},
+	}}}, algdrun.Options{Wrap: nsWrap(tp.director), Ready: bannerIn(tp.client)})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("algd log:\n%s", proc.Tail(60))
+		}
+	})
+	dir := t.TempDir()
+	local, sum := peers.RandomFile(t, dir, "src", 32<<20)
+	if err := srv.Put(local, "dl"); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "theft.py")
+	if err := os.WriteFile(script, []byte(theftScript), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	argv := append(nsWrap(tp.client), "timeout", "60", "python3", "-u", script, vip.String(), "21",
+		srv.User, srv.Password, clientIP.String(), thief.String(), srv.Remote("dl"))
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if k, v, ok := strings.Cut(l, " "); ok {
+			got[k] = v
+		}
+	}
+	t.Logf("client: %v", got)
+	for k, bad := range map[string]bool{"thief": strings.HasPrefix(got["thief"], "read") && got["thief"] != "read0",
+		"second": strings.HasPrefix(got["second"], "read") && got["second"] != "read0"} {
+		if bad || got[k] == "" {
+			t.Errorf("%s: %q, want nothing read", k, got[k])
+		}
+	}
+	if got["final"] != "226" || got["sha256"] != sum {
+		t.Errorf("the client's transfer: %s, sha256 %s; want 226, %s", got["final"], got["sha256"], sum)
+	}
+	if got["noop"] != "200" || (got["abort"] != "225" && got["abort"] != "226") {
+		t.Errorf("after ABOR (%s): NOOP %q, want 200", got["abort"], got["noop"])
+	}
+	reasons := map[string]int{}
+	for _, e := range proc.Entries("data connection refused") {
+		reasons[e.Str("reason")+" "+e.Str("from")]++
+	}
+	t.Logf("refusals: %v", reasons)
+	var theft, second int
+	for k, n := range reasons {
+		switch {
+		case strings.HasPrefix(k, "theft "+thief.String()+":"):
+			theft += n
+		case strings.HasPrefix(k, "second_connection "+clientIP.String()+":"):
+			second += n
+		}
+	}
+	if theft != 1 || second != 1 {
+		t.Errorf("refusals %v: want one theft from %s and one second connection from %s", reasons, thief, clientIP)
+	}
+	var kernel, cut int
+	for _, e := range proc.Entries("data done") {
+		if e.Str("path") == "kernel" {
+			kernel++
+			if strings.Contains(e.Str("err"), "canceled") {
+				cut++
+			}
+		}
+	}
+	if kernel != 2 || cut != 1 {
+		t.Errorf("%d kernel data done lines, %d cut; want 2, 1 (the ABOR)", kernel, cut)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for mapElements(t, tp.director) != 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := mapElements(t, tp.director); n != 0 {
+		t.Errorf("%d elements left in the NAT maps", n)
+	}
 }
