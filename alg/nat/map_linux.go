@@ -107,6 +107,9 @@ func (t *Table) Map(m alg.Mapping) (alg.Mapped, error) {
 		t.mu.Unlock()
 		return nil, err
 	}
+	if m.Persistent {
+		t.unshadow(m)
+	}
 	switch {
 	case !m.Persistent:
 		// A one-shot nobody used: the kernel drops its elements at the
