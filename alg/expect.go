@@ -42,7 +42,8 @@ const keepIdle = 5 * time.Second
 // on that port listens on it again, which spares a socket, bind, close
 // and poller registration per transfer. A port without an expectation
 // therefore does not listen, as if its socket were closed: a connection
-// to it is refused by the kernel. Kept sockets are closed after keepIdle
+// to it is refused by the kernel. The sockets are plain TCP, not Go's
+// default Multipath TCP for listeners. Kept sockets are closed after keepIdle
 // unused, when their port leaves the range (SetRange), and when a listen
 // runs out of descriptors. Another process can still bind and listen on
 // the port meanwhile (the socket has SO_REUSEADDR and does not listen);
@@ -269,7 +270,12 @@ func (d *DataPorts) listen(at netip.AddrPort) (*dataSocket, error) {
 			return nil, err // someone else listens there now
 		}
 	}
-	lc := net.ListenConfig{}
+	var lc net.ListenConfig
+	// Plain TCP, not Go's default Multipath TCP for listeners: a data
+	// connection is one short flow between two known addresses, and an
+	// MPTCP listener costs a second socket (its first subflow) to make,
+	// to stop listening and to listen again.
+	lc.SetMultipathTCP(false)
 	ln, err := lc.Listen(context.Background(), "tcp", at.String())
 	if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 		if d.dropIdle() > 0 {
