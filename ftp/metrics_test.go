@@ -30,6 +30,9 @@ func TestMetrics(t *testing.T) {
 	s.Overloaded.Store(5)
 	s.TLSHandshakes.Store(9)
 	s.FailedIdle.Store(3)
+	s.KernelConns.Store(14)
+	s.ProxyConns.Store(15)
+	s.KernelMapFailed.Store(16)
 	s.Commands.Add(RefusedTelnet)
 	s.Commands.Add(RefusedControl)
 	if _, err := h.DataPorts.Ports(netip.MustParseAddr("127.0.0.10")).Reserve(); err != nil {
@@ -61,6 +64,9 @@ func TestMetrics(t *testing.T) {
 		`algd_passive_ports{listener="vip"} 100`,
 		`algd_passive_ports_exhausted_total{listener="vip"} 0`,
 		`algd_tls_handshakes_total{listener="vip"} 9`,
+		`algd_data_path_connections_total{listener="vip",path="kernel"} 14`,
+		`algd_data_path_connections_total{listener="vip",path="proxy"} 15`,
+		`algd_kernel_map_failures_total{listener="vip"} 16`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %q", want)

@@ -131,6 +131,13 @@ func TestKernelDirector(t *testing.T) {
 		add(kind, realserver, vip, directorR, clientIP, 21+uint16(j)*1000)
 	}
 	add(peers.Vsftpd, realserver6, vip6, directorR6, clientIP6, 21)
+	// An IPv6 VIP in front of the IPv4 realserver: no NAT translates
+	// between the families, so these transfers take the proxy path.
+	mixed := netip.AddrPortFrom(vip6, 2190)
+	listeners = append(listeners, algdrun.Listener{
+		Name: "kernel-mixed", Listen: mixed, Realservers: []netip.AddrPort{servers[0].srv.Addr},
+		PassiveFirst: 61900, PassiveLast: 61999, Extra: []string{`data_path = "kernel"`},
+	})
 	listeners = append(listeners, algdrun.Listener{
 		Name: "proxy", Listen: netip.AddrPortFrom(vip, 21), Realservers: []netip.AddrPort{servers[0].srv.Addr},
 		PassiveFirst: passiveFirst, PassiveLast: passiveLast, Extra: []string{`data_path = "proxy"`},
@@ -192,6 +199,27 @@ func TestKernelDirector(t *testing.T) {
 			}
 		}
 	}
+	t.Run("mixed families stay proxy", func(t *testing.T) {
+		before := len(proc.Entries("data done"))
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		res := peers.Run(ctx, peers.Request{Client: peers.Curl, Mode: peers.EPSV, Op: peers.Download, Server: mixed,
+			User: servers[0].srv.User, Password: servers[0].srv.Password, Source: clientIP6,
+			Wrap: nsWrap(tp.client), Dir: dir, Remote: servers[0].srv.Remote("dl"), Local: filepath.Join(dir, "got-mixed")})
+		if res.Err != nil {
+			t.Fatalf("%v\n%s", res.Err, res.Transcript)
+		}
+		if got, err := peers.SHA256File(filepath.Join(dir, "got-mixed")); err != nil || got != sum {
+			t.Fatalf("sha256 %s (%v), want %s", got, err, sum)
+		}
+		done, err := proc.TransfersAfter(before, 1)
+		if err != nil || len(done) != 1 || done[0].Down != size {
+			t.Fatalf("algd logged %v (%v), want one proxy-path transfer of %d bytes", done, err, size)
+		}
+		if e := proc.Entries("data done")[before]; e.Str("path") == "kernel" {
+			t.Errorf("an IPv6 client's transfer to an IPv4 realserver took the kernel path: %v", e)
+		}
+	})
 	t.Logf("kernel path: at most %d TCP segments through the director's own sockets per %d-byte transfer; proxy path: %d", maxOwn, size, proxyOwn)
 	deadline := time.Now().Add(10 * time.Second)
 	for mapElements(t, tp.director) != 0 && time.Now().Before(deadline) {
