@@ -545,29 +545,7 @@ func TestRTSPKernelPeers(t *testing.T) {
 	}
 	tp := rtspTopology(t)
 	rs := startGstServer(t, tp)
-	ctrl := netip.AddrPortFrom(vip, rtspKernelPort)
-	cfg := fmt.Sprintf(`[log]
-format = "json"
-
-[admin]
-listen = %q
-
-[[pool]]
-name = "media"
-scheduler = "rr"
-health = { kind = "none" }
-realservers = [{ address = %q }]
-
-[[rtsp]]
-name = "kernel"
-listen = [%q]
-pool = "media"
-media_ports = "63400-63449"
-backend_source = %q
-backend_media_ports = "63500-63549"
-data_path = "kernel"
-`, rtspAdmin, rs, ctrl.String(), directorR)
-	algdrun.StartTOML(t, algdBin, cfg, []netip.AddrPort{ctrl}, algdrun.Options{Wrap: nsWrap(tp.director), Ready: rtspReady(tp.client)})
+	ctrl := startKernelListener(t, tp, rs, 63400, 63449, 63500, 63549)
 
 	const secs = 6
 	url := fmt.Sprintf("rtsp://%s/test", ctrl)
@@ -598,6 +576,38 @@ data_path = "kernel"
 	if n := rtspMetric(t, tp, "algd_rtsp_media_packets_total", `direction="down"`); n < int64(frames) {
 		t.Errorf("%d packets down (conntrack) for %d frames", n, frames)
 	}
+}
+
+// startKernelListener runs algd in the director with one kernel-path
+// [[rtsp]] listener on the IPv4 VIP in front of rs, with the media
+// ranges given (client side, backend side), and the admin listener;
+// it returns the listener's address.
+func startKernelListener(t *testing.T, tp *topology, rs netip.AddrPort, mediaFirst, mediaLast, backFirst, backLast uint16) netip.AddrPort {
+	t.Helper()
+	ctrl := netip.AddrPortFrom(vip, rtspKernelPort)
+	cfg := fmt.Sprintf(`[log]
+format = "json"
+
+[admin]
+listen = %q
+
+[[pool]]
+name = "media"
+scheduler = "rr"
+health = { kind = "none" }
+realservers = [{ address = %q }]
+
+[[rtsp]]
+name = "kernel"
+listen = [%q]
+pool = "media"
+media_ports = "%d-%d"
+backend_source = %q
+backend_media_ports = "%d-%d"
+data_path = "kernel"
+`, rtspAdmin, rs, ctrl.String(), mediaFirst, mediaLast, directorR, backFirst, backLast)
+	algdrun.StartTOML(t, algdBin, cfg, []netip.AddrPort{ctrl}, algdrun.Options{Wrap: nsWrap(tp.director), Ready: rtspReady(tp.client)})
+	return ctrl
 }
 
 // tailLines returns the last n lines of s.

@@ -4,11 +4,8 @@ package netns
 
 import (
 	"fmt"
-	"net/netip"
 	"testing"
 	"time"
-
-	"github.com/algd/algd/tests/algdrun"
 )
 
 // TestRTSPKernelReuse plays three streams one after the other through a
@@ -28,26 +25,7 @@ func TestRTSPKernelReuse(t *testing.T) {
 	tp := rtspTopology(t)
 	src := buildSource(t)
 	rs := startSource(t, tp, src, realserver)
-	ctrl := netip.AddrPortFrom(vip, rtspKernelPort)
-	cfg := fmt.Sprintf(`[log]
-format = "json"
-
-[[pool]]
-name = "media"
-scheduler = "rr"
-health = { kind = "none" }
-realservers = [{ address = %q }]
-
-[[rtsp]]
-name = "kernel"
-listen = [%q]
-pool = "media"
-media_ports = "63400-63401"
-backend_source = %q
-backend_media_ports = "63500-63501"
-data_path = "kernel"
-`, rs, ctrl.String(), directorR)
-	algdrun.StartTOML(t, algdBin, cfg, []netip.AddrPort{ctrl}, algdrun.Options{Wrap: nsWrap(tp.director), Ready: rtspReady(tp.client)})
+	ctrl := startKernelListener(t, tp, rs, 63400, 63401, 63500, 63501)
 	const secs = 2
 	for i := range 3 {
 		before := udpIn(t, tp.director)
