@@ -95,3 +95,48 @@ func TestCut(t *testing.T) {
 		}
 	}
 }
+
+// TestSecondConnectionDeleted: a second connection that took a one-shot
+// mapping's element before it went (simulated: the elements are put
+// back after the first connection, and deleted again once the second
+// one took them) is deleted from conntrack, so it ends at once.
+func TestSecondConnectionDeleted(t *testing.T) {
+	tp := newTopology(t)
+	tb := openTable(t, tp, Options{})
+	f := families[0]
+	vipPort, realPort := netip.AddrPortFrom(f.vip, 51100), netip.AddrPortFrom(f.real, 41100)
+	rl := listen(t, tp.real, "tcp", realPort)
+	ev, kev := newEvents()
+	x := mustMap(t, tb, passive(f, vipPort, realPort, kev)).(*mapping)
+	c, err := dial(context.Background(), tp.client, f.client, vipPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	defer acceptOne(t, rl).Close()
+	within(t, ev.connected, "Connected")
+	if err := tb.batch([]op{{e: x.dnat, timeout: time.Minute}, {e: *x.snat, timeout: time.Minute}}); err != nil {
+		t.Fatal(err)
+	}
+	c2, err := dial(context.Background(), tp.client, f.client, vipPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	if err := tb.batch([]op{{e: x.dnat, kind: opDelete}, {e: *x.snat, kind: opDelete}}); err != nil {
+		t.Fatal(err)
+	}
+	var werr error
+	for end := time.Now().Add(10 * time.Second); werr == nil && time.Now().Before(end); {
+		_, werr = c2.Write([]byte("x"))
+		time.Sleep(10 * time.Millisecond)
+	}
+	if werr == nil {
+		t.Fatal("the second connection still forwards")
+	}
+	t.Logf("second connection: %v", werr)
+	// The first one is untouched.
+	if _, err := c.Write([]byte("still here")); err != nil {
+		t.Errorf("first connection: %v", err)
+	}
+}

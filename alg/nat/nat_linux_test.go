@@ -9,8 +9,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +25,9 @@ import (
 func openTable(t testing.TB, tp *topology, opts Options) *Table {
 	t.Helper()
 	opts.NetNS = tp.director
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	tb, err := Open(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -51,6 +56,14 @@ func mustMap(t testing.TB, tb *Table, m alg.Mapping) alg.Mapped {
 		t.Fatal(err)
 	}
 	return x
+}
+
+// logWriter sends the Table's log to the test's.
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
 }
 
 // events records what a mapping's KernelEvents saw.

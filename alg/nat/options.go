@@ -65,9 +65,11 @@ type Report struct {
 	// Missing: what the kernel path needs and this host (or process)
 	// lacks. Non-empty means the kernel path cannot be used.
 	Missing []string
-	// NoForward: forwarding sysctls that are off. The kernel path works
-	// towards realservers on the director itself, but DNAT to one on
-	// another host cannot be forwarded.
+	// NoForward: forwarding sysctls that are off, each entry starting
+	// with the sysctl as "net.ipv4.ip_forward=0" (or
+	// "net.ipv6.conf.all.forwarding=0"). The kernel path works towards
+	// realservers on the director itself, but DNAT to one on another
+	// host cannot be forwarded.
 	NoForward []string
 }
 

@@ -31,6 +31,7 @@ type Table struct {
 	byKey  map[string]*mapping // installed elements, by key
 	byFlow map[uint32]*mapping // live connections, by conntrack id
 	snat   map[string]*snatRef // SNAT elements, by map and key
+	spent  map[string]*mapping // one-shots just used, by key
 	closed bool
 	q      *queue // callbacks, run by watch's goroutine
 
@@ -87,6 +88,7 @@ func Open(ctx context.Context, opts Options) (*Table, error) {
 		byKey:  map[string]*mapping{},
 		byFlow: map[uint32]*mapping{},
 		snat:   map[string]*snatRef{},
+		spent:  map[string]*mapping{},
 	}
 	nopts := []nftables.ConnOption{nftables.AsLasting()}
 	if opts.NetNS != 0 {

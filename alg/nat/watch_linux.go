@@ -2,6 +2,7 @@ package nat
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"sync"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
+	"golang.org/x/sys/unix"
 )
 
 // TCP states of conntrack (enum tcp_conntrack in the kernel's
@@ -141,17 +143,23 @@ func (t *Table) connected(f *conntrack.Flow) {
 		t.mu.Unlock()
 		return
 	}
-	x := t.byKey[keyOf(o.Proto.Protocol, src, dst, true)]
+	kp, k := keyOf(o.Proto.Protocol, src, dst, true), keyOf(o.Proto.Protocol, src, dst, false)
+	x := t.byKey[kp]
 	if x == nil {
-		x = t.byKey[keyOf(o.Proto.Protocol, src, dst, false)]
+		x = t.byKey[k]
 	}
 	if x == nil || x.ended || (x.connected && !x.m.Persistent) {
+		spent := t.spent[kp] != nil || t.spent[k] != nil
 		t.mu.Unlock()
-		if x != nil {
-			// A second connection before the element went: one-shot
-			// means one.
-			t.log.Info("second connection on a one-shot mapping deleted", "from", src, "to", dst)
-			t.ct.Delete(*f)
+		if x != nil || spent {
+			// A second connection that took the element before it
+			// went: one-shot means one. (Connections of mappings this
+			// Table does not know, such as those of a process it took
+			// over from, are left alone.)
+			t.log.Info("second connection on a one-shot mapping deleted", "from", src.String(), "to", dst.String())
+			if err := t.ct.Delete(*f); err != nil && !errors.Is(err, unix.ENOENT) {
+				t.log.Warn("second connection on a one-shot mapping not deleted", "from", src.String(), "to", dst.String(), "err", err)
+			}
 		}
 		return
 	}
@@ -159,6 +167,18 @@ func (t *Table) connected(f *conntrack.Flow) {
 	x.connected = true
 	x.flows[f.ID] = *f
 	t.byFlow[f.ID] = x
+	if !x.m.Persistent {
+		// Until its elements are surely gone, a connection matching it
+		// is a second one.
+		t.spent[x.key] = x
+		time.AfterFunc(expireGrace, func() {
+			t.mu.Lock()
+			if t.spent[x.key] == x {
+				delete(t.spent, x.key)
+			}
+			t.mu.Unlock()
+		})
+	}
 	t.mu.Unlock()
 	if !x.m.Persistent {
 		if err := t.unmap(x); err != nil {
@@ -191,6 +211,8 @@ func (t *Table) ended(f *conntrack.Flow, fin, destroy bool) {
 			final = g
 		}
 	}
+	t.log.Debug("mapped connection ended", "fin", fin, "destroy", destroy, "orig", f.TupleOrig.String(),
+		"orig_bytes", final.CountersOrig.Bytes, "reply_bytes", final.CountersReply.Bytes)
 	t.mu.Lock()
 	if t.byFlow[f.ID] != x {
 		t.mu.Unlock()
