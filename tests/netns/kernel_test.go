@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -464,4 +465,137 @@ func TestKernelTheftAbort(t *testing.T) {
 	if n := mapElements(t, tp.director); n != 0 {
 		t.Errorf("%d elements left in the NAT maps", n)
 	}
+}
+
+// TestKernelTakeover hands a running algd over to a new one (algd
+// upgrade, [admin] takeover_socket) while a slow download it mapped on
+// the kernel path runs: the new algd adopts the NAT table, the old one
+// drains and exits once the download has ended, the download is
+// byte-exact and got its 226; the table stays while the new algd runs
+// and is gone once it stops ([kernel] cleanup_on_exit).
+func TestKernelTakeover(t *testing.T) {
+	peers.RequireTools(t, "timeout", "curl")
+	if algdBin == "" {
+		t.Skip("ALGD_INTEROP_DIRECT=1: algd is not run")
+	}
+	tp := newTopology(t)
+	sh(t, append(nsWrap(tp.director), "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")...)
+	srv := peers.Start(t, peers.Vsftpd, peers.Options{
+		Addr:         netip.AddrPortFrom(realserver, 21),
+		PassiveFirst: realFirst, PassiveLast: realLast,
+		Wrap:  nsWrap(tp.real),
+		Ready: bannerIn(tp.director),
+	})
+	dir := t.TempDir()
+	const size = 12 << 20
+	local, sum := peers.RandomFile(t, dir, "src", size)
+	if err := srv.Put(local, "dl"); err != nil {
+		t.Fatal(err)
+	}
+	ctrl := netip.AddrPortFrom(vip, 21)
+	pidFile, sock := filepath.Join(dir, "algd.pid"), filepath.Join(dir, "takeover.sock")
+	text := fmt.Sprintf(`[log]
+format = "json"
+
+[admin]
+shutdown_timeout = "60s"
+pid_file = %q
+takeover_socket = %q
+
+[[pool]]
+name = "p"
+health = { kind = "ftp", interval = "1s", timeout = "900ms", rise = 1, fall = 3 }
+realservers = [ { address = %q } ]
+
+[[ftp]]
+name = "kernel"
+listen = [%q]
+pool = "p"
+passive_ports = "%d-%d"
+data_path = "kernel"
+backend_source = %q
+`, pidFile, sock, srv.Addr, ctrl, kernelPassiveFirst, kernelPassiveFirst+99, directorR)
+	old := algdrun.StartTOML(t, algdBin, text, []netip.AddrPort{ctrl}, algdrun.Options{Wrap: nsWrap(tp.director), Ready: bannerIn(tp.client)})
+	t.Cleanup(func() {
+		if pid, err := readPID(pidFile); err == nil && pid != old.PID() {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+	})
+
+	// 12 MiB at 3 MiB/s: the download outlives the hand-over.
+	got := filepath.Join(dir, "got")
+	url := fmt.Sprintf("ftp://%s/%s", ctrl, strings.TrimPrefix(srv.Remote("dl"), "/"))
+	argv := append(nsWrap(tp.client), "timeout", "60", "curl", "-sS", "--epsv", "--limit-rate", "3M",
+		"--interface", clientIP.String(), "-u", srv.User+":"+srv.Password, "-o", got, url)
+	dl := exec.Command(argv[0], argv[1:]...)
+	var dlOut strings.Builder
+	dl.Stdout, dl.Stderr = &dlOut, &dlOut
+	if err := dl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- dl.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if fi, err := os.Stat(got); err == nil && fi.Size() > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	up := append(nsWrap(tp.director), algdBin, "upgrade", "-c", old.Config)
+	if out, err := exec.Command(up[0], up[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("algd upgrade: %v\n%s\nold algd:\n%s", err, out, old.Tail(30))
+	}
+	newPID, err := readPID(pidFile)
+	if err != nil || newPID == old.PID() {
+		t.Fatalf("pid file after the upgrade: %d, %v (old pid %d)", newPID, err, old.PID())
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("curl: %v\n%s\nold algd:\n%s", err, dlOut.String(), old.Tail(30))
+	}
+	if s, err := peers.SHA256File(got); err != nil || s != sum {
+		t.Fatalf("sha256 %s (%v), want %s", s, err, sum)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !old.Exited() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !old.Exited() {
+		t.Fatalf("the old algd did not exit after its download:\n%s", old.Tail(30))
+	}
+	var kernel int
+	for _, e := range old.Entries("data done") {
+		if e.Str("path") == "kernel" && e.Str("err") == "" {
+			kernel++
+		}
+	}
+	if kernel != 1 {
+		t.Errorf("the old algd logged %d clean kernel-path transfers, want 1:\n%s", kernel, old.Tail(30))
+	}
+	if !strings.Contains(old.Log(), `"removed":false`) {
+		t.Errorf("the old algd did not leave its table to the new one:\n%s", old.Tail(30))
+	}
+	if _, err := exec.Command("ip", "netns", "exec", tp.director, "nft", "list", "table", "inet", kernelTable).CombinedOutput(); err != nil {
+		t.Fatalf("the NAT table is gone while the new algd runs: %v", err)
+	}
+	if err := syscall.Kill(newPID, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for syscall.Kill(newPID, 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if out, err := exec.Command("ip", "netns", "exec", tp.director, "nft", "list", "table", "inet", kernelTable).CombinedOutput(); err == nil {
+		t.Errorf("the NAT table outlived the last algd (cleanup_on_exit):\n%s", out)
+	}
+}
+
+// readPID reads a pid file.
+func readPID(path string) (int, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
