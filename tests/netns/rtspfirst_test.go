@@ -1,0 +1,76 @@
+//go:build interop
+
+package netns
+
+import (
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRTSPKernelServerFirst: a player that never sends a datagram
+// (testdata/rtspmute.py: no punch packet, no receiver report), so the
+// realserver's RTP is the first packet of the stream and its mapping
+// (realserver to the backend port, to the client from the VIP port)
+// creates the conntrack entry. Its packets must arrive through the
+// kernel: conntrack shows the entry in that direction, and the
+// director's sockets get less than a tenth as many datagrams as the
+// player got.
+func TestRTSPKernelServerFirst(t *testing.T) {
+	if algdBin == "" {
+		t.Fatal("TestRTSPKernelServerFirst needs algd: unset ALGD_INTEROP_DIRECT")
+	}
+	tp := rtspTopology(t)
+	src := buildSource(t)
+	rs := startSource(t, tp, src, realserver)
+	ctrl := startKernelListener(t, tp, rs, 63400, 63449, 63500, 63549)
+	script, err := filepath.Abs(filepath.Join("testdata", "rtspmute.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const secs = 3
+	before := udpIn(t, tp.director)
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		argv := append(nsWrap(tp.client), "timeout", "30", "python3", script, fmt.Sprintf("rtsp://%s/stream", ctrl), "40000", fmt.Sprint(secs))
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		done <- result{string(out), err}
+	}()
+	time.Sleep(secs * time.Second / 2)
+	ct := sh(t, append(nsWrap(tp.director), "cat", "/proc/net/nf_conntrack")...)
+	r := <-done
+	in := udpIn(t, tp.director) - before
+	if r.err != nil {
+		t.Fatalf("rtspmute: %v\n%s", r.err, r.out)
+	}
+	var got, other int64
+	if _, err := fmt.Sscanf(lastLine(r.out, "got "), "got %d other %d", &got, &other); err != nil {
+		t.Fatalf("rtspmute printed %q: %v", r.out, err)
+	}
+	t.Logf("the player got %d packets (%d others); director Udp InDatagrams +%d", got, other, in)
+	if got < secs*200/3 || other != 0 {
+		t.Errorf("the player got %d packets of the source and %d others; want at least %d, 0", got, other, secs*200/3)
+	}
+	if in*10 >= got {
+		t.Errorf("the director delivered %d datagrams to its sockets for %d the player got: not on the kernel path", in, got)
+	}
+	found := ""
+	for _, l := range strings.Split(ct, "\n") {
+		if strings.Contains(l, " udp ") && strings.Contains(l, fmt.Sprintf("src=%s dst=%s sport=%d", realserver, directorR, rtspSourceUDP)) &&
+			strings.Contains(l, fmt.Sprintf("src=%s dst=%s sport=40000", clientIP, vip)) {
+			found = l
+		}
+	}
+	if found == "" {
+		t.Errorf("no conntrack entry made by the realserver's first packet (original direction realserver to %s, reply from the client's port 40000):\n%s", directorR, ct)
+	} else {
+		t.Logf("conntrack: %s", found)
+	}
+}
