@@ -2,6 +2,7 @@ package tests
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -321,7 +322,8 @@ func TestKernelActiveMapping(t *testing.T) {
 }
 
 // TestKernelStaysProxy checks what stays on the proxy path with a kernel
-// at hand: protected data (PROT P), and every transfer when the kernel
+// at hand: protected data (PROT P), every transfer of a listener that
+// talks TLS to its realservers, and every transfer when the kernel
 // refuses the mapping (counted), byte-exact either way.
 func TestKernelStaysProxy(t *testing.T) {
 	t.Run("map refused", func(t *testing.T) {
@@ -342,6 +344,29 @@ func TestKernelStaysProxy(t *testing.T) {
 		}
 		if !eventually(func() bool { return px.counter(t, "data_path.proxy") == 2 }) || px.counter(t, "data_path.kernel") != 0 {
 			t.Errorf("data_path proxy %d, kernel %d; want 2, 0", px.counter(t, "data_path.proxy"), px.counter(t, "data_path.kernel"))
+		}
+	})
+	t.Run("TLS towards the realserver", func(t *testing.T) {
+		k := &fakekernel.Kernel{}
+		cert, _ := testCert(t)
+		servers := startFTPServersWith(t, 1, "", &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+		settings := tlsSettings(t, cert, "explicit")
+		settings.Cert, settings.Key = "", "" // plain towards clients
+		px := startProxy(t, servers, proxyOpts{first: 61890, last: 61899, kernel: k, tls: settings})
+		c := dialC(t, px.addr)
+		data := randomBytes(1 << 20)
+		if _, err := c.Stor(ftpc.EPSV, "tlsbackend", data); err != nil {
+			t.Fatal(err)
+		}
+		got, _, err := c.Retr(ftpc.PASV, "tlsbackend")
+		if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+			t.Fatalf("RETR: %v, %d bytes", err, len(got))
+		}
+		if n := len(k.Maps()); n != 0 {
+			t.Errorf("%d mappings with TLS towards the realserver, want 0", n)
+		}
+		if !eventually(func() bool { return px.counter(t, "data_path.proxy") == 2 }) {
+			t.Errorf("data_path.proxy = %d, want 2", px.counter(t, "data_path.proxy"))
 		}
 	})
 	t.Run("PROT P", func(t *testing.T) {

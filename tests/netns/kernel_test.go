@@ -467,9 +467,10 @@ func TestKernelTheftAbort(t *testing.T) {
 	}
 }
 
-// TestKernelTakeover hands a running algd over to a new one (algd
-// upgrade, [admin] takeover_socket) while a slow download it mapped on
-// the kernel path runs: the new algd adopts the NAT table, the old one
+// TestKernelTakeover reloads (SIGHUP) and then hands a running algd over
+// to a new one (algd upgrade, [admin] takeover_socket) while a slow
+// download it mapped on the kernel path runs: the reload keeps the table
+// and the download, the new algd adopts the NAT table, the old one
 // drains and exits once the download has ended, the download is
 // byte-exact and got its 226; the table stays while the new algd runs
 // and is gone once it stops ([kernel] cleanup_on_exit).
@@ -543,6 +544,19 @@ backend_source = %q
 		time.Sleep(50 * time.Millisecond)
 	}
 
+	if err := syscall.Kill(old.PID(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for len(old.Entries("configuration reloaded")) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if len(old.Entries("configuration reloaded")) == 0 {
+		t.Fatalf("no reload logged:\n%s", old.Tail(20))
+	}
+	if n := len(old.Entries("kernel data path: table open")); n != 1 {
+		t.Errorf("the table was opened %d times, want once (a reload keeps it)", n)
+	}
 	up := append(nsWrap(tp.director), algdBin, "upgrade", "-c", old.Config)
 	if out, err := exec.Command(up[0], up[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("algd upgrade: %v\n%s\nold algd:\n%s", err, out, old.Tail(30))
