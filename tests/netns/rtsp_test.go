@@ -206,6 +206,22 @@ func atoi(t *testing.T, s string) int64 {
 	return v
 }
 
+// cpuTime is the user and system CPU time of process pid so far
+// (/proc/PID/stat, in clock ticks of 10 ms): logged, never asserted.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, _ := strings.Cut(string(b), ") ") // after the command name
+	f := strings.Fields(rest)                  // f[0] is field 3 (state)
+	if len(f) < 13 {
+		t.Fatalf("/proc/%d/stat: %q", pid, b)
+	}
+	return time.Duration(atoi(t, f[11])+atoi(t, f[12])) * 10 * time.Millisecond
+}
+
 // metricRE matches one sample of the metrics text.
 var metricRE = regexp.MustCompile(`(?m)^(algd_[a-z_]+)\{([^}]*)\} ([0-9.e+]+)$`)
 
@@ -315,6 +331,7 @@ func TestRTSPKernel(t *testing.T) {
 		kernel         bool // the media must not enter algd
 		result         playResult
 		udpIn          int64 // director's Udp InDatagrams during the play
+		cpu            time.Duration
 	}
 	runs := []*run{
 		{name: "kernel ipv4", listener: "kernel", ctrl: ctrlK, kernel: true},
@@ -323,7 +340,7 @@ func TestRTSPKernel(t *testing.T) {
 		{name: "proxy", listener: "proxy", ctrl: ctrlP},
 	}
 	for _, r := range runs {
-		before := udpIn(t, tp.director)
+		before, cpu := udpIn(t, tp.director), cpuTime(t, proc.PID())
 		ch := playIn(tp.client, src, fmt.Sprintf("rtsp://%s/stream", r.ctrl), secs*time.Second)
 		if r.name == "kernel ipv4" {
 			time.Sleep(secs * time.Second / 2)
@@ -336,7 +353,8 @@ func TestRTSPKernel(t *testing.T) {
 		}
 		r.result = <-ch
 		r.udpIn = udpIn(t, tp.director) - before
-		t.Logf("%s: %d intact packets of %d sent meanwhile, %d bad; director Udp InDatagrams +%d", r.name, r.result.good, r.result.span, r.result.bad, r.udpIn)
+		r.cpu = cpuTime(t, proc.PID()) - cpu
+		t.Logf("%s: %d intact packets of %d sent meanwhile, %d bad; director Udp InDatagrams +%d; algd CPU %v", r.name, r.result.good, r.result.span, r.result.bad, r.udpIn, r.cpu)
 		if r.result.err != nil {
 			t.Fatalf("%s: play: %v\n%s", r.name, r.result.err, r.result.out)
 		}
