@@ -186,7 +186,7 @@ func (t *Table) unmap(x *mapping) error {
 func (t *Table) expire(x *mapping) {
 	t.mu.Lock()
 	var ops []op
-	if !x.connected {
+	if !x.connected && !t.closed {
 		ops = t.forget(x)
 	}
 	t.mu.Unlock()
@@ -268,6 +268,15 @@ func (t *Table) batch(ops []op) error {
 }
 
 func (t *Table) flush(ops []op) error {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		// Its netlink socket is gone (a new one would be opened in the
+		// calling thread's namespace): timers and late callers of a
+		// closed Table change nothing.
+		return fmt.Errorf("nat: table inet %s is closed", t.opts.Table)
+	}
 	t.nftMu.Lock()
 	defer t.nftMu.Unlock()
 	for _, o := range ops {
