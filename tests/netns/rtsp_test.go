@@ -127,10 +127,12 @@ func buildSource(t *testing.T) string {
 }
 
 // startSource runs rtspsourced on ip in the realserver namespace and
-// returns its RTSP address.
-func startSource(t *testing.T, tp *topology, bin string, ip netip.Addr) netip.AddrPort {
+// returns its RTSP address; extra are further arguments (the idle
+// timeout).
+func startSource(t *testing.T, tp *topology, bin string, ip netip.Addr, extra ...string) netip.AddrPort {
 	t.Helper()
-	p := algdrun.Run(t, "rtspsourced-"+ip.String(), append(nsWrap(tp.real), bin, "serve", ip.String(), strconv.Itoa(rtspSourceUDP)))
+	argv := append(nsWrap(tp.real), bin, "serve", ip.String(), strconv.Itoa(rtspSourceUDP))
+	p := algdrun.Run(t, "rtspsourced-"+ip.String(), append(argv, extra...))
 	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
 		for _, l := range strings.Split(p.Log(), "\n") {
 			if a, ok := strings.CutPrefix(l, "ready "); ok {

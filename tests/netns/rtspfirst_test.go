@@ -12,7 +12,7 @@ import (
 )
 
 // TestRTSPKernelServerFirst: a player that never sends a datagram
-// (testdata/rtspmute.py: no punch packet, no receiver report), so the
+// (testdata/rtspraw.py mute: no punch packet, no receiver report), so the
 // realserver's RTP is the first packet of the stream and its mapping
 // (realserver to the backend port, to the client from the VIP port)
 // creates the conntrack entry. Its packets must arrive through the
@@ -27,7 +27,7 @@ func TestRTSPKernelServerFirst(t *testing.T) {
 	src := buildSource(t)
 	rs := startSource(t, tp, src, realserver)
 	ctrl := startKernelListener(t, tp, rs, 63400, 63449, 63500, 63549)
-	script, err := filepath.Abs(filepath.Join("testdata", "rtspmute.py"))
+	script, err := filepath.Abs(filepath.Join("testdata", "rtspraw.py"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestRTSPKernelServerFirst(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		argv := append(nsWrap(tp.client), "timeout", "30", "python3", script, fmt.Sprintf("rtsp://%s/stream", ctrl), "40000", fmt.Sprint(secs))
+		argv := append(nsWrap(tp.client), "timeout", "30", "python3", script, "mute", fmt.Sprintf("rtsp://%s/stream", ctrl), "40000", fmt.Sprint(secs))
 		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
 		done <- result{string(out), err}
 	}()
@@ -48,11 +48,11 @@ func TestRTSPKernelServerFirst(t *testing.T) {
 	r := <-done
 	in := udpIn(t, tp.director) - before
 	if r.err != nil {
-		t.Fatalf("rtspmute: %v\n%s", r.err, r.out)
+		t.Fatalf("rtspraw: %v\n%s", r.err, r.out)
 	}
 	var got, other int64
 	if _, err := fmt.Sscanf(lastLine(r.out, "got "), "got %d other %d", &got, &other); err != nil {
-		t.Fatalf("rtspmute printed %q: %v", r.out, err)
+		t.Fatalf("rtspraw printed %q: %v", r.out, err)
 	}
 	t.Logf("the player got %d packets (%d others); director Udp InDatagrams +%d", got, other, in)
 	if got < secs*200/3 || other != 0 {
@@ -72,5 +72,65 @@ func TestRTSPKernelServerFirst(t *testing.T) {
 		t.Errorf("no conntrack entry made by the realserver's first packet (original direction realserver to %s, reply from the client's port 40000):\n%s", directorR, ct)
 	} else {
 		t.Logf("conntrack: %s", found)
+	}
+}
+
+// TestRTSPKernelTimeout: a player (testdata/rtspraw.py rr) closes its
+// control connection without a TEARDOWN and then only sends RTCP
+// receiver reports, for 5 s, through the kernel: algd reads none of them,
+// yet its session (3 s timeout, from the realserver's Session header)
+// must see them in conntrack's counters and go on, the media flowing.
+// Then the player falls silent: algd must end the session by its
+// timeout and cut the flows, so that nothing arrives in the last 2 s of
+// 7 s of silence, although the realserver (8 s idle timeout) would still
+// be sending.
+func TestRTSPKernelTimeout(t *testing.T) {
+	if algdBin == "" {
+		t.Fatal("TestRTSPKernelTimeout needs algd: unset ALGD_INTEROP_DIRECT")
+	}
+	tp := rtspTopology(t)
+	src := buildSource(t)
+	rs := startSource(t, tp, src, realserver, "8")
+	ctrl := startKernelListener(t, tp, rs, 63400, 63449, 63500, 63549)
+	script, err := filepath.Abs(filepath.Join("testdata", "rtspraw.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := udpIn(t, tp.director)
+	type result struct {
+		out string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		argv := append(nsWrap(tp.client), "timeout", "60", "python3", script, "rr", fmt.Sprintf("rtsp://%s/stream", ctrl), "40000", "5", "7")
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		done <- result{string(out), err}
+	}()
+	time.Sleep(4500 * time.Millisecond) // the receiver reports have outlived the timeout
+	live := rtspMetric(t, tp, "algd_rtsp_media_sessions")
+	r := <-done
+	in := udpIn(t, tp.director) - before
+	if r.err != nil {
+		t.Fatalf("rtspraw: %v\n%s", r.err, r.out)
+	}
+	var got, other, late int64
+	if _, err := fmt.Sscanf(lastLine(r.out, "got "), "got %d other %d late %d", &got, &other, &late); err != nil {
+		t.Fatalf("rtspraw printed %q: %v", r.out, err)
+	}
+	ended := rtspMetric(t, tp, "algd_rtsp_media_sessions_ended_total")
+	t.Logf("the player got %d packets (%d others, %d in the last 2 s); director Udp InDatagrams +%d; media sessions %d at 4.5 s, %d ended at the end",
+		got, other, late, in, live, ended)
+	if live != 1 {
+		t.Errorf("%d media sessions while the player sent receiver reports for longer than the timeout, want 1", live)
+	}
+	if got < 5*200/3 || other != 0 {
+		t.Errorf("the player got %d packets of the source and %d others; want at least %d, 0", got, other, 5*200/3)
+	}
+	if late != 0 || ended != 1 || rtspMetric(t, tp, "algd_rtsp_media_sessions") != 0 {
+		t.Errorf("after the silence: %d packets in its last 2 s, %d sessions ended, want 0 and 1, and no media session left", late, ended)
+	}
+	if in*10 >= got {
+		t.Errorf("the director delivered %d datagrams to its sockets for %d the player got: not on the kernel path", in, got)
 	}
 }

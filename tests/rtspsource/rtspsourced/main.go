@@ -2,10 +2,13 @@
 // suites that place the realserver and the client in network namespaces
 // of their own (tests/netns):
 //
-//	rtspsourced serve IP UDPPORT   serve "/stream" on IP (RTSP port chosen by the
+//	rtspsourced serve IP UDPPORT [IDLE]
+//	                               serve "/stream" on IP (RTSP port chosen by the
 //	                               kernel, media on UDPPORT and UDPPORT+1); prints
 //	                               "ready ADDR:PORT", serves until SIGTERM or
-//	                               SIGINT, then prints "sent N"
+//	                               SIGINT, then prints "sent N"; IDLE (seconds) is
+//	                               the server's idle timeout, its sessions'
+//	                               timeout plus 5 s (rtspsource.Options.Idle)
 //	rtspsourced play URL SECONDS   play URL over UDP (forced: no fallback to TCP)
 //	                               for SECONDS; prints "good N bad M span S": N
 //	                               intact packets, M others, S the packets the
@@ -43,8 +46,8 @@ func main() {
 }
 
 func run(args []string) error {
-	if len(args) != 3 {
-		return fmt.Errorf("usage: rtspsourced serve IP UDPPORT | play URL SECONDS")
+	if len(args) != 3 && (len(args) != 4 || args[0] != "serve") {
+		return fmt.Errorf("usage: rtspsourced serve IP UDPPORT [IDLE] | play URL SECONDS")
 	}
 	switch args[0] {
 	case "serve":
@@ -52,7 +55,15 @@ func run(args []string) error {
 		if err != nil {
 			return fmt.Errorf("port %q: %w", args[2], err)
 		}
-		return serve(args[1], port)
+		var idle time.Duration
+		if len(args) == 4 {
+			secs, err := strconv.Atoi(args[3])
+			if err != nil {
+				return fmt.Errorf("idle %q: %w", args[3], err)
+			}
+			idle = time.Duration(secs) * time.Second
+		}
+		return serve(args[1], port, idle)
 	case "play":
 		secs, err := strconv.ParseFloat(args[2], 64)
 		if err != nil {
@@ -63,8 +74,8 @@ func run(args []string) error {
 	return fmt.Errorf("unknown mode %q", args[0])
 }
 
-func serve(ip string, port int) error {
-	s, err := rtspsource.New(rtspsource.Options{IP: ip, UDPPort: port})
+func serve(ip string, port int, idle time.Duration) error {
+	s, err := rtspsource.New(rtspsource.Options{IP: ip, UDPPort: port, Idle: idle})
 	if err != nil {
 		return err
 	}
