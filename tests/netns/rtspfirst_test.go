@@ -11,6 +11,29 @@ import (
 	"time"
 )
 
+// rawResult is what testdata/rtspraw.py printed, and how it ended.
+type rawResult struct {
+	out string
+	err error
+}
+
+// rawPlayer runs testdata/rtspraw.py with args in the client namespace,
+// in the background.
+func rawPlayer(t *testing.T, tp *topology, args ...string) <-chan rawResult {
+	t.Helper()
+	script, err := filepath.Abs(filepath.Join("testdata", "rtspraw.py"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan rawResult, 1)
+	go func() {
+		argv := append(append(nsWrap(tp.client), "timeout", "60", "python3", script), args...)
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		done <- rawResult{string(out), err}
+	}()
+	return done
+}
+
 // TestRTSPKernelServerFirst: a player that never sends a datagram
 // (testdata/rtspraw.py mute: no punch packet, no receiver report), so the
 // realserver's RTP is the first packet of the stream and its mapping
@@ -27,22 +50,9 @@ func TestRTSPKernelServerFirst(t *testing.T) {
 	src := buildSource(t)
 	rs := startSource(t, tp, src, realserver)
 	ctrl := startKernelListener(t, tp, rs, 63400, 63449, 63500, 63549)
-	script, err := filepath.Abs(filepath.Join("testdata", "rtspraw.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	const secs = 3
 	before := udpIn(t, tp.director)
-	type result struct {
-		out string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		argv := append(nsWrap(tp.client), "timeout", "30", "python3", script, "mute", fmt.Sprintf("rtsp://%s/stream", ctrl), "40000", fmt.Sprint(secs))
-		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-		done <- result{string(out), err}
-	}()
+	done := rawPlayer(t, tp, "mute", fmt.Sprintf("rtsp://%s/stream", ctrl), "40000", fmt.Sprint(secs))
 	time.Sleep(secs * time.Second / 2)
 	ct := sh(t, append(nsWrap(tp.director), "cat", "/proc/net/nf_conntrack")...)
 	r := <-done
@@ -92,21 +102,8 @@ func TestRTSPKernelTimeout(t *testing.T) {
 	src := buildSource(t)
 	rs := startSource(t, tp, src, realserver, "8")
 	ctrl := startKernelListener(t, tp, rs, 63400, 63449, 63500, 63549)
-	script, err := filepath.Abs(filepath.Join("testdata", "rtspraw.py"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	before := udpIn(t, tp.director)
-	type result struct {
-		out string
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		argv := append(nsWrap(tp.client), "timeout", "60", "python3", script, "rr", fmt.Sprintf("rtsp://%s/stream", ctrl), "40000", "5", "7")
-		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
-		done <- result{string(out), err}
-	}()
+	done := rawPlayer(t, tp, "rr", fmt.Sprintf("rtsp://%s/stream", ctrl), "40000", "5", "7")
 	time.Sleep(4500 * time.Millisecond) // the receiver reports have outlived the timeout
 	live := rtspMetric(t, tp, "algd_rtsp_media_sessions")
 	r := <-done
