@@ -4,6 +4,7 @@ package nat
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -139,4 +140,52 @@ func TestSecondConnectionDeleted(t *testing.T) {
 	if _, err := c.Write([]byte("still here")); err != nil {
 		t.Errorf("first connection: %v", err)
 	}
+}
+
+// TestEventsLost: when the conntrack subscription breaks (a socket
+// overflow), the watcher resubscribes and catches up from a dump: a
+// connection made meanwhile is still attributed to its mapping
+// (Connected, its element removed, Ended at its close).
+func TestEventsLost(t *testing.T) {
+	tp := newTopology(t)
+	tb := openTable(t, tp, Options{})
+	f := families[1]
+	vipPort, realPort := netip.AddrPortFrom(f.vip, 51200), netip.AddrPortFrom(f.real, 41200)
+	rl := listen(t, tp.real, "tcp", realPort)
+	plainListener(t, tp.director, vipPort)
+	ev, kev := newEvents()
+	mustMap(t, tb, passive(f, vipPort, realPort, kev))
+	type dialed struct {
+		c   *net.TCPConn
+		err error
+	}
+	got := make(chan dialed, 1)
+	tb.lost = func() {
+		// Nobody listens to conntrack now.
+		c, err := dial(context.Background(), tp.client, f.client, vipPort)
+		got <- dialed{c, err}
+	}
+	tb.kick <- errors.New("test: subscription broken")
+	d := within(t, got, "the connection made while events were lost")
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	defer d.c.Close()
+	s := acceptOne(t, rl)
+	within(t, ev.connected, "Connected after the resubscription")
+	// The element went: a second connection reaches the director.
+	c2, err := dial(context.Background(), tp.client, f.client, vipPort)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if line := readLine(t, c2); line != "director\n" {
+		t.Errorf("second connection got %q", line)
+	}
+	c2.Close()
+	up, down := randomBytes(t, 100<<10), randomBytes(t, 10<<10)
+	exchange(t, d.c, s, up, down)
+	d.c.Close()
+	s.Close()
+	end := within(t, ev.ended, "Ended")
+	checkCounters(t, end, len(up), len(down))
 }

@@ -35,6 +35,12 @@ type Table struct {
 	closed bool
 	q      *queue // callbacks, run by watch's goroutine
 
+	// Test seams: kick breaks the event subscription as a socket
+	// overflow would; lost, when set, runs on the watcher's goroutine
+	// while nobody reads the broken subscription's events.
+	kick chan error
+	lost func()
+
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -141,7 +147,7 @@ func Open(ctx context.Context, opts Options) (*Table, error) {
 		return fail(err)
 	}
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	t.cancel, t.done, t.q = cancel, make(chan struct{}), newQueue()
+	t.cancel, t.done, t.q, t.kick = cancel, make(chan struct{}), newQueue(), make(chan error)
 	go t.watch(wctx, w)
 	return t, nil
 }

@@ -66,29 +66,51 @@ func (t *Table) watch(ctx context.Context, w *watcher) {
 		close(t.done)
 	}()
 	for {
+		var err error
 		select {
 		case <-ctx.Done():
 			return
 		case ev := <-w.ev:
 			t.event(ev)
-		case err := <-w.errs:
-			t.log.Warn("conntrack events lost; resubscribing", "err", err)
-			w.conn.Close()
-			for {
-				nw, err := t.listen()
-				if err == nil {
-					w = nw
-					break
-				}
-				t.log.Error("conntrack events", "err", err)
-				select {
-				case <-ctx.Done():
-					return
-				case <-time.After(time.Second):
-				}
-			}
-			t.resync()
+			continue
+		case err = <-w.errs:
+		case err = <-t.kick:
 		}
+		t.log.Warn("conntrack events lost; resubscribing", "err", err)
+		if t.lost != nil {
+			t.lost()
+		}
+		// The new subscription first: with nf_conntrack_events=2 (the
+		// default) a connection made while nobody listens never has
+		// events at all.
+		for {
+			nw, err := t.listen()
+			if err == nil {
+				old := w
+				w = nw
+				old.conn.Close()
+				// Its worker may be blocked handing over an event:
+				// take what it still has, so that it sees the socket
+				// closed and ends.
+				go func(ev <-chan conntrack.Event) {
+					for {
+						select {
+						case <-ev:
+						case <-time.After(5 * time.Second):
+							return
+						}
+					}
+				}(old.ev)
+				break
+			}
+			t.log.Error("conntrack events", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+		t.resync()
 	}
 }
 
@@ -101,8 +123,28 @@ func (t *Table) resync() {
 		t.log.Error("conntrack dump", "err", err)
 		return
 	}
+	seen := map[uint32]bool{}
 	for i := range flows {
-		t.event(conntrack.Event{Type: conntrack.EventNew, Flow: &flows[i]})
+		f := &flows[i]
+		seen[f.ID] = true
+		t.event(conntrack.Event{Type: conntrack.EventNew, Flow: f})
+		if f.ProtoInfo.TCP != nil {
+			t.event(conntrack.Event{Type: conntrack.EventUpdate, Flow: f})
+		}
+	}
+	// Connections that went while nobody listened: their last counters
+	// are lost.
+	t.mu.Lock()
+	var gone []conntrack.Flow
+	for id, x := range t.byFlow {
+		if !seen[id] {
+			gone = append(gone, x.flows[id])
+		}
+	}
+	t.mu.Unlock()
+	for i := range gone {
+		t.log.Warn("mapped connection ended while conntrack events were lost; its counters are not known", "orig", gone[i].TupleOrig.String())
+		t.ended(&gone[i], false, true)
 	}
 }
 
