@@ -60,6 +60,7 @@ type kernelConn struct {
 	passive  bool // Orig is client→realserver; else realserver→client
 	deadline time.Time
 	held     *alg.Expectation // the port the mapping's Dst is on (refusing)
+	at       netip.AddrPort   // the client-side end, for the log: the passive port, or the client's active address
 	release  func()           // active: gives the source port back; may be nil
 
 	connected chan struct{}     // Events.Connected, closed once
@@ -132,6 +133,7 @@ func (s *session) mapPassive(d *dataConn, deadline time.Time) {
 		return
 	}
 	k := newKernelConn(true, d.x, deadline)
+	k.at = d.x.AddrPort()
 	if s.mapData(d, k, netip.AddrPortFrom(s.peer, 0), d.x.AddrPort(), d.target, netip.AddrPortFrom(s.bkLocal.Unmap(), 0)) == nil {
 		d.x.Hold()
 	}
@@ -149,7 +151,7 @@ func (s *session) mapActive(d *dataConn, a *activeSetup) bool {
 		return false
 	}
 	k := newKernelConn(false, a.x, time.Now().Add(s.dataWait))
-	k.release = release
+	k.release, k.at = release, a.client
 	if s.mapData(d, k, netip.AddrPortFrom(s.rsAddr.Addr(), 0), a.x.AddrPort(), a.client, netip.AddrPortFrom(s.adv, src)) != nil {
 		release()
 		return false
@@ -236,7 +238,11 @@ func (s *session) carry(d *dataConn, k *kernelConn) {
 	s.addLive(k)
 	began := time.Now()
 	lim := s.h.Limits
-	tick := time.NewTicker(progressTick(lim.DataIdleTimeout.Duration, lim.ControlIdleTimeout.Duration))
+	every := progressTick(lim.DataIdleTimeout.Duration, lim.ControlIdleTimeout.Duration)
+	if every <= 0 {
+		every = 5 * time.Second
+	}
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	var (
 		last  alg.Counters
@@ -299,7 +305,7 @@ func (s *session) carry(d *dataConn, k *kernelConn) {
 	s.down += down
 	s.transfers++
 	s.mu.Unlock()
-	s.logger().Log(d.ctx, slogLevel(err), "data done", "path", "kernel", "at", k.held.AddrPort().String(),
+	s.logger().Log(d.ctx, slogLevel(err), "data done", "path", "kernel", "at", k.at.String(),
 		"down", down, "up", up, "err", err)
 }
 

@@ -269,6 +269,15 @@ func kernelCase(t *testing.T, tp *topology, proc *algdrun.Proc, ks kernelServer,
 	if len(done) != 1 || done[0].Str("path") != "kernel" {
 		t.Fatalf("algd logged %d data done lines after the transfer, want 1 on path kernel: %v\n%s", len(done), done, res.Transcript)
 	}
+	// The client-side end: the VIP's passive port, or the client's own
+	// address in active modes.
+	want := ks.ctrl.Addr()
+	if m.Active() {
+		want = ks.client
+	}
+	if at, err := netip.ParseAddrPort(done[0].Str("at")); err != nil || at.Addr() != want {
+		t.Errorf("algd logged the transfer at %q, want %s", done[0].Str("at"), want)
+	}
 	key := "down"
 	if op == peers.Upload {
 		key = "up"
