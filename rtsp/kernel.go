@@ -19,8 +19,10 @@ import (
 // translated by conntrack and never reach those sockets. What does reach
 // them was not mapped: a datagram from anyone but the client's ports or
 // the realserver's mapped source, which the relay refuses and counts as
-// it always did (or, from a further source the relay accepts, such as
-// the pool's media_sources, relays in user space).
+// it always did (or, from the realserver's control address when it
+// announced another source=, relays in user space). Streams whose
+// realserver may send from addresses not known at SETUP (a pool with
+// media_sources) stay on the proxy path (errSources).
 //
 // conntrack's view of a UDP flow: the first packet creates the entry, its
 // tuple is the original direction and the reply tuple, after NAT, is
