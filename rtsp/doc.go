@@ -11,7 +11,11 @@
 // a backend-side pair on the address of the realserver connection and a
 // client-side pair on the advertised address, rewrites client_port,
 // server_port, source and destination, and starts an alg.UDPRelay between
-// them; RTP/AVP/TCP (interleaved) passes untouched. A media session (a
+// them; RTP/AVP/TCP (interleaved) passes untouched. On the kernel data
+// path (Handler.Kernel, kernel.go) the stream also gets four persistent
+// NAT mappings, RTP and RTCP both ways, so its packets never reach the
+// relay, which keeps its sockets for whatever was not mapped; conntrack's
+// counters feed the metrics and the session timeout. A media session (a
 // Session id) sticks to its realserver across control connections and ends
 // with TEARDOWN, with its timeout (refreshed by requests and by packets from
 // the client), or, when it relays nothing over UDP, with its control
