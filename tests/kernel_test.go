@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/algd/algd/alg"
+	"github.com/algd/algd/conf"
 	algftp "github.com/algd/algd/ftp"
 	"github.com/algd/algd/tests/fakekernel"
 	"github.com/algd/algd/tests/ftpc"
@@ -368,6 +369,26 @@ func TestKernelStaysProxy(t *testing.T) {
 		if !eventually(func() bool { return px.counter(t, "data_path.proxy") == 2 }) {
 			t.Errorf("data_path.proxy = %d, want 2", px.counter(t, "data_path.proxy"))
 		}
+	})
+	t.Run("passive through a PROXY balancer", func(t *testing.T) {
+		k := &fakekernel.Kernel{}
+		px := startProxy(t, startFTPServers(t, 1), proxyOpts{first: 61900, last: 61909, kernel: k,
+			edit: func(c *conf.Config) {
+				c.FTP[0].ProxyProtocol = "v1"
+				c.FTP[0].ProxyFrom = []netip.Prefix{netip.MustParsePrefix(clientIP + "/32")}
+			}})
+		s := rawDial(t, clientIP, px.addr)
+		if _, err := io.WriteString(s.c, "PROXY TCP4 "+clientIP+" "+vipIP+" 40001 21\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		s.reply()
+		s.expect("USER demo", "331")
+		s.expect("PASS demo", "230")
+		s.expect("EPSV", "229")
+		if n := len(k.Maps()); n != 0 {
+			t.Errorf("%d mappings for passive data behind a PROXY balancer, want 0", n)
+		}
+		s.expect("QUIT", "221")
 	})
 	t.Run("PROT P", func(t *testing.T) {
 		k := &fakekernel.Kernel{}
