@@ -91,11 +91,12 @@ func BenchmarkStream(b *testing.B) {
 				}
 				c.CloseWrite()
 				io.Copy(io.Discard, c) // the realserver's FIN
+				upSent := sent(b, c)
 				c.Close()
 				if ev != nil {
 					b.StopTimer()
 					end := within(b, ev.ended, "Ended")
-					checkCounters(b, end, streamSize, 0)
+					checkCounters(b, end, streamSize, 0, upSent, 0)
 					b.StartTimer()
 				}
 			}

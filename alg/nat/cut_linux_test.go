@@ -184,8 +184,9 @@ func TestEventsLost(t *testing.T) {
 	c2.Close()
 	up, down := randomBytes(t, 100<<10), randomBytes(t, 10<<10)
 	exchange(t, d.c, s, up, down)
+	upSent, downSent := sent(t, d.c), sent(t, s)
 	d.c.Close()
 	s.Close()
 	end := within(t, ev.ended, "Ended")
-	checkCounters(t, end, len(up), len(down))
+	checkCounters(t, end, len(up), len(down), upSent, downSent)
 }

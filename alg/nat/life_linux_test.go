@@ -46,10 +46,11 @@ func TestActive(t *testing.T) {
 			within(t, ev.connected, "Connected")
 			up, down := randomBytes(t, 2<<20), randomBytes(t, 64<<10)
 			exchange(t, s, c, up, down)
+			upSent, downSent := sent(t, s), sent(t, c)
 			s.Close()
 			c.Close()
 			end := within(t, ev.ended, "Ended")
-			checkCounters(t, end, len(up), len(down))
+			checkCounters(t, end, len(up), len(down), upSent, downSent)
 			if !end.Closed {
 				t.Errorf("Ended %+v: not Closed", end)
 			}
@@ -300,11 +301,12 @@ func TestLocalClient(t *testing.T) {
 				within(t, ev.connected, "Connected")
 				up, down := randomBytes(t, 256<<10), randomBytes(t, 256<<10)
 				exchange(t, c, s, up, down)
+				upSent, downSent := sent(t, c), sent(t, s)
 				c.Close()
 				s.Close()
 				end := within(t, ev.ended, "Ended")
 				if !local {
-					checkCounters(t, end, len(up), len(down))
+					checkCounters(t, end, len(up), len(down), upSent, downSent)
 					continue
 				}
 				// Over lo, conntrack counted up to 8% more than payload

@@ -122,7 +122,7 @@ func TestUDPPersistent(t *testing.T) {
 				if c.OrigPackets != rounds || c.ReplyPackets != rounds {
 					t.Errorf("counters %+v: want %d packets each way", c, rounds)
 				}
-				checkCounters(t, c, up, down)
+				checkCounters(t, c, up, down, 0, 0)
 				if c2, err := ms[second].Counters(); err != nil || c2 != (alg.Counters{}) {
 					t.Errorf("the mirror mapping counted %+v, %v: no flow of its own", c2, err)
 				}
