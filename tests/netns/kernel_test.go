@@ -622,3 +622,111 @@ func readPID(path string) (int, error) {
 	}
 	return strconv.Atoi(strings.TrimSpace(string(b)))
 }
+
+// descendants lists the process ids below pid (its children, theirs...).
+func descendants(pid int) []int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return nil
+	}
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		if c, err := strconv.Atoi(f); err == nil {
+			out = append(append(out, c), descendants(c)...)
+		}
+	}
+	return out
+}
+
+// TestKernelRealserverKilled kills the realserver's session processes in
+// the middle of a kernel-path download: the client gets no 226 and an
+// incomplete file, algd logs the transfer as failed, the maps empty, and
+// the next session is served.
+func TestKernelRealserverKilled(t *testing.T) {
+	peers.RequireTools(t, "timeout", "curl")
+	if algdBin == "" {
+		t.Skip("ALGD_INTEROP_DIRECT=1: algd is not run")
+	}
+	tp := newTopology(t)
+	sh(t, append(nsWrap(tp.director), "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")...)
+	srv := peers.Start(t, peers.Vsftpd, peers.Options{
+		Addr:         netip.AddrPortFrom(realserver, 21),
+		PassiveFirst: realFirst, PassiveLast: realLast,
+		Wrap:  nsWrap(tp.real),
+		Ready: bannerIn(tp.director),
+	})
+	ctrl := netip.AddrPortFrom(vip, 21)
+	proc := algdrun.Start(t, algdBin, algdrun.Config{Listeners: []algdrun.Listener{{
+		Name: "kernel", Listen: ctrl, Realservers: []netip.AddrPort{srv.Addr},
+		PassiveFirst: kernelPassiveFirst, PassiveLast: kernelPassiveFirst + 99,
+		Extra: []string{`data_path = "kernel"`, fmt.Sprintf("backend_source = %q", directorR)},
+	}}}, algdrun.Options{Wrap: nsWrap(tp.director), Ready: bannerIn(tp.client)})
+	dir := t.TempDir()
+	// More than the socket buffers on both sides hold (4 + 6 MiB), so
+	// the realserver is still writing when it dies.
+	const size = 64 << 20
+	local, sum := peers.RandomFile(t, dir, "src", size)
+	if err := srv.Put(local, "dl"); err != nil {
+		t.Fatal(err)
+	}
+	got := filepath.Join(dir, "got")
+	url := fmt.Sprintf("ftp://%s/%s", ctrl, strings.TrimPrefix(srv.Remote("dl"), "/"))
+	argv := append(nsWrap(tp.client), "timeout", "60", "curl", "-sS", "--epsv", "--limit-rate", "4M",
+		"--interface", clientIP.String(), "-u", srv.User+":"+srv.Password, "-o", got, url)
+	dl := exec.Command(argv[0], argv[1:]...)
+	var dlOut strings.Builder
+	dl.Stdout, dl.Stderr = &dlOut, &dlOut
+	if err := dl.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if fi, err := os.Stat(got); err == nil && fi.Size() > 0 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if fi, err := os.Stat(got); err == nil {
+		t.Logf("%d bytes arrived before the kill", fi.Size())
+	}
+	killed := descendants(srv.PID())
+	for _, pid := range killed {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	t.Logf("killed the realserver's session processes %v", killed)
+	err := dl.Wait()
+	if s, _ := peers.SHA256File(got); err == nil || s == sum {
+		fi, _ := os.Stat(got)
+		t.Fatalf("curl: %v with the whole file (%d bytes) after the realserver died; want a failure\n%s", err, fi.Size(), dlOut.String())
+	}
+	t.Logf("curl: %v: %s", err, strings.TrimSpace(dlOut.String()))
+	var failed bool
+	deadline = time.Now().Add(15 * time.Second)
+	for !failed && time.Now().Before(deadline) {
+		for _, e := range proc.Entries("data done") {
+			failed = failed || (e.Str("path") == "kernel" && e.Str("err") != "")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !failed {
+		t.Errorf("algd logged no failed kernel-path transfer:\n%s", proc.Tail(20))
+	}
+	deadline = time.Now().Add(10 * time.Second)
+	for mapElements(t, tp.director) != 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if n := mapElements(t, tp.director); n != 0 {
+		t.Errorf("%d elements left in the NAT maps", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res := peers.Run(ctx, peers.Request{Client: peers.Curl, Mode: peers.EPSV, Op: peers.Download, Server: ctrl,
+		User: srv.User, Password: srv.Password, Source: clientIP, Wrap: nsWrap(tp.client), Dir: dir,
+		Remote: srv.Remote("dl"), Local: filepath.Join(dir, "again")})
+	if res.Err != nil {
+		t.Fatalf("the next session: %v\n%s", res.Err, res.Transcript)
+	}
+	if s, err := peers.SHA256File(filepath.Join(dir, "again")); err != nil || s != sum {
+		t.Fatalf("the next download: sha256 %s (%v), want %s", s, err, sum)
+	}
+}
