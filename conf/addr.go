@@ -16,7 +16,12 @@ func checkHostPort(p *problems, ap *netip.AddrPort, path string) bool {
 	case ap.Port() == 0:
 		p.add(path, "%q has port 0", *ap)
 	default:
-		*ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		// Written only when it changes: validating a configuration a
+		// running daemon reads (a reload of the same values) must not
+		// write to it.
+		if ap.Addr().Is4In6() {
+			*ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		}
 		return true
 	}
 	return false
@@ -43,7 +48,9 @@ func checkLocalAddr(p *problems, a *netip.Addr, path string) bool {
 		p.add(path, "%q has a zone: clients cannot be told a link-local address", *a)
 		return false
 	}
-	*a = a.Unmap()
+	if a.Is4In6() {
+		*a = a.Unmap()
+	}
 	return true
 }
 
