@@ -170,7 +170,10 @@ func TestUserRoutingTable(t *testing.T) {
 // and that a realserver refusing the user is heard by the client.
 func TestUserRoutingBeforeLogin(t *testing.T) {
 	servers := startUserServers(t, 3, nil)
-	px := startProxy(t, servers[2:], proxyOpts{first: 61300, last: 61399, edit: userTable(servers)})
+	// No health checks: their connections would count as realserver
+	// connections before USER.
+	px := startProxy(t, servers[2:], proxyOpts{first: 61300, last: 61399, edit: userTable(servers),
+		health: conf.Health{Kind: "none"}})
 	c, err := ftpc.Dial(px.addr, netip.MustParseAddr(clientIP), 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
