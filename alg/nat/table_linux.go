@@ -120,8 +120,12 @@ func Open(ctx context.Context, opts Options) (*Table, error) {
 			return fail(err)
 		}
 	}
-	if err := sysctlSet(opts.NetNS, "net/netfilter/nf_conntrack_acct", "1"); err != nil {
-		return fail(fmt.Errorf("nat: conntrack accounting (byte counts): %w", err))
+	// Written only when off: under systemd's ProtectKernelTunables
+	// /proc/sys is read-only, and the package sets it in sysctl.d.
+	if v, err := sysctl(opts.NetNS, "net/netfilter/nf_conntrack_acct"); err != nil || v != "1" {
+		if err := sysctlSet(opts.NetNS, "net/netfilter/nf_conntrack_acct", "1"); err != nil {
+			return fail(fmt.Errorf("nat: conntrack accounting (byte counts) is off and cannot be turned on: set net.netfilter.nf_conntrack_acct = 1 (sysctl.d): %w", err))
+		}
 	}
 	// Events: 0 turns them off for everyone; 1 (all) and 2 (for
 	// listeners, the default since Linux 5.19) both serve the watcher.

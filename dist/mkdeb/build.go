@@ -67,6 +67,8 @@ func build(o options) (string, error) {
 		{dst: "/etc/algd/algd.toml", mode: 0o644, src: "dist/algd.toml", config: true},
 		{dst: "/usr/lib/systemd/system/algd.service", mode: 0o644, src: "dist/algd.service"},
 		{dst: "/usr/share/bash-completion/completions/algd", mode: 0o644, src: "dist/algd.bash"},
+		{dst: "/usr/lib/sysctl.d/60-algd.conf", mode: 0o644, src: "dist/sysctl/algd.conf"},
+		{dst: "/usr/lib/modules-load.d/algd.conf", mode: 0o644, src: "dist/sysctl/algd-modules.conf"},
 		{dst: "/usr/share/man/man8/algd.8.gz", mode: 0o644, data: gz(pages["algd.8"])},
 		{dst: "/usr/share/man/man5/algd.toml.5.gz", mode: 0o644, data: gz(pages["algd.toml.5"])},
 		{dst: "/usr/share/doc/algd/copyright", mode: 0o644, data: []byte(copyright)},
