@@ -3,6 +3,7 @@ package nat
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -254,7 +255,7 @@ func (t *Table) ended(f *conntrack.Flow, fin, destroy bool) {
 		}
 	}
 	t.log.Debug("mapped connection ended", "fin", fin, "destroy", destroy, "orig", f.TupleOrig.String(),
-		"orig_bytes", final.CountersOrig.Bytes, "reply_bytes", final.CountersReply.Bytes)
+		"orig_bytes", final.CountersOrig.Bytes, "reply_bytes", final.CountersReply.Bytes, "tcp", tcpInfo(final.ProtoInfo.TCP))
 	t.mu.Lock()
 	if t.byFlow[f.ID] != x {
 		t.mu.Unlock()
@@ -337,3 +338,12 @@ func (q *queue) run() {
 }
 
 var _ alg.Kernel = (*Table)(nil)
+
+// tcpInfo describes conntrack's TCP tracking state of a connection for
+// the debug log: window scales and flags seen in each direction.
+func tcpInfo(p *conntrack.ProtoInfoTCP) string {
+	if p == nil {
+		return ""
+	}
+	return fmt.Sprintf("state=%d wscale=%d/%d flags=%#04x/%#04x", p.State, p.OriginalWindowScale, p.ReplyWindowScale, p.OriginalFlags, p.ReplyFlags)
+}
