@@ -12,6 +12,7 @@ import (
 	"github.com/mdlayher/netlink"
 	"github.com/ti-mo/conntrack"
 	"github.com/ti-mo/netfilter"
+	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,11 +24,13 @@ const (
 )
 
 // watcher is one subscription to conntrack's NEW, UPDATE and DESTROY
-// events.
+// events, filtered in the kernel to connections with algd's mark.
 type watcher struct {
-	conn *conntrack.Conn
+	conn *netlink.Conn
 	ev   chan conntrack.Event
 	errs chan error
+	quit chan struct{}
+	once sync.Once
 }
 
 // eventBuffer is the event socket's receive buffer: a burst of new
@@ -35,22 +38,89 @@ type watcher struct {
 // watcher resubscribe and resynchronise from a dump).
 const eventBuffer = 8 << 20
 
+// ctaMark is conntrack's netlink attribute for the ct mark (CTA_MARK).
+const ctaMark = 8
+
+// markFilter is a socket filter passing only conntrack events whose ct
+// mark carries every bit of mark: the kernel then does not queue (nor
+// algd decode) the events of the director's other connections. It finds
+// the CTA_MARK attribute after the netlink and nfnetlink headers (16 + 4
+// bytes) with the netlink attribute extension (SKF_AD_NLATTR; an event
+// without it, ct mark 0, is dropped) and tests the big-endian value.
+func markFilter(mark uint32) ([]bpf.RawInstruction, error) {
+	return bpf.Assemble([]bpf.Instruction{
+		bpf.LoadConstant{Dst: bpf.RegX, Val: ctaMark},
+		bpf.LoadConstant{Dst: bpf.RegA, Val: 16 + 4},
+		bpf.LoadExtension{Num: bpf.ExtNetlinkAttr},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: 0, SkipTrue: 5},
+		bpf.TAX{},
+		bpf.LoadIndirect{Off: 4, Size: 4},
+		bpf.ALUOpConstant{Op: bpf.ALUOpAnd, Val: mark},
+		bpf.JumpIf{Cond: bpf.JumpEqual, Val: mark, SkipFalse: 1},
+		bpf.RetConstant{Val: 0xffffffff},
+		bpf.RetConstant{Val: 0},
+	})
+}
+
 func (t *Table) listen() (*watcher, error) {
-	c, err := conntrack.Dial(&netlink.Config{NetNS: t.opts.NetNS})
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, &netlink.Config{NetNS: t.opts.NetNS})
 	if err != nil {
 		return nil, missing("conntrack event socket", err)
 	}
 	if err := c.SetReadBuffer(eventBuffer); err != nil {
 		t.log.Debug("conntrack event socket buffer", "err", err)
 	}
-	w := &watcher{conn: c, ev: make(chan conntrack.Event, 1024)}
-	// One worker: events of one connection stay in order.
-	w.errs, err = c.Listen(w.ev, 1, []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTUpdate, netfilter.GroupCTDestroy})
-	if err != nil {
-		c.Close()
-		return nil, missing("conntrack events", err)
+	// The filter before the groups: no unfiltered event is queued.
+	// Without it (no BPF) every event is decoded and event() sorts them.
+	if prog, err := markFilter(t.opts.Mark); err != nil {
+		t.log.Debug("conntrack event filter", "err", err)
+	} else if err := c.SetBPF(prog); err != nil {
+		t.log.Debug("conntrack event filter", "err", err)
 	}
+	for _, g := range []netfilter.NetlinkGroup{netfilter.GroupCTNew, netfilter.GroupCTUpdate, netfilter.GroupCTDestroy} {
+		if err := c.JoinGroup(uint32(g)); err != nil {
+			c.Close()
+			return nil, missing("conntrack events", err)
+		}
+	}
+	w := &watcher{conn: c, ev: make(chan conntrack.Event, 1024), errs: make(chan error, 1), quit: make(chan struct{})}
+	// One receiver: events of one connection stay in order.
+	go w.receive()
 	return w, nil
+}
+
+// receive decodes events until the socket fails (reported on errs) or
+// the watcher is closed.
+func (w *watcher) receive() {
+	for {
+		msgs, err := w.conn.Receive()
+		if err != nil {
+			select {
+			case <-w.quit:
+			case w.errs <- fmt.Errorf("conntrack events: %w", err):
+			}
+			return
+		}
+		for _, m := range msgs {
+			var ev conntrack.Event
+			if ev.Unmarshal(m) != nil {
+				continue
+			}
+			select {
+			case w.ev <- ev:
+			case <-w.quit:
+				return
+			}
+		}
+	}
+}
+
+// close ends the subscription and its receiver.
+func (w *watcher) close() {
+	w.once.Do(func() {
+		close(w.quit)
+		w.conn.Close()
+	})
 }
 
 // watch handles events until ctx ends; a broken subscription (socket
@@ -61,7 +131,7 @@ func (t *Table) watch(ctx context.Context, w *watcher) {
 	var wg sync.WaitGroup
 	wg.Go(q.run)
 	defer func() {
-		w.conn.Close()
+		w.close()
 		q.close()
 		wg.Wait()
 		close(t.done)
@@ -89,19 +159,7 @@ func (t *Table) watch(ctx context.Context, w *watcher) {
 			if err == nil {
 				old := w
 				w = nw
-				old.conn.Close()
-				// Its worker may be blocked handing over an event:
-				// take what it still has, so that it sees the socket
-				// closed and ends.
-				go func(ev <-chan conntrack.Event) {
-					for {
-						select {
-						case <-ev:
-						case <-time.After(5 * time.Second):
-							return
-						}
-					}
-				}(old.ev)
+				old.close()
 				break
 			}
 			t.log.Error("conntrack events", "err", err)
