@@ -123,7 +123,7 @@ user_file = %q
 			t.Errorf("a password (%q) appears in algd's debug log", secret)
 		}
 	}
-	if !strings.Contains(log, `"user":"\"`+pro.User+`\""`) || !strings.Contains(log, `"user":"\"`+vs.User+`\""`) {
+	if !strings.Contains(log, `"user":"`+pro.User+`"`) || !strings.Contains(log, `"user":"`+vs.User+`"`) {
 		t.Errorf("algd's log does not name both users")
 	}
 }
