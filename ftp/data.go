@@ -289,17 +289,7 @@ func (s *session) serveData(d *dataConn, target netip.AddrPort) {
 	defer d.finish()
 	defer d.x.Close()
 	c, err := d.x.Accept(d.ctx)
-	s.mu.Lock()
-	if s.waiting == d {
-		s.waiting = nil
-	}
-	if err == nil {
-		s.current = d
-	} else {
-		d.ended = true
-	}
-	pending := d.claimed && !d.replied
-	s.mu.Unlock()
+	pending := s.settle(d, err)
 	if err != nil {
 		s.logger().Debug("passive port closed unused", "port", d.x.Port(), "err", err)
 		d.fail(failConnect)
@@ -477,4 +467,22 @@ func (l *liveData) bytes() (down, up int64) {
 		up = int64(n - l.b0)
 	}
 	return down, up
+}
+
+// settle records how the wait for d's connection ended (err nil: it
+// came, d is the session's current data connection; else d is ended)
+// and reports whether a transfer command still waits for the
+// realserver's reply. Both data paths call it.
+func (s *session) settle(d *dataConn, err error) (pending bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.waiting == d {
+		s.waiting = nil
+	}
+	if err == nil {
+		s.current = d
+	} else {
+		d.ended = true
+	}
+	return d.claimed && !d.replied
 }

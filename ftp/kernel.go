@@ -201,17 +201,7 @@ func (s *session) serveKernel(d *dataConn) {
 	case <-d.ctx.Done():
 		err = d.ctx.Err()
 	}
-	s.mu.Lock()
-	if s.waiting == d {
-		s.waiting = nil
-	}
-	if err == nil {
-		s.current = d
-	} else {
-		d.ended = true
-	}
-	pending := d.claimed && !d.replied
-	s.mu.Unlock()
+	pending := s.settle(d, err)
 	if err != nil {
 		s.logger().Debug("kernel mapping unused", "err", err)
 		d.fail(failConnect)
