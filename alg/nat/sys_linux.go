@@ -4,43 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/algd/algd/internal/netns"
 )
 
-// inNetNS runs fn on an OS thread that joined the network namespace
-// whose descriptor is fd (0: the caller's, fn runs as is). Sockets fn
-// opens stay in that namespace. A thread that cannot return to its own
-// namespace is not unlocked, so the runtime retires it.
-func inNetNS(fd int, fn func() error) error {
-	if fd == 0 {
-		return fn()
-	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("open own netns: %w", err)
-			return
-		}
-		defer unix.Close(self)
-		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns: %w", err)
-			return
-		}
-		err = fn()
-		if unix.Setns(self, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
+// inNetNS runs fn in the network namespace whose descriptor is fd (0:
+// the caller's); see internal/netns.
+func inNetNS(fd int, fn func() error) error { return netns.Run(fd, fn) }
 
 // sysctl reads /proc/sys/<name> in the namespace fd.
 func sysctl(fd int, name string) (string, error) {
